@@ -1,0 +1,26 @@
+// What the kernel adapter hands the mirror: a full dump, or one change.
+import type { Address } from './address.js';
+import type { Link } from './link.js';
+import type { Neighbor } from './neighbor.js';
+import type { NexthopObject } from './nexthop.js';
+import type { Route } from './route.js';
+
+export type EventOp = 'new' | 'del';
+
+export type KernelEvent =
+  | { readonly kind: 'link'; readonly op: EventOp; readonly link: Link }
+  | { readonly kind: 'addr'; readonly op: EventOp; readonly address: Address }
+  | { readonly kind: 'neigh'; readonly op: EventOp; readonly neighbor: Neighbor }
+  | { readonly kind: 'nexthop'; readonly op: EventOp; readonly nexthop: NexthopObject }
+  | { readonly kind: 'route'; readonly op: EventOp; readonly route: Route };
+
+export type EventKind = KernelEvent['kind'];
+
+/** Everything one full dump returns; the mirror is rebuilt from this on start and on resync. */
+export interface KernelSnapshot {
+  readonly links: readonly Link[];
+  readonly addresses: readonly Address[];
+  readonly neighbors: readonly Neighbor[];
+  readonly nexthops: readonly NexthopObject[];
+  readonly routes: readonly Route[];
+}

@@ -1,0 +1,30 @@
+// A network interface as the kernel reports it (RTM_NEWLINK).
+
+export interface Link {
+  readonly ifindex: number;
+  readonly name: string;
+  /** IFLA_ADDRESS as lower-case colon text; null when the link has none. */
+  readonly mac: string | null;
+  /** IFF_UP: administratively up. */
+  readonly adminUp: boolean;
+  /** IFF_LOWER_UP: carrier present. Routes over a link without carrier are RTNH_F_LINKDOWN. */
+  readonly carrier: boolean;
+  /** IFLA_OPERSTATE as lower-case RFC 2863 name: 'up', 'down', 'lowerlayerdown', 'unknown', ... */
+  readonly operState: string;
+  readonly mtu: number;
+  /** IFLA_MASTER: the enslaving device (VRF, bridge, bond), if any. */
+  readonly master: number | null;
+  /** IFLA_INFO_KIND: 'veth', 'vrf', 'bridge', ...; null for physical NICs. */
+  readonly kind: string | null;
+  /** IFLA_VRF_TABLE when kind === 'vrf'. */
+  readonly vrfTable: number | null;
+  /** IFLA_PHYS_SWITCH_ID as hex; present on switchdev representors and switch ports. */
+  readonly physSwitchId: string | null;
+  /** IFLA_PHYS_PORT_NAME, e.g. 'pf0vf1' on an mlx5 VF representor. */
+  readonly physPortName: string | null;
+}
+
+/** Usable for forwarding: admin up and carrier present. */
+export function linkIsUp(link: Link): boolean {
+  return link.adminUp && link.carrier;
+}

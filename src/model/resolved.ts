@@ -1,0 +1,69 @@
+// The mirror's answer for a route: each nexthop resolved to an egress port and
+// a destination MAC. This is what `show` prints and what the planner consumes.
+import type { Address } from './address.js';
+import type { Family } from './ip.js';
+import type { Link } from './link.js';
+import type { Neighbor, NudState } from './neighbor.js';
+import type { NexthopObject } from './nexthop.js';
+import type { Route } from './route.js';
+
+export type NexthopKind =
+  /** Via a gateway: needs the gateway's neighbour entry on the egress link. */
+  | 'gateway'
+  /** Directly connected (no gateway): each destination is its own neighbour. */
+  | 'connected'
+  /** Blackhole nexthop object. */
+  | 'blackhole';
+
+export interface ResolvedNexthop {
+  readonly kind: NexthopKind;
+  /** Egress interface; null when it can't be determined (e.g. a gateway with no route to it). */
+  readonly ifindex: number | null;
+  readonly gateway: string | null;
+  readonly gatewayFamily: Family | null;
+  /** 1-based weight, as the kernel uses it for hash-threshold ECMP. */
+  readonly weight: number;
+  readonly onlink: boolean;
+  /** RTNH_F_LINKDOWN as the kernel reports it, or egress link without carrier. */
+  readonly linkdown: boolean;
+  /** RTNH_F_DEAD as reported, or egress link admin down / missing. The kernel skips dead nexthops. */
+  readonly dead: boolean;
+  /** Nexthop object the member came from, when the route uses objects. */
+  readonly nhId: number | null;
+  /** The gateway's MAC on the egress link (from the neighbour table), when known. */
+  readonly mac: string | null;
+  readonly neighState: NudState | null;
+  /** kind 'gateway' with a usable neighbour MAC (STALE/DELAY/PROBE count). */
+  readonly resolved: boolean;
+}
+
+export interface ResolvedRoute {
+  readonly route: Route;
+  readonly nexthops: readonly ResolvedNexthop[];
+}
+
+/**
+ * Read-only view of the kernel tables the mirror holds. The planner and the
+ * CLI read only through this; nothing outside the mirror mutates it.
+ */
+export interface MirrorView {
+  links(): Iterable<Link>;
+  link(ifindex: number): Link | undefined;
+  linkByName(name: string): Link | undefined;
+  addresses(): Iterable<Address>;
+  neighbors(): Iterable<Neighbor>;
+  neighbor(ifindex: number, family: Family, address: string): Neighbor | undefined;
+  nexthopObjects(): Iterable<NexthopObject>;
+  nexthopObject(id: number): NexthopObject | undefined;
+  /** Every route the kernel holds, including ones shadowed by a lower metric. */
+  routes(): Iterable<Route>;
+  /** The best (lowest priority) route per (table, family, prefix), resolved. */
+  effectiveRoutes(): Iterable<ResolvedRoute>;
+  /** Resolve one route's nexthops against the current tables. */
+  resolveRoute(route: Route): ResolvedRoute;
+  /** Routing table of an interface: its VRF's table when enslaved to one, else main (254). */
+  tableOfLink(ifindex: number): number;
+  /** Table number of a VRF device name, if such a VRF exists. */
+  vrfTable(name: string): number | undefined;
+  readonly counts: Readonly<{ links: number; addresses: number; neighbors: number; nexthops: number; routes: number }>;
+}
