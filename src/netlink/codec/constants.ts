@@ -132,6 +132,9 @@ export const RTNH_F_LINKDOWN = 0x10;
 /** rtm_flags: a cached/cloned route (PMTU exceptions, redirects), not a FIB entry. */
 export const RTM_F_CLONED = 0x200;
 export const RT_TABLE_UNSPEC = 0;
+/** rtm_type values bounding the reject routes (blackhole, unreachable, prohibit, throw). */
+export const RTN_BLACKHOLE = 6;
+export const RTN_THROW = 9;
 
 /** enum NHA_* (linux/nexthop.h, checked against the uapi header). */
 export const NHA_ID = 1;
