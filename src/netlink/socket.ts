@@ -15,6 +15,19 @@ export class DumpInterruptedError extends Error {
   constructor(readonly op: string) { super(`${op}: dump interrupted by a concurrent change (NLM_F_DUMP_INTR)`); }
 }
 
+/**
+ * Run a listener from inside a native callback. A throw there would abort the
+ * process without a stack; rethrow it from a fresh tick so it surfaces as a
+ * normal uncaught exception with its own stack.
+ */
+function guard(fn: () => void): void {
+  try {
+    fn();
+  } catch (err) {
+    setImmediate(() => { throw err; });
+  }
+}
+
 interface Pending {
   readonly op: string;
   readonly visit: MessageVisitor | null;
@@ -33,8 +46,8 @@ export class RtnlChannel {
 
   constructor() {
     this.raw = new RawNetlinkSocket(NETLINK_ROUTE, { recvBufferSize: 4 << 20, sendBufferSize: 1 << 20 });
-    this.raw.on('message', (buf) => this.receive(buf));
-    this.raw.on('error', (err) => this.failAll(new NetlinkError('netlink receive', err.errno)));
+    this.raw.on('message', (buf) => guard(() => this.receive(buf)));
+    this.raw.on('error', (err) => guard(() => this.failAll(new NetlinkError('netlink receive', err.errno))));
     // Only keep the process alive while a request is outstanding.
     this.raw.unref();
   }
@@ -135,12 +148,14 @@ export class RtnlSubscription extends EventEmitter<SubscriptionEvents> {
     // SO_RCVBUF is capped by net.core.rmem_max; report what the kernel actually granted (it doubles the request).
     this.recvBufferSize = this.raw.getRecvBufferSize();
     for (const g of groups) this.raw.addMembership(g);
-    this.raw.on('message', (buf) => this.emit('datagram', buf, process.hrtime.bigint()));
-    this.raw.on('error', (err) => {
+    // These run inside the addon's native callback, where an exception aborts
+    // the process (Napi::Error): defer anything a listener throws to the event loop.
+    this.raw.on('message', (buf) => guard(() => this.emit('datagram', buf, process.hrtime.bigint())));
+    this.raw.on('error', (err) => guard(() => {
       const e = new NetlinkError('netlink event receive', err.errno);
       if (e.code === 'ENOBUFS') this.emit('overrun', e);
       else this.emit('error', e);
-    });
+    }));
   }
 
   close(): void {

@@ -1,0 +1,165 @@
+// The kernel adapter: dumps every rtnetlink table into a KernelSnapshot and
+// follows the multicast groups as typed KernelEvents. The only module, with
+// socket.ts, that touches the `netlink` package.
+import { EventEmitter } from 'node:events';
+import type { Address, KernelEvent, KernelSnapshot, Link, Neighbor, NexthopObject, Route } from '../model/index.js';
+import { NetlinkError } from '../errors.js';
+import {
+  RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV4_ROUTE, RTNLGRP_IPV6_IFADDR, RTNLGRP_IPV6_ROUTE, RTNLGRP_LINK, RTNLGRP_NEIGH,
+  RTNLGRP_NEXTHOP, rtmName,
+} from './codec/constants.js';
+import { decodeEvent } from './codec/decode.js';
+import { forEachMessage } from './codec/header.js';
+import { DUMPS } from './codec/requests.js';
+import { DumpInterruptedError, RtnlChannel, RtnlSubscription } from './socket.js';
+
+export const EVENT_GROUPS: readonly number[] = [
+  RTNLGRP_LINK, RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR, RTNLGRP_IPV4_ROUTE, RTNLGRP_IPV6_ROUTE,
+  RTNLGRP_NEIGH, RTNLGRP_NEXTHOP,
+];
+
+/** Default event socket buffer: big enough for a BGP full-table burst between two reads. */
+export const DEFAULT_EVENT_BUFFER = 32 << 20;
+const MAX_DUMP_ATTEMPTS = 5;
+
+export type ResyncReason = 'enobufs' | 'decode-error' | 'receive-error';
+
+export interface KernelAdapterEvents {
+  /** One kernel change, with the monotonic time (ns) its datagram was read. */
+  event: [ev: KernelEvent, receivedAt: bigint];
+  /** Notifications were lost or unreadable: the consumer must call resync(). */
+  'resync-needed': [reason: ResyncReason, err: Error];
+}
+
+export interface AdapterCounters {
+  events: number;
+  dumps: number;
+  dumpRetries: number;
+  overruns: number;
+}
+
+/** Dump every table over `channel` (links, addresses, neighbours, nexthops, routes v4/v6). */
+export async function dumpSnapshot(channel: RtnlChannel, counters?: AdapterCounters): Promise<KernelSnapshot> {
+  for (let attempt = 1; ; attempt++) {
+    const links: Link[] = [];
+    const addresses: Address[] = [];
+    const neighbors: Neighbor[] = [];
+    const nexthops: NexthopObject[] = [];
+    const routes: Route[] = [];
+    try {
+      for (const d of DUMPS) {
+        await channel.dump(d.type, d.payload, (type, _flags, _seq, _pid, buf, off, end) => {
+          const ev = decodeEvent(type, buf, off, end);
+          if (!ev || ev.op !== 'new') return;
+          switch (ev.kind) {
+            case 'link': links.push(ev.link); break;
+            case 'addr': addresses.push(ev.address); break;
+            case 'neigh': neighbors.push(ev.neighbor); break;
+            case 'nexthop': nexthops.push(ev.nexthop); break;
+            case 'route': routes.push(ev.route); break;
+          }
+        }, `${rtmName(d.type)} dump (${d.what})`);
+      }
+      if (counters) counters.dumps++;
+      return { links, addresses, neighbors, nexthops, routes };
+    } catch (err) {
+      if (!(err instanceof DumpInterruptedError) || attempt >= MAX_DUMP_ATTEMPTS) throw err;
+      if (counters) counters.dumpRetries++;
+    }
+  }
+}
+
+export interface KernelAdapterOptions {
+  /** SO_RCVBUF requested for the event socket (the kernel caps it at net.core.rmem_max). */
+  eventBufferSize?: number;
+}
+
+/**
+ * Dump + follow. Events that arrive while a dump runs are held back and
+ * replayed right after the snapshot is handed over, so the consumer sees a
+ * consistent order: snapshot, then every change made since subscribing.
+ */
+export class KernelAdapter extends EventEmitter<KernelAdapterEvents> {
+  readonly counters: AdapterCounters = { events: 0, dumps: 0, dumpRetries: 0, overruns: 0 };
+  private readonly channel = new RtnlChannel();
+  private subscription: RtnlSubscription | null = null;
+  private held: Array<[Buffer, bigint]> | null = null;
+  private lostDuringDump = false;
+
+  constructor(private readonly options: KernelAdapterOptions = {}) {
+    super();
+  }
+
+  /** One-shot dump without subscribing (for `show`, `plan`, `apply`). */
+  dump(): Promise<KernelSnapshot> {
+    return dumpSnapshot(this.channel, this.counters);
+  }
+
+  /** Granted SO_RCVBUF of the event socket, once following. */
+  get eventBufferSize(): number | null {
+    return this.subscription?.recvBufferSize ?? null;
+  }
+
+  /**
+   * Subscribe (first, so nothing is missed), dump, hand the snapshot to
+   * `onSnapshot`, then replay the changes that arrived meanwhile as 'event's.
+   * Call again on 'resync-needed': the subscription is kept.
+   */
+  async resync(onSnapshot: (s: KernelSnapshot) => void): Promise<void> {
+    if (!this.subscription) this.subscribe();
+    for (;;) {
+      this.held = [];
+      this.lostDuringDump = false;
+      const snapshot = await this.dump();
+      if (this.lostDuringDump) continue; // an overrun mid-dump: held events are incomplete
+      const held = this.held;
+      this.held = null;
+      onSnapshot(snapshot);
+      for (const [buf, at] of held) this.deliver(buf, at);
+      return;
+    }
+  }
+
+  close(): void {
+    this.subscription?.close();
+    this.subscription = null;
+    this.channel.close();
+  }
+
+  private subscribe(): void {
+    const sub = new RtnlSubscription(EVENT_GROUPS, this.options.eventBufferSize ?? DEFAULT_EVENT_BUFFER);
+    sub.on('datagram', (buf, at) => {
+      if (this.held) this.held.push([buf, at]);
+      else this.deliver(buf, at);
+    });
+    sub.on('overrun', (err) => this.lost('enobufs', err));
+    sub.on('error', (err) => this.lost('receive-error', err));
+    this.subscription = sub;
+  }
+
+  private lost(reason: ResyncReason, err: Error): void {
+    if (reason === 'enobufs') this.counters.overruns++;
+    if (this.held) { this.lostDuringDump = true; return; }
+    this.emit('resync-needed', reason, err);
+  }
+
+  private deliver(buf: Buffer, at: bigint): void {
+    const events: KernelEvent[] = [];
+    try {
+      forEachMessage(buf, (type, _f, _s, _p, b, off, end) => {
+        const ev = decodeEvent(type, b, off, end);
+        if (ev) events.push(ev);
+      });
+    } catch (err) {
+      // A datagram we cannot parse means state we did not see: resync rather than guess.
+      this.emit('resync-needed', 'decode-error', err instanceof Error ? err : new Error(String(err)));
+      return;
+    }
+    for (const ev of events) {
+      this.counters.events++;
+      this.emit('event', ev, at);
+    }
+  }
+}
+
+export { NetlinkError };
