@@ -1,0 +1,206 @@
+// buildPlan: mirror view + options → Plan. Composes port selection, route
+// classification, the per-table LPM sweep and group finishing; no I/O.
+import type { Family } from '../model/ip.js';
+import { neighborUsable, type Neighbor } from '../model/neighbor.js';
+import type { MirrorView } from '../model/resolved.js';
+import { prefixKey, RT_TABLE_LOCAL, RT_TABLE_MAIN, type Route } from '../model/route.js';
+import { DEFAULT_BUCKET_BITS } from './buckets.js';
+import { classifyRoute, type ClassifyContext, type Verdict } from './classify.js';
+import { allocateGroupIds, draftSignature, finishGroup, fnv1a32, type GroupDraft, type GroupSlot } from './groups.js';
+import { addressOverlays, localTableOverlay, SPECIAL_OVERLAYS, type Overlay } from './overlays.js';
+import { selectPorts } from './ports.js';
+import { SPACE4, SPACE6, type AddrSpace } from './prefix.js';
+import { sweep, type SweepItem, type SweepOut } from './sweep.js';
+import type { Plan, PlanGroup, PlanOptions, PlanPort } from './types.js';
+
+/** Interns drafts so a million routes via one gateway share one draft object. */
+class DraftRegistry {
+  private readonly byKey = new Map<string, Map<string, GroupDraft>>();
+
+  intern(key: string, slots: readonly GroupSlot[]): GroupDraft {
+    const sig = draftSignature(slots);
+    let variants = this.byKey.get(key);
+    if (!variants) this.byKey.set(key, (variants = new Map()));
+    let d = variants.get(sig);
+    if (!d) variants.set(sig, (d = { key, slots }));
+    return d;
+  }
+
+  /**
+   * The group key of a draft: its identity, unless routes with the same
+   * identity resolved differently in this plan (per-route RTNH flags), in
+   * which case each content variant is told apart by its signature hash —
+   * decided per key, not by arrival order, so it is deterministic.
+   */
+  finalKey(d: GroupDraft): string {
+    const variants = this.byKey.get(d.key)!;
+    return variants.size === 1 ? d.key : `${d.key}#${fnv1a32(draftSignature(d.slots)).toString(16)}`;
+  }
+}
+
+/** Default tables: main and every VRF's table. */
+function defaultTables(view: MirrorView): number[] {
+  const t = new Set<number>([RT_TABLE_MAIN]);
+  for (const l of view.links()) if (l.kind === 'vrf' && l.vrfTable !== null) t.add(l.vrfTable);
+  return [...t];
+}
+
+interface TableItems {
+  readonly v4: SweepItem<number>[];
+  readonly v6: SweepItem<bigint>[];
+}
+
+function overlayItem<K extends number | bigint>(space: AddrSpace<K>, o: Overlay): SweepItem<K> {
+  return { rank: 0, lo: space.parse(o.address), len: o.len, dst: `${o.address}/${o.len}`, reason: o.reason };
+}
+
+export function buildPlan(view: MirrorView, opts: PlanOptions): Plan {
+  const ports = selectPorts(view.links(), opts.ports, opts.backendFor, (i) => view.tableOfLink(i));
+  const offload = new Map<number, PlanPort>();
+  for (const p of ports) if (p.backend !== 'none') offload.set(p.ifindex, p);
+  const tables = [...new Set(opts.tables ?? defaultTables(view))].filter((t) => t !== RT_TABLE_LOCAL).sort((a, b) => a - b);
+  const bitsCap = opts.bucketBits ?? DEFAULT_BUCKET_BITS;
+
+  const registry = new DraftRegistry();
+  const ctx: ClassifyContext = {
+    ports: offload,
+    ignoreLinkdown: opts.ignoreLinkdown ?? false,
+    intern: (key, slots) => registry.intern(key, slots),
+    verdicts: new Map(),
+  };
+  const perTable = new Map<number, TableItems>();
+  for (const t of tables) perTable.set(t, { v4: [], v6: [] });
+
+  // Kernel-only ranges. Main-VRF addresses and the local table are consulted
+  // before any table (rule 0), so they cover every table; a VRF's own
+  // addresses only its table.
+  const global: Overlay[] = [...SPECIAL_OVERLAYS];
+  const perTableOverlays = new Map<number, Overlay[]>();
+  for (const a of view.addresses()) {
+    const t = view.tableOfLink(a.ifindex);
+    if (t === RT_TABLE_MAIN) global.push(...addressOverlays(a));
+    else if (perTable.has(t)) {
+      let list = perTableOverlays.get(t);
+      if (!list) perTableOverlays.set(t, (list = []));
+      list.push(...addressOverlays(a));
+    }
+  }
+
+  // The mirror's effective routes leave out TOS routes (they only apply to
+  // packets carrying that TOS), but the kernel still uses them for those
+  // packets: their prefixes stay with the kernel.
+  const tosPrefixes = new Map<string, Route>();
+  for (const r of view.routes()) {
+    if (r.tos !== 0 && perTable.has(r.table)) tosPrefixes.set(prefixKey(r), r);
+  }
+
+  const connected: { table: number; family: Family; item: SweepItem<number> | SweepItem<bigint>; ifindex: number; smac: string }[] = [];
+  for (const rr of view.effectiveRoutes()) {
+    const r = rr.route;
+    if (r.table === RT_TABLE_LOCAL) { global.push(localTableOverlay(rr)); continue; }
+    const bucket = perTable.get(r.table);
+    if (!bucket) continue;
+    let verdict: Verdict;
+    if (tosPrefixes.size > 0 && tosPrefixes.delete(prefixKey(r))) verdict = { kind: 'skip', reason: 'tos' };
+    else verdict = classifyRoute(rr, ctx);
+    const dst = `${r.dst}/${r.dstLen}`;
+    if (r.family === 4) {
+      const item: SweepItem<number> = { rank: 1, lo: SPACE4.parse(r.dst), len: r.dstLen, dst, verdict };
+      bucket.v4.push(item);
+      if (verdict.kind === 'connected') connected.push({ table: r.table, family: 4, item, ifindex: verdict.port.ifindex, smac: verdict.smac });
+    } else {
+      const item: SweepItem<bigint> = { rank: 1, lo: SPACE6.parse(r.dst), len: r.dstLen, dst, verdict };
+      bucket.v6.push(item);
+      if (verdict.kind === 'connected') connected.push({ table: r.table, family: 6, item, ifindex: verdict.port.ifindex, smac: verdict.smac });
+    }
+  }
+
+  for (const r of tosPrefixes.values()) {
+    const bucket = perTable.get(r.table)!;
+    const verdict: Verdict = { kind: 'skip', reason: 'tos' };
+    const dst = `${r.dst}/${r.dstLen}`;
+    if (r.family === 4) bucket.v4.push({ rank: 1, lo: SPACE4.parse(r.dst), len: r.dstLen, dst, verdict });
+    else bucket.v6.push({ rank: 1, lo: SPACE6.parse(r.dst), len: r.dstLen, dst, verdict });
+  }
+
+  for (const [t, items] of perTable) {
+    for (const o of [...global, ...(perTableOverlays.get(t) ?? [])]) {
+      if (o.family === 4) items.v4.push(overlayItem(SPACE4, o));
+      else items.v6.push(overlayItem(SPACE6, o));
+    }
+  }
+
+  addHosts(view, connected, perTable, offload, registry);
+
+  const out: SweepOut = { entries: [], skipped: [], forwardIndex: [], forwardDraft: [] };
+  for (const t of tables) {
+    const items = perTable.get(t)!;
+    sweep(SPACE4, t, items.v4, out);
+    sweep(SPACE6, t, items.v6, out);
+  }
+
+  const used = new Map<string, GroupDraft>();
+  for (const d of new Set(out.forwardDraft)) used.set(registry.finalKey(d), d);
+  const previous = opts.previous ? new Map(opts.previous.groups.map((g) => [g.key, g.id] as const)) : undefined;
+  const ids = allocateGroupIds([...used.keys()].sort(), previous);
+  const groups: PlanGroup[] = [];
+  const idOf = new Map<GroupDraft, number>();
+  for (const [key, draft] of used) {
+    const id = ids.get(key)!;
+    groups.push(finishGroup(id, { key, slots: draft.slots }, bitsCap));
+    idOf.set(draft, id);
+  }
+  groups.sort((a, b) => a.id - b.id);
+  const { entries, skipped, forwardIndex, forwardDraft } = out;
+  for (let i = 0; i < forwardIndex.length; i++) entries[forwardIndex[i]!]!.group = idOf.get(forwardDraft[i]!)!;
+
+  return { ports, groups, entries, skipped, ttlPunt: true, tables };
+}
+
+/**
+ * Connected subnets on offload ports forward per resolved neighbour: one
+ * host entry (/32, /128) and one single-member group per neighbour. The rest
+ * of the subnet stays with the kernel so it can resolve new neighbours.
+ */
+function addHosts(
+  view: MirrorView,
+  connected: readonly { table: number; family: Family; item: SweepItem<number> | SweepItem<bigint>; ifindex: number; smac: string }[],
+  perTable: ReadonlyMap<number, TableItems>,
+  offload: ReadonlyMap<number, PlanPort>,
+  registry: DraftRegistry,
+): void {
+  if (connected.length === 0) return;
+  const byLink = new Map<string, Neighbor[]>();
+  for (const n of view.neighbors()) {
+    if (!neighborUsable(n) || !offload.has(n.ifindex)) continue;
+    const k = `${n.ifindex}|${n.family}`;
+    let list = byLink.get(k);
+    if (!list) byLink.set(k, (list = []));
+    list.push(n);
+  }
+  for (const c of connected) {
+    const neighbors = byLink.get(`${c.ifindex}|${c.family}`);
+    if (!neighbors) continue;
+    const port = offload.get(c.ifindex)!;
+    const items = perTable.get(c.table)!;
+    for (const n of neighbors) {
+      const inside = c.family === 4
+        ? contains(SPACE4, c.item as SweepItem<number>, n.address)
+        : contains(SPACE6, c.item as SweepItem<bigint>, n.address);
+      if (!inside) continue;
+      const slot: GroupSlot = { ifindex: c.ifindex, dev: port.dev, via: n.address, weight: 1, dmac: n.mac, smac: c.smac, state: 'usable' };
+      // Same identity as a single-path route via this neighbour: they share one group.
+      const draft = registry.intern(`${c.ifindex}/${n.address}@1`, [slot]);
+      if (c.family === 4) {
+        items.v4.push({ rank: 2, lo: SPACE4.parse(n.address), len: 32, dst: `${n.address}/32`, owner: c.item as SweepItem<number>, draft });
+      } else {
+        items.v6.push({ rank: 2, lo: SPACE6.parse(n.address), len: 128, dst: `${n.address}/128`, owner: c.item as SweepItem<bigint>, draft });
+      }
+    }
+  }
+}
+
+function contains<K extends number | bigint>(space: AddrSpace<K>, owner: SweepItem<K>, address: string): boolean {
+  const a = space.parse(address);
+  return space.compare(a, owner.lo) >= 0 && space.compare(a, space.last(owner.lo, owner.len)) <= 0;
+}

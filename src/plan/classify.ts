@@ -1,0 +1,124 @@
+// One effective route → forward (with its group draft), connected subnet, or
+// skipped with a reason. The rules that decide what the offload may do.
+import type { ResolvedNexthop, ResolvedRoute } from '../model/resolved.js';
+import type { RouteType } from '../model/route.js';
+import type { SlotState } from './buckets.js';
+import { canonicalSlots, type GroupDraft, type GroupSlot } from './groups.js';
+import type { PlanPort, SkipReason } from './types.js';
+
+export type Verdict =
+  | { readonly kind: 'skip'; readonly reason: SkipReason }
+  /** `empty`: why no member is usable right now (the group punts every bucket). */
+  | { readonly kind: 'forward'; readonly draft: GroupDraft; readonly empty?: SkipReason }
+  /** A connected subnet on an offload port: hosts forward per neighbour, the rest stays with the kernel. */
+  | { readonly kind: 'connected'; readonly port: PlanPort; readonly smac: string };
+
+export interface ClassifyContext {
+  /** Offload ports (backend tc or xdp) by ifindex. */
+  readonly ports: ReadonlyMap<number, PlanPort>;
+  readonly ignoreLinkdown: boolean;
+  /** Returns the shared draft for an identity and content (routes via one gateway share one). */
+  readonly intern: (key: string, slots: readonly GroupSlot[]) => GroupDraft;
+  /** Per-plan memo of forward verdicts by nexthop content (see classifyRoute). */
+  readonly verdicts: Map<string, Verdict>;
+}
+
+const TYPE_REASON: Partial<Record<RouteType, SkipReason>> = {
+  blackhole: 'blackhole', unreachable: 'unreachable', prohibit: 'prohibit', throw: 'throw',
+  local: 'local', broadcast: 'broadcast', multicast: 'multicast', anycast: 'anycast',
+};
+
+/**
+ * Member rules (README text):
+ * - RTNH_F_DEAD (or egress admin down): the kernel never picks it → excluded,
+ *   its buckets go to the remaining members.
+ * - RTNH_F_LINKDOWN (no carrier): with ignore_routes_with_linkdown=1 the
+ *   kernel skips it → excluded like dead. With the default 0 the kernel keeps
+ *   hashing flows to it (and loses them); the offload can't send to a port
+ *   without carrier either, so its share is punted: the kernel does exactly
+ *   what it would have done, and no other member's flows move.
+ * - Unresolved gateway (no neighbour, INCOMPLETE, FAILED): left out of the
+ *   group while unresolved; its share is punted so the kernel sees that
+ *   traffic and resolves the neighbour. STALE/DELAY/PROBE count as resolved.
+ * - Any member whose egress is not an offload port (dead or alive): the whole
+ *   route stays with the kernel, `egress-not-offloaded` — moving its flows to
+ *   the other members would change where traffic goes.
+ */
+function slotState(nh: ResolvedNexthop, ignoreLinkdown: boolean): SlotState {
+  if (nh.dead) return 'excluded';
+  if (nh.linkdown) return ignoreLinkdown ? 'excluded' : 'punt';
+  if (!nh.resolved || nh.mac === null) return 'punt';
+  return 'usable';
+}
+
+export function classifyRoute(rr: ResolvedRoute, ctx: ClassifyContext): Verdict {
+  const { route, nexthops } = rr;
+  if (route.type !== 'unicast') return { kind: 'skip', reason: TYPE_REASON[route.type] ?? 'unsupported-type' };
+  // A TOS route only applies to packets carrying that TOS; keep it with the kernel.
+  if (route.tos !== 0) return { kind: 'skip', reason: 'tos' };
+  if (nexthops.length === 0) return { kind: 'skip', reason: 'no-nexthop' };
+
+  if (nexthops.some((nh) => nh.kind === 'blackhole')) return { kind: 'skip', reason: 'blackhole' };
+  // A dead member without an egress (a group member object that is gone) is
+  // simply one the kernel skips; a live one without an egress can't be reached.
+  if (nexthops.some((nh) => nh.ifindex === null && !nh.dead)) return { kind: 'skip', reason: 'no-nexthop' };
+  if (nexthops.every((nh) => nh.ifindex === null)) return { kind: 'skip', reason: 'no-nexthop' };
+  if (nexthops.some((nh) => nh.ifindex !== null && !ctx.ports.has(nh.ifindex))) return { kind: 'skip', reason: 'egress-not-offloaded' };
+
+  if (nexthops.some((nh) => nh.kind === 'connected')) {
+    const nh = nexthops[0]!;
+    // Multipath over several directly connected links: which link a host is on
+    // is the kernel's business (neighbour discovery per link).
+    if (nexthops.length !== 1) return { kind: 'skip', reason: 'connected' };
+    if (nh.dead || nh.linkdown) return { kind: 'skip', reason: 'link-down' };
+    const port = ctx.ports.get(nh.ifindex!)!;
+    return { kind: 'connected', port, smac: port.mac! };
+  }
+
+  // Most routes share a few nexthop sets: look the verdict up by everything
+  // it depends on (identity, state, MAC per member) before building anything.
+  let memo = route.nhId !== null ? `nh:${route.nhId}|` : '|';
+  if (nexthops.length === 1) memo += memoPart(nexthops[0]!, ctx.ignoreLinkdown);
+  else memo += nexthops.map((nh) => memoPart(nh, ctx.ignoreLinkdown)).sort().join(',');
+  const hit = ctx.verdicts.get(memo);
+  if (hit) return hit;
+  const verdict = forwardVerdict(route.nhId, nexthops, ctx);
+  ctx.verdicts.set(memo, verdict);
+  return verdict;
+}
+
+function memoPart(nh: ResolvedNexthop, ignoreLinkdown: boolean): string {
+  const state = nh.ifindex === null ? 'excluded' : slotState(nh, ignoreLinkdown);
+  return `${nh.ifindex}/${nh.gateway ?? `nh:${nh.nhId}`}@${nh.weight}:${state}:${state === 'usable' ? nh.mac : ''}:${nh.dead || nh.linkdown ? 1 : 0}`;
+}
+
+function forwardVerdict(nhId: number | null, nexthops: readonly ResolvedNexthop[], ctx: ClassifyContext): Verdict {
+  const slots: GroupSlot[] = [];
+  let anyDown = false;
+  for (const nh of nexthops) {
+    if (nh.dead || nh.linkdown) anyDown = true;
+    if (nh.ifindex === null) {
+      slots.push({ ifindex: 0, dev: '', via: `nh:${nh.nhId ?? ''}`, weight: nh.weight, dmac: null, smac: '', state: 'excluded' });
+      continue;
+    }
+    const port = ctx.ports.get(nh.ifindex)!;
+    const state = slotState(nh, ctx.ignoreLinkdown);
+    slots.push({
+      ifindex: nh.ifindex,
+      dev: port.dev,
+      via: nh.gateway ?? '',
+      weight: nh.weight,
+      dmac: state === 'usable' ? nh.mac : null,
+      smac: port.mac!,
+      state,
+    });
+  }
+  const canon = canonicalSlots(slots);
+  // Identity from what the route asks for, never from state or MACs.
+  const key = nhId !== null
+    ? `nh:${nhId}`
+    : slots.map((s) => `${s.ifindex}/${s.via}@${s.weight}`).sort().join(',');
+  const draft = ctx.intern(key, canon);
+  if (canon.some((s) => s.state === 'usable')) return { kind: 'forward', draft };
+  return { kind: 'forward', draft, empty: anyDown ? 'link-down' : 'unresolved-neighbor' };
+}

@@ -1,0 +1,13 @@
+// The forwarding plan compiler: mirror view + options → plan, its diff and
+// its renderings. Pure functions; the CLI and the reconciler call these.
+export { buildPlan } from './build.js';
+export { diffPlans, entryKey, sameGroup, type PlanOp } from './diff.js';
+export { planJson, type PlanJson } from './json.js';
+export { tcBatch, blockOf, prefixPrio } from './tc-batch.js';
+export { selectPorts, portSelected, portCapable, type BackendFor } from './ports.js';
+export {
+  assignBuckets, bucketBitsFor, bucketMatches, bucketOf, bucketSplit, largestRemainder,
+  DEFAULT_BUCKET_BITS, MAX_BUCKET_BITS, type BucketMatch, type SlotState,
+} from './buckets.js';
+export { GROUP_ID_MAX, GROUP_ID_MIN } from './groups.js';
+export * from './types.js';

@@ -1,0 +1,51 @@
+// Offload port selection: which links the offload may receive on and send
+// out of, and which backend each gets.
+import { portPatternMatches } from '../config.js';
+import type { Link } from '../model/link.js';
+import type { PlanPort, PortBackend } from './types.js';
+
+/** Backend of a selected port; 'none' excludes it (e.g. a `port_backends` override). */
+export type BackendFor = (link: Link) => PortBackend;
+
+const defaultBackend: BackendFor = () => 'xdp';
+
+/** A spec list selects a link when any entry names it, globs it, or is `switchdev` and the link is a representor. */
+export function portSelected(link: Link, specs: readonly string[]): boolean {
+  return specs.some((spec) =>
+    spec === 'switchdev' ? link.physSwitchId !== null : portPatternMatches(spec, link.name),
+  );
+}
+
+/**
+ * Links that can never be offload ports whatever the specs say: the rewrite
+ * sets Ethernet addresses, so the port needs one; a VRF device is a routing
+ * domain, not a wire.
+ */
+export function portCapable(link: Link): boolean {
+  if (link.mac === null || link.mac === '00:00:00:00:00:00') return false;
+  return link.kind !== 'vrf';
+}
+
+/**
+ * Every link with its backend ('none' when not selected), sorted by ifindex.
+ * `tableOf` maps a link to the table its ingress packets are looked up in.
+ */
+export function selectPorts(
+  links: Iterable<Link>,
+  specs: readonly string[],
+  backendFor: BackendFor = defaultBackend,
+  tableOf: (ifindex: number) => number = () => 254,
+): PlanPort[] {
+  const out: PlanPort[] = [];
+  for (const link of links) {
+    const selected = portCapable(link) && portSelected(link, specs);
+    out.push({
+      ifindex: link.ifindex,
+      dev: link.name,
+      backend: selected ? backendFor(link) : 'none',
+      mac: link.mac,
+      table: tableOf(link.ifindex),
+    });
+  }
+  return out.sort((a, b) => a.ifindex - b.ifindex);
+}

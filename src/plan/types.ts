@@ -1,0 +1,120 @@
+// The forwarding plan: plain data that the planner produces and the diff,
+// renderers and backends consume. Shapes follow DESIGN.md's `plan --json`.
+import type { Family } from '../model/ip.js';
+import type { Link } from '../model/link.js';
+
+export type PortBackend = 'tc' | 'xdp' | 'none';
+
+export interface PlanPort {
+  readonly ifindex: number;
+  readonly dev: string;
+  readonly backend: PortBackend;
+  /** The port's own MAC: the source MAC of everything sent out of it. */
+  readonly mac: string | null;
+  /** Routing table packets arriving on this port are looked up in (VRF table or main). */
+  readonly table: number;
+}
+
+/** One usable member of an adjacency group. */
+export interface GroupMember {
+  readonly dev: string;
+  readonly ifindex: number;
+  readonly dmac: string;
+  readonly smac: string;
+  /** 1-based weight as the kernel uses it for hash-threshold ECMP. */
+  readonly weight: number;
+  /** The gateway (or, for a connected host, the host) this member sends to; identity, not content. */
+  readonly via: string;
+}
+
+/** Bucket target: an index into PlanGroup.members, or PUNT_BUCKET (the kernel forwards that share). */
+export const PUNT_BUCKET = -1;
+
+export interface PlanGroup {
+  /**
+   * Stable id in [GROUP_ID_MIN, GROUP_ID_MAX], derived from `key` (not from
+   * MACs or member state): the tc chain index and the XDP group map key.
+   */
+  readonly id: number;
+  /** Identity: the route's nexthop object id, or its configured (ifindex, gateway, weight) set. */
+  readonly key: string;
+  /** Usable members (may be empty: then every bucket punts). */
+  readonly members: readonly GroupMember[];
+  /** log2 of the bucket count; 0 for single-path groups. */
+  readonly bucketBits: number;
+  /** 2^bucketBits targets: member index or PUNT_BUCKET. See buckets.ts for which address bits pick a bucket. */
+  readonly buckets: readonly number[];
+}
+
+export type SkipReason =
+  | 'unresolved-neighbor'
+  | 'egress-not-offloaded'
+  | 'blackhole'
+  | 'unreachable'
+  | 'prohibit'
+  | 'throw'
+  | 'link-down'
+  | 'no-nexthop'
+  | 'connected'
+  | 'local'
+  | 'broadcast'
+  | 'multicast'
+  | 'anycast'
+  | 'martian'
+  | 'link-local'
+  | 'tos'
+  | 'unsupported-type';
+
+export type EntryAction = 'forward' | 'punt';
+
+export interface PlanEntry {
+  readonly table: number;
+  readonly family: Family;
+  /** "10.0.0.0/8", canonical address text. */
+  readonly dst: string;
+  readonly action: EntryAction;
+  /** Set when action is 'forward'. */
+  readonly group?: number;
+  /**
+   * Punt: why the kernel must handle this prefix. Forward: set only while the
+   * group has no usable member (every bucket punts), saying why.
+   */
+  readonly reason?: SkipReason;
+}
+
+export interface SkippedRoute {
+  readonly table: number;
+  readonly family: Family;
+  readonly dst: string;
+  readonly reason: SkipReason;
+}
+
+export interface Plan {
+  /** Every link, sorted by ifindex; non-offload links have backend 'none'. */
+  readonly ports: readonly PlanPort[];
+  /** Sorted by id. */
+  readonly groups: readonly PlanGroup[];
+  /** Sorted by table, family, address, prefix length. */
+  readonly entries: readonly PlanEntry[];
+  /** Same order as entries. */
+  readonly skipped: readonly SkippedRoute[];
+  /** Packets with TTL / hop limit <= 1 always go to the kernel (it sends the ICMP time-exceeded). */
+  readonly ttlPunt: true;
+  /** Tables the plan covers, ascending. */
+  readonly tables: readonly number[];
+}
+
+export interface PlanOptions {
+  /** Port specs: interface names, globs (`*`, `?`, `[...]`), or `switchdev`. */
+  readonly ports: readonly string[];
+  /** Tables to offload; default main (254) and every VRF's table. 255 (local) is never offloaded. */
+  readonly tables?: readonly number[];
+  /** The kernel's net.ipv4.conf.all.ignore_routes_with_linkdown (default false, the kernel default). */
+  readonly ignoreLinkdown?: boolean;
+  /** Upper bound on bucket bits per ECMP group (default 6 = 64 buckets, at most 8). */
+  readonly bucketBits?: number;
+  /** Which backend a selected port gets (default 'xdp'); 'none' excludes it. */
+  readonly backendFor?: (link: Link) => PortBackend;
+  /** The previous plan: group ids are kept for identities it already had (stability under hash collisions). */
+  readonly previous?: Plan;
+}
