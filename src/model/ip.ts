@@ -132,3 +132,10 @@ export function isLinkLocal6(address: string): boolean {
   const b = parseIp(address);
   return b.length === 16 && b[0] === 0xfe && (b[1]! & 0xc0) === 0x80;
 }
+
+/** 224.0.0.0/4 or ff00::/8. */
+export function isMulticast(address: string): boolean {
+  if (address.includes(':')) return address.toLowerCase().startsWith('ff');
+  const first = Number(address.slice(0, address.indexOf('.')));
+  return first >= 224 && first <= 239;
+}

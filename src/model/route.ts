@@ -45,9 +45,21 @@ export interface Route {
   readonly flags: number;
 }
 
+/**
+ * IPv6 keeps several device routes to one prefix and metric side by side (fe80::/64
+ * and ff00::/8 on every interface): for those the device is part of the identity.
+ * Gateway routes with the same metric merge into one multipath route instead.
+ */
+export function ipv6DeviceRouteIfindex(r: Pick<Route, 'family' | 'nhId' | 'nexthops'>): number | null {
+  if (r.family !== 6 || r.nhId !== null || r.nexthops.length !== 1) return null;
+  const nh = r.nexthops[0]!;
+  return nh.gateway === null ? nh.ifindex : null;
+}
+
 /** Identity of a route in the kernel: what RTM_DELROUTE must match. */
-export function routeKey(r: Pick<Route, 'table' | 'family' | 'dst' | 'dstLen' | 'tos' | 'priority'>): string {
-  return `${r.table}|${r.family}|${r.dst}/${r.dstLen}|${r.tos}|${r.priority}`;
+export function routeKey(r: Pick<Route, 'table' | 'family' | 'dst' | 'dstLen' | 'tos' | 'priority' | 'nhId' | 'nexthops'>): string {
+  const dev = ipv6DeviceRouteIfindex(r);
+  return `${r.table}|${r.family}|${r.dst}/${r.dstLen}|${r.tos}|${r.priority}${dev === null ? '' : `|dev${dev}`}`;
 }
 
 /** Identity of a prefix within a table: routes with the same prefixKey compete on priority. */
