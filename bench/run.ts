@@ -1,0 +1,38 @@
+// `npm run bench [-- --quick] [-- --routes N] [-- --only ingest|plan]`: runs
+// the benchmarks that exist so far and writes bench/results/<date>.json.
+// No assertions: figures only. Needs root (the ingest bench makes a namespace).
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, release } from 'node:os';
+import { parseArgs } from 'node:util';
+import { fileURLToPath } from 'node:url';
+import { benchIngest } from './ingest.js';
+import { benchPlan } from './plan.js';
+
+const { values } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    routes: { type: 'string' },
+    'routes-v6': { type: 'string' },
+    only: { type: 'string' },
+  },
+});
+const routes = values.routes ? Number(values.routes) : values.quick ? 100_000 : 1_000_000;
+const routesV6 = values['routes-v6'] ? Number(values['routes-v6']) : values.quick ? 0 : 200_000;
+const log = (s: string) => process.stderr.write(`${s}\n`);
+const want = (name: string) => values.only === undefined || values.only === name;
+
+const result: Record<string, unknown> = {
+  date: new Date().toISOString(),
+  machine: { kernel: release(), cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, node: process.version },
+};
+if (want('ingest')) result.ingest = await benchIngest(routes, routesV6, log);
+if (want('plan')) {
+  log(`plan: ${routes} synthetic routes`);
+  result.plan = benchPlan(routes);
+}
+const dir = fileURLToPath(new URL('../../bench/results/', import.meta.url));
+mkdirSync(dir, { recursive: true });
+const file = `${dir}${String(result.date).slice(0, 19).replace(/:/g, '')}.json`;
+writeFileSync(file, JSON.stringify(result, null, 2) + '\n');
+process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+log(`bench: wrote ${file}`);

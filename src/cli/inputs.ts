@@ -1,0 +1,70 @@
+// Shared by the one-shot commands: load the config with flag overrides, dump
+// the kernel, and turn config into planner options against the mirror.
+import { loadConfig, portBackendFor, type Config } from '../config.js';
+import { ConfigError } from '../errors.js';
+import { Mirror } from '../mirror/mirror.js';
+import type { Link, MirrorView } from '../model/index.js';
+import { KernelAdapter } from '../netlink/kernel.js';
+import { portCapable, portSelected, type PlanOptions } from '../plan/index.js';
+import { applyOverrides, type PlanInputOptions } from './args.js';
+
+export async function configFor(opts: PlanInputOptions): Promise<Config> {
+  return applyOverrides(await loadConfig(opts.config), opts);
+}
+
+/** Dump the current namespace's kernel tables into a mirror. */
+export async function mirrorFromKernel(): Promise<Mirror> {
+  const adapter = new KernelAdapter();
+  try {
+    return Mirror.fromSnapshot(await adapter.dump());
+  } finally {
+    adapter.close();
+  }
+}
+
+const TABLE_NAMES: Readonly<Record<string, number>> = { main: 254, default: 253 };
+
+/**
+ * Config `tables` → table numbers: numbers, `main`/`default`, or VRF device
+ * names looked up in the mirror. 'auto' → main and every VRF.
+ */
+export function resolveTables(config: Config, view: MirrorView): number[] | undefined {
+  if (config.tables === 'auto') return undefined;
+  return config.tables.map((t, i) => {
+    if (typeof t === 'number') return t;
+    const n = TABLE_NAMES[t] ?? view.vrfTable(t);
+    if (n === undefined) throw new ConfigError(`tables[${i}]`, `no table or VRF named "${t}" in this namespace`);
+    if (n === 255) throw new ConfigError(`tables[${i}]`, 'the local table is never offloaded');
+    return n;
+  });
+}
+
+/**
+ * Backend of a selected port: `port_backends` first, then the global backend;
+ * `auto` means tc on switchdev representors (their drivers take flower) and
+ * XDP elsewhere, until the tc backend can probe drivers itself.
+ */
+export function backendForLink(config: Config): (link: Link) => 'tc' | 'xdp' | 'none' {
+  return (link) => {
+    const rule = portBackendFor(config.portBackends, link.name, link.physSwitchId !== null);
+    const choice = rule ?? (config.backend === 'dry-run' ? 'auto' : config.backend);
+    if (choice === 'none') return 'none';
+    if (choice === 'auto') return link.physSwitchId !== null ? 'tc' : 'xdp';
+    return choice;
+  };
+}
+
+export function planOptionsFor(config: Config, view: MirrorView): PlanOptions {
+  const tables = resolveTables(config, view);
+  return {
+    ports: config.ports,
+    ...(tables ? { tables } : {}),
+    backendFor: backendForLink(config),
+  };
+}
+
+/** The offload flag `show` prints: the same selection the planner makes (selectPorts). */
+export function offloadPredicate(config: Config): (link: Link) => boolean {
+  const backend = backendForLink(config);
+  return (link) => portCapable(link) && portSelected(link, config.ports) && backend(link) !== 'none';
+}

@@ -1,0 +1,53 @@
+#!/usr/bin/env node
+// Entry point: parse the command line, run one command, map failures to exit
+// codes (0 ok, 1 runtime failure, 2 bad usage or configuration).
+import { readFileSync } from 'node:fs';
+import { ConfigError, NetlinkError } from '../errors.js';
+import { parseCommandLine, USAGE, type ParsedCommand } from './args.js';
+import { runPlan } from './plan.js';
+import { runShow } from './show.js';
+
+const NOT_YET: Readonly<Record<string, string>> = {
+  run: 'the daemon (issue 6)',
+  apply: 'the tc and XDP backends (issues 4 and 5)',
+  flush: 'the tc and XDP backends (issues 4 and 5)',
+  status: 'the daemon (issue 6)',
+  lab: 'the lab (issue 7)',
+};
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+async function dispatch(cmd: ParsedCommand): Promise<number> {
+  switch (cmd.command) {
+    case 'help': process.stdout.write(cmd.text); return 0;
+    case 'version': process.stdout.write(`fib-offload ${version()}\n`); return 0;
+    case 'show': return runShow(cmd.options);
+    case 'plan': return runPlan(cmd.options);
+    default:
+      process.stderr.write(`fib-offload ${cmd.command}: not implemented in this version; it needs ${NOT_YET[cmd.command]}\n`);
+      return 1;
+  }
+}
+
+async function main(argv: readonly string[]): Promise<number> {
+  try {
+    return await dispatch(parseCommandLine(argv));
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`fib-offload: ${err.message}\n`);
+      if (err.path === 'command') process.stderr.write(`\n${USAGE.main}`);
+      return 2;
+    }
+    if (err instanceof NetlinkError) {
+      process.stderr.write(`fib-offload: ${err.message}${err.code === 'EPERM' ? ' (needs CAP_NET_ADMIN)' : ''}\n`);
+      return 1;
+    }
+    process.stderr.write(`fib-offload: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+    return 1;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));

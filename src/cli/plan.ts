@@ -1,0 +1,33 @@
+// `fib-offload plan [--json|--tc-batch]`: print the forwarding plan for the current kernel state.
+import { buildPlan, planJson, tcBatch, type Plan } from '../plan/index.js';
+import type { PlanOptions as PlanCommandOptions } from './args.js';
+import { configFor, mirrorFromKernel, planOptionsFor } from './inputs.js';
+
+export async function runPlan(opts: PlanCommandOptions, out: NodeJS.WritableStream = process.stdout): Promise<number> {
+  const config = await configFor(opts);
+  const mirror = await mirrorFromKernel();
+  const plan = buildPlan(mirror, planOptionsFor(config, mirror));
+  if (opts.output === 'json') out.write(JSON.stringify(planJson(plan), null, 2) + '\n');
+  else if (opts.output === 'tc-batch') out.write(tcBatch(plan));
+  else out.write(planText(plan));
+  return 0;
+}
+
+/** Human summary: ports, groups with members, entries, skipped routes with reasons. */
+export function planText(plan: Plan): string {
+  const lines: string[] = [];
+  const ports = plan.ports.filter((p) => p.backend !== 'none');
+  lines.push(`ports: ${ports.length ? ports.map((p) => `${p.dev}(${p.backend})`).join(' ') : '(none selected: give --ports or config ports)'}`);
+  lines.push(`groups: ${plan.groups.length}`);
+  for (const g of plan.groups) {
+    lines.push(`  group ${g.id}: ${g.members.map((m) => `${m.dev} ${m.dmac} w${m.weight}`).join(', ') || '(no members)'}`);
+  }
+  const fwd = plan.entries.filter((e) => e.action === 'forward').length;
+  lines.push(`entries: ${plan.entries.length} (${fwd} forward, ${plan.entries.length - fwd} punt); ttl<=1 punted to the kernel`);
+  for (const e of plan.entries) {
+    lines.push(`  table ${e.table} ${e.dst} ${e.action}${e.group !== undefined ? ` group ${e.group}` : ''}${e.reason ? ` (${e.reason})` : ''}`);
+  }
+  lines.push(`skipped: ${plan.skipped.length}`);
+  for (const s of plan.skipped) lines.push(`  table ${s.table} ${s.dst} ${s.reason}`);
+  return lines.join('\n') + '\n';
+}
