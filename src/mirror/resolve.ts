@@ -102,7 +102,7 @@ function resolveSingle(t: ResolveLookup, obj: NexthopObject, weight: number, tab
       onlink: false, linkdown: false, dead: false, nhId: obj.id, mac: null, neighState: null, resolved: false,
     };
   }
-  return resolveSpec(t, table, {
+  const r = resolveSpec(t, table, {
     ifindex: obj.oif,
     gateway: obj.gateway?.address ?? null,
     gatewayFamily: obj.gateway?.family ?? null,
@@ -112,6 +112,7 @@ function resolveSingle(t: ResolveLookup, obj: NexthopObject, weight: number, tab
     dead: obj.dead,
     nhId: obj.id,
   });
+  return obj.encap ? { ...r, encap: true } : r;
 }
 
 function resolveSpec(t: ResolveLookup, table: number, s: NexthopSpec): ResolvedNexthop {

@@ -30,4 +30,6 @@ export interface NexthopObject {
   readonly resilientBuckets: number | null;
   /** NHA_FDB: nexthop used by the bridge FDB, never by routes. */
   readonly fdb: boolean;
+  /** NHA_ENCAP: a lightweight-tunnel encapsulation (MPLS, seg6, ...): never offloadable. */
+  readonly encap?: true;
 }

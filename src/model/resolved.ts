@@ -35,6 +35,8 @@ export interface ResolvedNexthop {
   readonly neighState: NudState | null;
   /** kind 'gateway' with a usable neighbour MAC (STALE/DELAY/PROBE count). */
   readonly resolved: boolean;
+  /** The route or nexthop object adds an encapsulation the offload can't reproduce. */
+  readonly encap?: true;
 }
 
 export interface ResolvedRoute {

@@ -43,6 +43,8 @@ export interface Route {
   readonly prefsrc: string | null;
   /** RTM_F_OFFLOAD / RTM_F_TRAP style flags (rtm_flags), kept raw. */
   readonly flags: number;
+  /** RTA_ENCAP on the route or any of its nexthops (MPLS, seg6, ip tunnel): never offloadable. */
+  readonly encap?: true;
 }
 
 /**

@@ -56,6 +56,8 @@ export function classifyRoute(rr: ResolvedRoute, ctx: ClassifyContext): Verdict 
   if (route.type !== 'unicast') return { kind: 'skip', reason: TYPE_REASON[route.type] ?? 'unsupported-type' };
   // A TOS route only applies to packets carrying that TOS; keep it with the kernel.
   if (route.tos !== 0) return { kind: 'skip', reason: 'tos' };
+  // An encapsulating route (MPLS, seg6, ip tunnel) pushes headers the rewrite can't: kernel only.
+  if (route.encap || rr.nexthops.some((nh) => nh.encap)) return { kind: 'skip', reason: 'encap' };
   if (nexthops.length === 0) return { kind: 'skip', reason: 'no-nexthop' };
 
   if (nexthops.some((nh) => nh.kind === 'blackhole')) return { kind: 'skip', reason: 'blackhole' };

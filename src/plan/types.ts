@@ -63,6 +63,7 @@ export type SkipReason =
   | 'martian'
   | 'link-local'
   | 'tos'
+  | 'encap'
   | 'unsupported-type';
 
 export type EntryAction = 'forward' | 'punt';

@@ -62,6 +62,8 @@ describe.skipIf(!isRoot())('plan --json against the kernel', () => {
       'route add 10.0.0.0/8 via 10.1.0.2 dev eth1',
       'route add 10.16.0.0/16 via 10.3.0.2 dev eth3',
       'route add 10.16.1.0/24 via 10.2.0.2 dev eth2',
+      // An encapsulating route (lightweight tunnel) inside the /8: the kernel must keep it.
+      'route add 10.17.0.0/16 encap ip id 1 dst 10.9.9.9 dev eth1',
       'route add 172.16.0.0/16 nexthop via 10.1.0.2 dev eth1 weight 1 nexthop via 10.2.0.2 dev eth2 weight 2',
       'route add 172.17.0.0/16 via 10.9.9.9 dev eth1 onlink',
       'route add fd00::/8 via fe80::2 dev eth1',
@@ -87,6 +89,7 @@ describe.skipIf(!isRoot())('plan --json against the kernel', () => {
       { dst: '10.3.0.0/24', action: 'punt', reason: 'egress-not-offloaded' },
       { dst: '10.16.0.0/16', action: 'punt', reason: 'egress-not-offloaded' },
       { dst: '10.16.1.0/24', action: 'forward', via: [`eth2 ${MAC.p2} x1`] },
+      { dst: '10.17.0.0/16', action: 'punt', reason: 'encap' },
       { dst: '10.200.0.1/32', action: 'punt', reason: 'local' },
       { dst: '172.16.0.0/16', action: 'forward', via: [`eth1 ${MAC.p1} x1`, `eth2 ${MAC.p2} x2`] },
       // Unresolved gateway: the entry keeps its group, which has no members and punts every bucket.

@@ -51,6 +51,16 @@ describe('route decoder edge cases', () => {
     expect(decodeWhole(routePayload())).toEqual(baseRoute);
   });
 
+  it('flags a route with an encapsulation, on the route or inside a multipath hop', () => {
+    // RTA_ENCAP_TYPE (21) = LWTUNNEL_ENCAP_SEG6 (5), RTA_ENCAP (22) nested payload.
+    const single = cat(routePayload(), encodeAttr(21, u16(5)), encodeAttr(22 | NESTED, encodeAttr(1, bytes(0, 0, 0, 0))));
+    expect(decodeWhole(single)).toEqual({ ...baseRoute, encap: true });
+    const hop = rtnexthop(0, 0, 7, cat(encodeAttr(5, bytes(192, 0, 2, 1)), encodeAttr(21, u16(1))));
+    const multi = cat(rtmsg({ dstLen: 24 }), encodeAttr(1, bytes(10, 1, 2, 0)), encodeAttr(6, u32(20)), encodeAttr(9, hop));
+    expect(decodeWhole(multi)?.encap).toBe(true);
+    expect(decodeWhole(routePayload())?.encap).toBeUndefined();
+  });
+
   it('ignores unknown attributes', () => {
     const p = cat(rtmsg({ dstLen: 24 }), encodeAttr(999, bytes(1, 2, 3)), encodeAttr(1, bytes(10, 1, 2, 0)), encodeAttr(12, u32(0)),
       encodeAttr(4, u32(7)), encodeAttr(5, bytes(192, 0, 2, 1)), encodeAttr(6, u32(20)), encodeAttr(0x3ffe, Buffer.alloc(40)));

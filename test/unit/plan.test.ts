@@ -157,6 +157,24 @@ describe('buildPlan: route kinds and reasons', () => {
     ]);
   });
 
+  it('keeps encapsulating routes (route RTA_ENCAP or nexthop object NHA_ENCAP) with the kernel', () => {
+    const m = mirrorOf({
+      ...base,
+      nexthops: [nhObject(7, { family: 4, oif: 2, gateway: { family: 4, address: '192.168.1.2' }, encap: true })],
+      routes: [
+        route('10.0.0.0/8', [via('192.168.1.2', 2)]),
+        { ...route('10.6.0.0/16', [via('192.168.1.2', 2)]), encap: true },
+        route('10.7.0.0/16', [], { nhId: 7 }),
+      ],
+    });
+    const plan = buildPlan(m, OPTS);
+    expect(plan.entries.map((e) => [e.dst, e.action, e.reason])).toEqual([
+      ['10.0.0.0/8', 'forward', undefined],
+      ['10.6.0.0/16', 'punt', 'encap'],
+      ['10.7.0.0/16', 'punt', 'encap'],
+    ]);
+  });
+
   it('a member on a non-offload port makes the whole ECMP route skipped', () => {
     const m = mirrorOf({
       ...base,

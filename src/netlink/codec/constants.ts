@@ -124,6 +124,9 @@ export const RTA_MULTIPATH = 9;
 export const RTA_TABLE = 15;
 export const RTA_VIA = 18;
 export const RTA_NH_ID = 30;
+/** Lightweight-tunnel encapsulation (MPLS, seg6, ip/ip6 tunnel, ...): such routes can't be offloaded. */
+export const RTA_ENCAP_TYPE = 21;
+export const RTA_ENCAP = 22;
 
 /** rtnh_flags, also carried in rtm_flags for single-path routes and in nhm_flags. */
 export const RTNH_F_DEAD = 0x01;
@@ -144,6 +147,8 @@ export const NHA_BLACKHOLE = 4;
 export const NHA_OIF = 5;
 export const NHA_GATEWAY = 6;
 export const NHA_FDB = 11;
+export const NHA_ENCAP_TYPE = 8;
+export const NHA_ENCAP = 9;
 export const NHA_RES_GROUP = 12;
 export const NHA_RES_GROUP_BUCKETS = 1;
 export const NEXTHOP_GRP_TYPE_MPATH = 0;

@@ -3,7 +3,7 @@ import type { IpAddr } from '../../model/ip.js';
 import type { NexthopGroupMember, NexthopObject } from '../../model/nexthop.js';
 import { familyOfAf, readIpOf } from './attrs.js';
 import {
-  NEXTHOP_GRP_LEN, NEXTHOP_GRP_TYPE_RES, NHA_BLACKHOLE, NHA_FDB, NHA_GATEWAY, NHA_GROUP, NHA_GROUP_TYPE, NHA_ID,
+  NEXTHOP_GRP_LEN, NEXTHOP_GRP_TYPE_RES, NHA_BLACKHOLE, NHA_ENCAP, NHA_ENCAP_TYPE, NHA_FDB, NHA_GATEWAY, NHA_GROUP, NHA_GROUP_TYPE, NHA_ID,
   NHA_OIF, NHA_RES_GROUP, NHA_RES_GROUP_BUCKETS, NHMSG_LEN, NLA_TYPE_MASK, RTNH_F_DEAD, RTNH_F_LINKDOWN,
   RTNH_F_ONLINK,
 } from './constants.js';
@@ -43,6 +43,7 @@ export function decodeNexthop(buf: Buffer, off: number, end: number): NexthopObj
   let groupType: 'mpath' | 'resilient' | null = null;
   let resilientBuckets: number | null = null;
   let fdb = false;
+  let encap = false;
 
   let pos = off + NHMSG_LEN;
   while (pos + 4 <= end) {
@@ -63,6 +64,7 @@ export function decodeNexthop(buf: Buffer, off: number, end: number): NexthopObj
         break;
       }
       case NHA_FDB: fdb = true; break;
+      case NHA_ENCAP: case NHA_ENCAP_TYPE: encap = true; break;
       case NHA_RES_GROUP: resilientBuckets = decodeResBuckets(buf, s, e); break;
       default: break;
     }

@@ -5,7 +5,7 @@ import type { Route, RouteNexthop, RouteType } from '../../model/route.js';
 import { ROUTE_TYPES } from '../../model/route.js';
 import { familyOfAf, readIp } from './attrs.js';
 import {
-  NLA_TYPE_MASK, RTA_DST, RTA_GATEWAY, RTA_MULTIPATH, RTA_NH_ID, RTA_OIF, RTA_PREFSRC, RTA_PRIORITY, RTA_TABLE,
+  NLA_TYPE_MASK, RTA_DST, RTA_ENCAP, RTA_ENCAP_TYPE, RTA_GATEWAY, RTA_MULTIPATH, RTA_NH_ID, RTA_OIF, RTA_PREFSRC, RTA_PRIORITY, RTA_TABLE,
   RTA_VIA, RTMSG_LEN, RTM_F_CLONED, RTN_BLACKHOLE, RTN_THROW, RTNEXTHOP_LEN, RTNH_F_DEAD, RTNH_F_LINKDOWN, RTNH_F_ONLINK,
 } from './constants.js';
 
@@ -74,6 +74,26 @@ function cachedMultipath(buf: Buffer, s: number, e: number): readonly RouteNexth
   return list;
 }
 
+/** Does any rtnexthop in an RTA_MULTIPATH payload carry an encapsulation? */
+function multipathHasEncap(buf: Buffer, s: number, e: number): boolean {
+  let p = s;
+  while (p + RTNEXTHOP_LEN <= e) {
+    const len = buf.readUInt16LE(p);
+    if (len < RTNEXTHOP_LEN || p + len > e) break;
+    let q = p + RTNEXTHOP_LEN;
+    const hopEnd = p + len;
+    while (q + 4 <= hopEnd) {
+      const l = buf.readUInt16LE(q);
+      if (l < 4 || q + l > hopEnd) break;
+      const t = buf.readUInt16LE(q + 2) & NLA_TYPE_MASK;
+      if (t === RTA_ENCAP || t === RTA_ENCAP_TYPE) return true;
+      q += (l + 3) & ~3;
+    }
+    p += (len + 3) & ~3;
+  }
+  return false;
+}
+
 /** RTA_MULTIPATH: a run of struct rtnexthop, each followed by its own RTA_GATEWAY / RTA_VIA. */
 function decodeMultipath(buf: Buffer, s: number, e: number): RouteNexthop[] {
   const out: RouteNexthop[] = [];
@@ -128,6 +148,7 @@ export function decodeRoute(buf: Buffer, off: number, end: number): Route | null
   let nhId: number | null = null;
   let nexthops = NO_NEXTHOPS;
   let multipath = false;
+  let encap = false;
 
   let pos = off + RTMSG_LEN;
   while (pos + 4 <= end) {
@@ -143,7 +164,8 @@ export function decodeRoute(buf: Buffer, off: number, end: number): Route | null
         break;
       case RTA_PRIORITY: if (n >= 4) priority = buf.readUInt32LE(s); break;
       case RTA_PREFSRC: prefsrc = readIp(buf, s, n); break;
-      case RTA_MULTIPATH: nexthops = cachedMultipath(buf, s, s + n); multipath = true; break;
+      case RTA_MULTIPATH: nexthops = cachedMultipath(buf, s, s + n); multipath = true; encap ||= multipathHasEncap(buf, s, s + n); break;
+      case RTA_ENCAP: case RTA_ENCAP_TYPE: encap = true; break;
       case RTA_TABLE: if (n >= 4) table = buf.readUInt32LE(s); break;
       case RTA_VIA: gateway = readVia(buf, s, s + n); gw4 = -1; break;
       case RTA_NH_ID: if (n >= 4) nhId = buf.readUInt32LE(s); break;
@@ -171,5 +193,6 @@ export function decodeRoute(buf: Buffer, off: number, end: number): Route | null
     nexthops,
     prefsrc,
     flags,
+    ...(encap ? { encap: true as const } : {}),
   };
 }
