@@ -20,46 +20,27 @@
 import type { Address } from '../model/address.js';
 import { addressKey } from '../model/address.js';
 import type { Link } from '../model/link.js';
-import type { NudState } from '../model/neighbor.js';
+import type { Neighbor, NudState } from '../model/neighbor.js';
 import type { NexthopObject } from '../model/nexthop.js';
 import type { MirrorView, ResolvedNexthop } from '../model/resolved.js';
-import { prefixKey, routeKey, type RouteType } from '../model/route.js';
+import { prefixKey, routeKey, type Route, type RouteNexthop } from '../model/route.js';
 import type { Family } from '../model/ip.js';
 
 export type CanonicalNud = Exclude<NudState, 'reachable' | 'stale' | 'delay' | 'probe' | 'incomplete' | 'none'> | 'valid';
 
-export interface CanonicalNeighbor {
-  readonly ifindex: number;
-  readonly family: Family;
-  readonly address: string;
-  readonly mac: string | null;
+export interface CanonicalNeighbor extends Pick<Neighbor, 'ifindex' | 'family' | 'address' | 'mac'> {
   readonly state: CanonicalNud;
 }
 
-export interface CanonicalRouteNexthop {
-  readonly ifindex: number | null;
-  readonly gateway: string | null;
-  readonly gatewayFamily: Family | null;
-  readonly weight: number;
-  readonly onlink: boolean;
-}
+/** Raw dead/linkdown flags are left out: the resolved ones are compared instead. */
+export type CanonicalRouteNexthop = Pick<RouteNexthop, 'ifindex' | 'gateway' | 'gatewayFamily' | 'weight' | 'onlink'>;
 
 export interface CanonicalResolvedNexthop extends Omit<ResolvedNexthop, 'neighState'> {
   readonly neighState: CanonicalNud | null;
 }
 
-export interface CanonicalRoute {
-  readonly table: number;
-  readonly family: Family;
-  readonly dst: string;
-  readonly dstLen: number;
-  readonly type: RouteType;
-  readonly protocol: number;
-  readonly priority: number;
-  readonly scope: number;
-  readonly tos: number;
-  readonly nhId: number | null;
-  readonly prefsrc: string | null;
+export interface CanonicalRoute extends Pick<Route,
+  'table' | 'family' | 'dst' | 'dstLen' | 'type' | 'protocol' | 'priority' | 'scope' | 'tos' | 'nhId' | 'prefsrc'> {
   readonly nexthops: readonly CanonicalRouteNexthop[];
   /** This route is the one forwarding for its prefix. */
   readonly effective: boolean;

@@ -35,7 +35,7 @@ import type { Link } from '../model/link.js';
 import { neighborUsable, type Neighbor } from '../model/neighbor.js';
 import type { NexthopObject } from '../model/nexthop.js';
 import type { ResolvedNexthop, ResolvedRoute } from '../model/resolved.js';
-import type { Route } from '../model/route.js';
+import type { Route, RouteNexthop } from '../model/route.js';
 
 /** What resolution reads; the mirror's tables implement it. */
 export interface ResolveLookup {
@@ -48,14 +48,8 @@ export interface ResolveLookup {
 
 const NO_NEXTHOPS: readonly ResolvedNexthop[] = Object.freeze([]);
 
-interface NexthopSpec {
-  readonly ifindex: number | null;
-  readonly gateway: string | null;
-  readonly gatewayFamily: Family | null;
-  readonly weight: number;
-  readonly onlink: boolean;
-  readonly linkdown: boolean;
-  readonly dead: boolean;
+/** A route's own nexthop or a nexthop object's, before resolution. */
+interface NexthopSpec extends RouteNexthop {
   readonly nhId: number | null;
 }
 
