@@ -24,7 +24,6 @@ import type { Neighbor, NudState } from '../model/neighbor.js';
 import type { NexthopObject } from '../model/nexthop.js';
 import type { MirrorView, ResolvedNexthop } from '../model/resolved.js';
 import { prefixKey, routeKey, type Route, type RouteNexthop } from '../model/route.js';
-import type { Family } from '../model/ip.js';
 
 export type CanonicalNud = Exclude<NudState, 'reachable' | 'stale' | 'delay' | 'probe' | 'incomplete' | 'none'> | 'valid';
 
