@@ -48,7 +48,8 @@ export interface Config {
   /** From `port_backends`, in file order. */
   readonly portBackends: readonly PortBackendRule[];
   readonly tc: { readonly policy: TcPolicy; readonly fallback: TcFallback };
-  readonly xdp: { readonly mode: XdpMode };
+  /** bpffs: mount point of the BPF file system the program and maps are pinned under. */
+  readonly xdp: { readonly mode: XdpMode; readonly bpffs: string };
   readonly ecmp: { readonly hash: EcmpHash };
   readonly metrics: ListenAddress;
   readonly resync: { readonly intervalMs: number };
@@ -65,7 +66,7 @@ export function defaultConfig(): Config {
     backend: 'auto',
     portBackends: [],
     tc: { policy: 'hw-preferred', fallback: 'xdp' },
-    xdp: { mode: 'native' },
+    xdp: { mode: 'native', bpffs: '/sys/fs/bpf' },
     ecmp: { hash: 'kernel' },
     metrics: { listen: DEFAULT_LISTEN, host: '127.0.0.1', port: 9469 },
     resync: { intervalMs: DEFAULT_RESYNC_MS },
@@ -243,7 +244,10 @@ const TcSchema = z.strictObject(
   { policy: enumOf(TC_POLICIES).optional(), fallback: enumOf(TC_FALLBACKS).optional() },
   mapping,
 );
-const XdpSchema = z.strictObject({ mode: enumOf(XDP_MODES).optional() }, mapping);
+const absolutePath = z
+  .string(expect('expected an absolute path'))
+  .refine((t) => t.startsWith('/') && !t.split('/').includes('..'), { message: 'expected an absolute path without ".."' });
+const XdpSchema = z.strictObject({ mode: enumOf(XDP_MODES).optional(), bpffs: absolutePath.optional() }, mapping);
 const EcmpSchema = z.strictObject({ hash: enumOf(ECMP_HASHES).optional() }, mapping);
 const MetricsSchema = z.strictObject({ listen: listen.optional() }, mapping);
 const ResyncSchema = z.strictObject({ interval: duration.optional() }, mapping);
@@ -367,7 +371,7 @@ function build(raw: RawConfig): Config {
     backend: raw.backend ?? d.backend,
     portBackends: Object.entries(raw.port_backends ?? {}).map(([pattern, backend]) => ({ pattern, backend })),
     tc: { policy: raw.tc?.policy ?? d.tc.policy, fallback: raw.tc?.fallback ?? d.tc.fallback },
-    xdp: { mode: raw.xdp?.mode ?? d.xdp.mode },
+    xdp: { mode: raw.xdp?.mode ?? d.xdp.mode, bpffs: (raw.xdp?.bpffs ?? d.xdp.bpffs).replace(/\/+$/, '') || '/' },
     ecmp: { hash: raw.ecmp?.hash ?? d.ecmp.hash },
     metrics: raw.metrics?.listen !== undefined ? parseListenAddress(raw.metrics.listen, 'metrics.listen') : d.metrics,
     resync: {

@@ -40,3 +40,33 @@ export class ConfigError extends Error {
     this.path = path;
   }
 }
+
+/** A bpf(2) call the kernel refused (map update, lookup, pin...). */
+export class BpfError extends Error {
+  override readonly name = 'BpfError';
+  readonly errno: number;
+  readonly code: string;
+  readonly op: string;
+  constructor(op: string, errno: number) {
+    const code = errnoName(errno);
+    super(`${op}: ${code}`);
+    this.errno = Math.abs(errno);
+    this.code = code;
+    this.op = op;
+  }
+}
+
+/** An external tool (bpftool, ip) that failed: its argv and what it printed. */
+export class ToolError extends Error {
+  override readonly name = 'ToolError';
+  readonly argv: readonly string[];
+  readonly stderr: string;
+  readonly status: number | null;
+  constructor(op: string, argv: readonly string[], status: number | null, stderr: string) {
+    const said = stderr.trim().split('\n').filter(Boolean).slice(-3).join(' | ');
+    super(`${op}: \`${argv.join(' ')}\` exited ${status ?? 'on a signal'}${said ? `: ${said}` : ''}`);
+    this.argv = argv;
+    this.stderr = stderr;
+    this.status = status;
+  }
+}

@@ -152,8 +152,8 @@ export const USAGE: Readonly<Record<CommandName | 'main', string>> = {
     '  run     the daemon: mirror, plan, program, serve metrics   [not built yet]',
     '  show    dump the kernel and print routes with resolved nexthops',
     '  plan    print the forwarding plan (--json, --tc-batch)',
-    '  apply   reconcile the installed offload to the plan once   [not built yet]',
-    '  flush   remove everything the agent installed              [not built yet]',
+    '  apply   reconcile the installed offload to the plan once (XDP; tc not built yet)',
+    '  flush   remove everything the agent installed (XDP program, maps, pins)',
     '  status  ask a running daemon for its /status               [not built yet]',
     '  lab     the namespace lab with FRR: up|down|traffic|status [not built yet]',
     '',
@@ -182,9 +182,17 @@ export const USAGE: Readonly<Record<CommandName | 'main', string>> = {
   apply: commandUsage(
     'apply',
     'apply [options]',
-    'Reconcile the installed offload to the current plan, print what changed, and exit;\nthe offload stays installed.',
+    'Reconcile the installed offload to the current plan, print what changed, and exit;\n' +
+      'the offload stays installed, and a second apply changes nothing. Only the XDP backend\n' +
+      'is built: ports whose backend is tc make apply fail unless --backend xdp is given.\n' +
+      'XDP objects are pinned under <xdp.bpffs>/fib-offload/ns<netns inode>; in a namespace,\n' +
+      'run it with `nsenter --net=/run/netns/NAME` (ip netns exec hides the host bpffs).',
   ),
-  flush: commandUsage('flush', 'flush [options]', 'Remove everything the agent installed: rules, programs, pinned objects.'),
+  flush: commandUsage(
+    'flush',
+    'flush [options]',
+    "Remove everything the agent installed in this namespace: detach its XDP program\nwherever it is attached and remove its pinned program and maps. Others' programs\nare never touched.",
+  ),
   status: commandUsage(
     'status',
     'status [options]',

@@ -2,15 +2,14 @@
 // Entry point: parse the command line, run one command, map failures to exit
 // codes (0 ok, 1 runtime failure, 2 bad usage or configuration).
 import { readFileSync } from 'node:fs';
-import { ConfigError, NetlinkError } from '../errors.js';
+import { BpfError, ConfigError, NetlinkError, ToolError } from '../errors.js';
+import { runApply, runFlush } from './apply.js';
 import { parseCommandLine, USAGE, type ParsedCommand } from './args.js';
 import { runPlan } from './plan.js';
 import { runShow } from './show.js';
 
 const NOT_YET: Readonly<Record<string, string>> = {
   run: 'the daemon (issue 6)',
-  apply: 'the tc and XDP backends (issues 4 and 5)',
-  flush: 'the tc and XDP backends (issues 4 and 5)',
   status: 'the daemon (issue 6)',
   lab: 'the lab (issue 7)',
 };
@@ -26,6 +25,8 @@ async function dispatch(cmd: ParsedCommand): Promise<number> {
     case 'version': process.stdout.write(`fib-offload ${version()}\n`); return 0;
     case 'show': return runShow(cmd.options);
     case 'plan': return runPlan(cmd.options);
+    case 'apply': return runApply(cmd.options);
+    case 'flush': return runFlush(cmd.options);
     default:
       process.stderr.write(`fib-offload ${cmd.command}: not implemented in this version; it needs ${NOT_YET[cmd.command]}\n`);
       return 1;
@@ -43,6 +44,14 @@ async function main(argv: readonly string[]): Promise<number> {
     }
     if (err instanceof NetlinkError) {
       process.stderr.write(`fib-offload: ${err.message}${err.code === 'EPERM' ? ' (needs CAP_NET_ADMIN)' : ''}\n`);
+      return 1;
+    }
+    if (err instanceof BpfError) {
+      process.stderr.write(`fib-offload: ${err.message}${err.code === 'EPERM' ? ' (needs CAP_BPF and CAP_NET_ADMIN)' : ''}\n`);
+      return 1;
+    }
+    if (err instanceof ToolError) {
+      process.stderr.write(`fib-offload: ${err.message}\n`);
       return 1;
     }
     process.stderr.write(`fib-offload: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);

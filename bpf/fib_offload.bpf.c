@@ -1,0 +1,387 @@
+// SPDX-License-Identifier: MIT OR GPL-2.0
+/* fib-offload XDP forwarder: does for an offloaded prefix exactly what the
+ * kernel's IPv4/IPv6 forwarding would do to the frame (TTL / hop limit minus
+ * one with the kernel's incremental checksum, Ethernet addresses from the
+ * adjacency), and hands everything else to the kernel untouched (XDP_PASS).
+ * Maps are filled by the agent from its plan; layouts in fib_offload.h. */
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+#include "fib_offload.h"
+
+char LICENSE[] SEC("license") = "Dual MIT/GPL";
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, struct fo_port_key);
+	__type(value, struct fo_port_val);
+	__uint(max_entries, 1024);
+} fo_ports SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__type(key, struct fo_lpm4_key);
+	__type(value, struct fo_route_val);
+	__uint(max_entries, 4194304);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} fo_lpm4 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__type(key, struct fo_lpm6_key);
+	__type(value, struct fo_route_val);
+	__uint(max_entries, 1048576);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} fo_lpm6 SEC(".maps");
+
+/* Not preallocated: an update swaps in a new element under RCU, so a reader
+ * sees the old group or the new one, never a mix. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, __u32);
+	__type(value, struct fo_group_val);
+	__uint(max_entries, 65536);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} fo_groups SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_DEVMAP_HASH);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(max_entries, 1024);
+} fo_tx SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct fo_config);
+	__uint(max_entries, 1);
+} fo_config SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__type(key, struct fo_stat_key);
+	__type(value, struct fo_counter);
+	__uint(max_entries, 65536);
+} fo_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct fo_counter);
+	__uint(max_entries, FO_V_COUNT);
+} fo_verdicts SEC(".maps");
+
+struct vlan_hdr {
+	__be16 tci;
+	__be16 encap_proto;
+};
+
+static __always_inline int verdict(struct xdp_md *ctx, __u32 v, int action)
+{
+	struct fo_counter *c = bpf_map_lookup_elem(&fo_verdicts, &v);
+
+	if (c) {
+		c->packets++;
+		c->bytes += ctx->data_end - ctx->data;
+	}
+	return action;
+}
+
+#define PASS(v) return verdict(ctx, (v), XDP_PASS)
+
+static __always_inline __u32 rotl(__u32 x, int r)
+{
+	return (x << r) | (x >> (32 - r));
+}
+
+/* murmur3 round and finaliser: cheap, and good enough to spread flows. */
+static __always_inline __u32 mix(__u32 h, __u32 k)
+{
+	k *= 0xcc9e2d51;
+	k = rotl(k, 15);
+	k *= 0x1b873593;
+	h ^= k;
+	h = rotl(h, 13);
+	return h * 5 + 0xe6546b64;
+}
+
+static __always_inline __u32 fmix(__u32 h)
+{
+	h ^= h >> 16;
+	h *= 0x85ebca6b;
+	h ^= h >> 13;
+	h *= 0xc2b2ae35;
+	h ^= h >> 16;
+	return h;
+}
+
+static __always_inline int same_mac(const __u8 *a, const __u8 *b)
+{
+	return *(const __u32 *)a == *(const __u32 *)b &&
+	       *(const __u16 *)(a + 4) == *(const __u16 *)(b + 4);
+}
+
+/* Source and destination ports of an unfragmented TCP/UDP/SCTP packet, as one
+ * word; 0 when there are none (the kernel's L4 hash also has none then). */
+static __always_inline __u32 l4_ports(void *l4, void *end, __u8 proto)
+{
+	if (proto != IPPROTO_TCP && proto != IPPROTO_UDP && proto != IPPROTO_SCTP)
+		return 0;
+	if (l4 + 4 > end)
+		return 0;
+	return *(__u32 *)l4;
+}
+
+struct decision {
+	const struct fo_member *m;
+	__u32 group;
+	__u32 l3off;   /* 14, or 18 with an 802.1Q tag */
+	__u32 trim;    /* bytes after the IP packet (Ethernet padding) to cut */
+	int tagged;
+	int family;
+};
+
+static __always_inline const struct fo_group_val *
+pick(__u32 group, __u32 hash, const struct fo_member **m)
+{
+	const struct fo_group_val *g = bpf_map_lookup_elem(&fo_groups, &group);
+	__u32 b;
+
+	if (!g)
+		return 0;
+	b = g->bucket[hash & g->bucket_mask & (FO_MAX_BUCKETS - 1)];
+	if (b >= g->nmembers || b >= FO_MAX_MEMBERS)
+		return 0;
+	*m = &g->member[b];
+	return g;
+}
+
+SEC("xdp")
+int fib_offload(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+	struct fo_port_key pk = { .ifindex = ctx->ingress_ifindex };
+	const struct fo_port_val *port;
+	const struct fo_config *cfg;
+	struct decision d = { .l3off = sizeof(struct ethhdr) };
+	__u32 zero = 0, seed = 0, pol4 = FO_HASH_L3, pol6 = FO_HASH_L3, mtu = 0;
+	__be16 proto;
+	void *l3;
+
+	if ((void *)(eth + 1) > end)
+		PASS(FO_V_MALFORMED);
+	proto = eth->h_proto;
+	if (proto == bpf_htons(ETH_P_8021Q) || proto == bpf_htons(ETH_P_8021AD)) {
+		struct vlan_hdr *vh = (void *)(eth + 1);
+
+		if ((void *)(vh + 1) > end)
+			PASS(FO_V_MALFORMED);
+		pk.vid = bpf_ntohs(vh->tci) & 0x0fff;
+		proto = vh->encap_proto;
+		d.l3off += sizeof(*vh);
+		d.tagged = 1;
+	}
+	port = bpf_map_lookup_elem(&fo_ports, &pk);
+	if (!port)
+		PASS(FO_V_NOT_PORT);
+	if (!same_mac(eth->h_dest, port->mac))
+		PASS(FO_V_NOT_HOST);
+	cfg = bpf_map_lookup_elem(&fo_config, &zero);
+	if (cfg) {
+		seed = cfg->seed;
+		pol4 = cfg->hash_v4;
+		pol6 = cfg->hash_v6;
+	}
+	l3 = data + d.l3off;
+
+	if (proto == bpf_htons(ETH_P_IP)) {
+		struct iphdr *ip = l3;
+		struct fo_lpm4_key key = { .prefixlen = 64, .table_be = bpf_htonl(port->table) };
+		const struct fo_route_val *rv;
+		__u32 sum = 0, tot, h, a;
+		__u16 *w;
+
+		if ((void *)(ip + 1) > end)
+			PASS(FO_V_MALFORMED);
+		if (ip->version != 4 || ip->ihl < 5)
+			PASS(FO_V_MALFORMED);
+		if (ip->ihl != 5)
+			PASS(FO_V_OPTIONS);
+		tot = bpf_ntohs(ip->tot_len);
+		if (tot < sizeof(*ip) || l3 + tot > end)
+			PASS(FO_V_MALFORMED);
+		w = (__u16 *)ip;
+#pragma unroll
+		for (int i = 0; i < 10; i++)
+			sum += w[i];
+		sum = (sum & 0xffff) + (sum >> 16);
+		sum = (sum & 0xffff) + (sum >> 16);
+		if (sum != 0xffff)
+			PASS(FO_V_MALFORMED);
+		if (ip->ttl <= 1)
+			PASS(FO_V_TTL);
+		a = bpf_ntohl(ip->saddr);
+		/* Sources the kernel drops as martians; destinations it never forwards. */
+		if ((a >> 28) == 0xe || (a >> 24) == 0 || (a >> 24) == 127 || a == 0xffffffff)
+			PASS(FO_V_SPECIAL);
+		a = bpf_ntohl(ip->daddr);
+		if ((a >> 28) == 0xe || (a >> 24) == 0 || (a >> 24) == 127 || a == 0xffffffff)
+			PASS(FO_V_SPECIAL);
+		__builtin_memcpy(key.addr, &ip->daddr, 4);
+		rv = bpf_map_lookup_elem(&fo_lpm4, &key);
+		if (!rv)
+			PASS(FO_V_NO_ROUTE);
+		if (rv->action != FO_ACTION_FORWARD)
+			PASS(FO_V_ROUTE_PUNT);
+		h = mix(seed, ip->saddr);
+		h = mix(h, ip->daddr);
+		if (pol4 == FO_HASH_L4) {
+			int frag = ip->frag_off & bpf_htons(0x3fff); /* MF or an offset */
+
+			h = mix(h, ip->protocol);
+			if (!frag)
+				h = mix(h, l4_ports(ip + 1, end, ip->protocol));
+		}
+		h = fmix(h);
+		if (!pick(rv->group, h, &d.m))
+			PASS(FO_V_BUCKET_PUNT);
+		d.group = rv->group;
+		d.trim = end - (l3 + tot);
+		d.family = 4;
+	} else if (proto == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr *ip6 = l3;
+		struct fo_lpm6_key key = { .prefixlen = 160, .table_be = bpf_htonl(port->table) };
+		const struct fo_route_val *rv;
+		__u32 plen, h;
+		__u8 s0, s1, d0, d1;
+
+		if ((void *)(ip6 + 1) > end)
+			PASS(FO_V_MALFORMED);
+		if (ip6->version != 6)
+			PASS(FO_V_MALFORMED);
+		plen = bpf_ntohs(ip6->payload_len);
+		if (plen == 0 && ip6->nexthdr == 0)
+			PASS(FO_V_OPTIONS); /* jumbogram */
+		if ((void *)(ip6 + 1) + plen > end)
+			PASS(FO_V_MALFORMED);
+		if (ip6->nexthdr == 0)
+			PASS(FO_V_OPTIONS); /* hop-by-hop: router alert etc. */
+		if (ip6->hop_limit <= 1)
+			PASS(FO_V_TTL);
+		s0 = ip6->saddr.in6_u.u6_addr8[0];
+		s1 = ip6->saddr.in6_u.u6_addr8[1];
+		d0 = ip6->daddr.in6_u.u6_addr8[0];
+		d1 = ip6->daddr.in6_u.u6_addr8[1];
+		/* Multicast and link-local scope: never forwarded as unicast. */
+		if (s0 == 0xff || (s0 == 0xfe && (s1 & 0xc0) == 0x80) ||
+		    d0 == 0xff || (d0 == 0xfe && (d1 & 0xc0) == 0x80))
+			PASS(FO_V_SPECIAL);
+		__builtin_memcpy(key.addr, &ip6->daddr, 16);
+		rv = bpf_map_lookup_elem(&fo_lpm6, &key);
+		if (!rv)
+			PASS(FO_V_NO_ROUTE);
+		if (rv->action != FO_ACTION_FORWARD)
+			PASS(FO_V_ROUTE_PUNT);
+		h = seed;
+#pragma unroll
+		for (int i = 0; i < 4; i++) {
+			h = mix(h, ip6->saddr.in6_u.u6_addr32[i]);
+			h = mix(h, ip6->daddr.in6_u.u6_addr32[i]);
+		}
+		h = mix(h, ip6->nexthdr);
+		if (pol6 == FO_HASH_L4)
+			h = mix(h, l4_ports(ip6 + 1, end, ip6->nexthdr));
+		else /* the kernel's L3 policy for IPv6 includes the flow label */
+			h = mix(h, *(__u32 *)ip6 & bpf_htonl(0x000fffff));
+		h = fmix(h);
+		if (!pick(rv->group, h, &d.m))
+			PASS(FO_V_BUCKET_PUNT);
+		d.group = rv->group;
+		d.trim = end - ((void *)(ip6 + 1) + plen);
+		d.family = 6;
+	} else {
+		PASS(FO_V_NOT_IP);
+	}
+
+	/* Decided: forward to d.m. Checks that leave the frame untouched come first. */
+	{
+		const struct fo_member *m = d.m;
+		__u32 egress = m->ifindex;
+		struct fo_stat_key sk = { .group = d.group, .ifindex = egress };
+		struct fo_counter *c;
+		__s32 len_diff = -(__s32)d.trim - (d.tagged ? 4 : 0);
+		__u8 dmac[6], smac[6];
+
+		if (egress == ctx->ingress_ifindex)
+			PASS(FO_V_HAIRPIN);
+		if (bpf_check_mtu(ctx, egress, &mtu, len_diff, 0))
+			PASS(FO_V_MTU);
+		if (!bpf_map_lookup_elem(&fo_tx, &egress))
+			PASS(FO_V_NO_TX);
+		__builtin_memcpy(dmac, m->dmac, 6);
+		__builtin_memcpy(smac, m->smac, 6);
+		__builtin_memcpy(sk.dmac, dmac, 6);
+
+		/* The kernel trims Ethernet padding to the IP length before forwarding. */
+		if (d.trim && bpf_xdp_adjust_tail(ctx, -(int)d.trim))
+			PASS(FO_V_ADJUST_ERR);
+		data = (void *)(long)ctx->data;
+		end = (void *)(long)ctx->data_end;
+		if (d.l3off > 18)
+			return verdict(ctx, FO_V_DROPPED, XDP_DROP);
+		l3 = data + d.l3off;
+		if (d.family == 4) {
+			struct iphdr *ip = l3;
+			__u32 check;
+
+			if ((void *)(ip + 1) > end)
+				return verdict(ctx, FO_V_DROPPED, XDP_DROP);
+			/* ip_decrease_ttl(), to the bit: the same checksum encoding. */
+			check = ip->check;
+			check += bpf_htons(0x0100);
+			ip->check = (__u16)(check + (check >= 0xffff));
+			ip->ttl--;
+		} else {
+			struct ipv6hdr *ip6 = l3;
+
+			if ((void *)(ip6 + 1) > end)
+				return verdict(ctx, FO_V_DROPPED, XDP_DROP);
+			ip6->hop_limit--;
+		}
+		/* New Ethernet header; with a tag, written 4 bytes in so that
+		 * dropping the first 4 bytes leaves an untagged frame. */
+		{
+			__u8 *p = data + (d.tagged ? 4 : 0);
+
+			if ((void *)(p + 12) > end)
+				return verdict(ctx, FO_V_DROPPED, XDP_DROP);
+			__builtin_memcpy(p, dmac, 6);
+			__builtin_memcpy(p + 6, smac, 6);
+		}
+		if (d.tagged && bpf_xdp_adjust_head(ctx, 4))
+			return verdict(ctx, FO_V_DROPPED, XDP_DROP);
+
+		c = bpf_map_lookup_elem(&fo_stats, &sk);
+		if (!c) {
+			struct fo_counter init = {};
+
+			bpf_map_update_elem(&fo_stats, &sk, &init, BPF_NOEXIST);
+			c = bpf_map_lookup_elem(&fo_stats, &sk);
+		}
+		if (c) {
+			c->packets++;
+			c->bytes += ctx->data_end - ctx->data;
+		}
+		/* Looked up above; a miss now means the entry went away meanwhile. */
+		if (bpf_redirect_map(&fo_tx, egress, XDP_DROP) != XDP_REDIRECT)
+			return verdict(ctx, FO_V_DROPPED, XDP_DROP);
+		return verdict(ctx, FO_V_FORWARDED, XDP_REDIRECT);
+	}
+}

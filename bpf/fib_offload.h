@@ -1,0 +1,106 @@
+/* Map layouts shared by the XDP program (fib_offload.bpf.c) and the agent
+ * (src/xdp/layout.ts mirrors every struct here byte for byte; the unit tests
+ * compare sizes against the object's BTF). All multi-byte fields are host
+ * order unless named *_be; addresses and MACs are byte arrays in wire order. */
+#ifndef FIB_OFFLOAD_H
+#define FIB_OFFLOAD_H
+
+#include <linux/types.h>
+
+#define FO_MAX_MEMBERS 64   /* members per adjacency group */
+#define FO_MAX_BUCKETS 256  /* 2^MAX_BUCKET_BITS (src/plan/buckets.ts) */
+#define FO_BUCKET_PUNT 0xff /* bucket target: the kernel forwards this share */
+
+/* Ingress ports: (ifindex, VLAN id or 0) -> the table to look up and the MAC
+ * frames must be addressed to (the kernel routes only PACKET_HOST frames). */
+struct fo_port_key {
+	__u32 ifindex;
+	__u16 vid;
+	__u16 pad;
+};
+struct fo_port_val {
+	__u32 table;
+	__u8 mac[6];
+	__u16 flags;
+};
+
+/* LPM keys: prefixlen counts the 32 table bits plus the address bits, so one
+ * trie per family serves every offloaded table (VRF). table is big-endian so
+ * it is a bit prefix of the key. */
+struct fo_lpm4_key {
+	__u32 prefixlen;
+	__u32 table_be;
+	__u8 addr[4];
+};
+struct fo_lpm6_key {
+	__u32 prefixlen;
+	__u32 table_be;
+	__u8 addr[16];
+};
+#define FO_ACTION_FORWARD 0
+#define FO_ACTION_PUNT 1
+struct fo_route_val {
+	__u32 action;
+	__u32 group;
+};
+
+struct fo_member {
+	__u32 ifindex;
+	__u8 dmac[6];
+	__u8 smac[6];
+};
+/* An adjacency group: flow hash & bucket_mask picks a bucket, the bucket
+ * names a member (or FO_BUCKET_PUNT). Replaced as a whole, so a neighbour's
+ * MAC change or a member leaving is one atomic map update. */
+struct fo_group_val {
+	__u32 bucket_mask;
+	__u32 nmembers;
+	__u8 bucket[FO_MAX_BUCKETS];
+	struct fo_member member[FO_MAX_MEMBERS];
+};
+
+/* Flow hash fields, as the kernel's fib_multipath_hash_policy 0 / 1. */
+#define FO_HASH_L3 0
+#define FO_HASH_L4 1
+struct fo_config {
+	__u32 hash_v4;
+	__u32 hash_v6;
+	__u32 seed;     /* kept across restarts and upgrades, so flows keep their paths */
+	__u32 build_id; /* first 32 bits of the SHA-256 of the object that was loaded */
+};
+
+/* Per-CPU packet/byte counters per (group, member) and per verdict. */
+struct fo_stat_key {
+	__u32 group;
+	__u32 ifindex;
+	__u8 dmac[6];
+	__u16 pad;
+};
+struct fo_counter {
+	__u64 packets;
+	__u64 bytes;
+};
+
+/* Verdicts (index into fo_verdicts). Everything but FORWARDED and DROPPED is
+ * XDP_PASS: the kernel sees the frame untouched. */
+enum fo_verdict {
+	FO_V_FORWARDED = 0,
+	FO_V_NOT_PORT,     /* ingress (ifindex, vid) is not an offload port */
+	FO_V_NOT_HOST,     /* destination MAC is not the port's (broadcast, multicast, other host) */
+	FO_V_NOT_IP,       /* neither IPv4 nor IPv6 (ARP, LLDP, ...) */
+	FO_V_MALFORMED,    /* truncated or inconsistent header, bad IPv4 checksum */
+	FO_V_OPTIONS,      /* IPv4 options or IPv6 hop-by-hop header: the kernel processes them */
+	FO_V_TTL,          /* TTL / hop limit <= 1: the kernel answers */
+	FO_V_SPECIAL,      /* source or destination the kernel treats specially (multicast, link-local, ...) */
+	FO_V_NO_ROUTE,     /* no offloaded prefix matches */
+	FO_V_ROUTE_PUNT,   /* the prefix is the kernel's (local, unresolved, not offloadable, ...) */
+	FO_V_BUCKET_PUNT,  /* the flow's bucket belongs to the kernel, or the group is missing */
+	FO_V_HAIRPIN,      /* egress = ingress: the kernel also sends an ICMP redirect */
+	FO_V_MTU,          /* larger than the egress MTU: the kernel fragments or sends the ICMP error */
+	FO_V_NO_TX,        /* egress port not in the devmap */
+	FO_V_ADJUST_ERR,   /* bpf_xdp_adjust_* failed (frame passed untouched) */
+	FO_V_DROPPED,      /* redirect failed after the rewrite (devmap entry removed meanwhile) */
+	FO_V_COUNT
+};
+
+#endif

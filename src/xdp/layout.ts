@@ -1,0 +1,227 @@
+// Byte layouts of the XDP program's map keys and values: bpf/fib_offload.h,
+// field for field (host byte order, x86-64 and arm64 are little-endian, so
+// LE is written explicitly). Pure encoders and decoders; the map adapter and
+// the programmer speak only in the records here.
+import type { Family } from '../model/ip.js';
+import { maskBytes, parseIp, parseMac, formatIp, formatMac, parsePrefix } from '../model/ip.js';
+
+export const MAX_MEMBERS = 64;
+export const MAX_BUCKETS = 256;
+export const BUCKET_PUNT = 0xff;
+export const ACTION_FORWARD = 0;
+export const ACTION_PUNT = 1;
+export const HASH_L3 = 0;
+export const HASH_L4 = 1;
+
+export const MAP_NAMES = [
+  'fo_ports', 'fo_lpm4', 'fo_lpm6', 'fo_groups', 'fo_tx', 'fo_config', 'fo_stats', 'fo_verdicts',
+] as const;
+export type MapName = (typeof MAP_NAMES)[number];
+
+/** Key and value sizes per map, as in the object's BTF (checked by a test against `bpftool map show`). */
+export const MAP_SIZES: Readonly<Record<MapName, { key: number; value: number }>> = {
+  fo_ports: { key: 8, value: 12 },
+  fo_lpm4: { key: 12, value: 8 },
+  fo_lpm6: { key: 24, value: 8 },
+  fo_groups: { key: 4, value: 8 + MAX_BUCKETS + 16 * MAX_MEMBERS },
+  fo_tx: { key: 4, value: 4 },
+  fo_config: { key: 4, value: 16 },
+  fo_stats: { key: 16, value: 16 },
+  fo_verdicts: { key: 4, value: 16 },
+};
+
+/** enum fo_verdict, in order. */
+export const VERDICTS = [
+  'forwarded', 'not_port', 'not_host', 'not_ip', 'malformed', 'options', 'ttl', 'special',
+  'no_route', 'route_punt', 'bucket_punt', 'hairpin', 'mtu', 'no_tx', 'adjust_error', 'dropped',
+] as const;
+export type Verdict = (typeof VERDICTS)[number];
+
+export interface PortRecord {
+  readonly ifindex: number;
+  readonly vid: number;
+  readonly table: number;
+  readonly mac: string;
+}
+
+export function encodePortKey(ifindex: number, vid = 0): Buffer {
+  const b = Buffer.alloc(8);
+  b.writeUInt32LE(ifindex, 0);
+  b.writeUInt16LE(vid, 4);
+  return b;
+}
+
+export function encodePortValue(p: Pick<PortRecord, 'table' | 'mac'>): Buffer {
+  const b = Buffer.alloc(12);
+  b.writeUInt32LE(p.table, 0);
+  Buffer.from(parseMac(p.mac)).copy(b, 4);
+  return b;
+}
+
+export function decodePort(key: Buffer, value: Buffer): PortRecord {
+  return {
+    ifindex: key.readUInt32LE(0),
+    vid: key.readUInt16LE(4),
+    table: value.readUInt32LE(0),
+    mac: formatMac(value.subarray(4, 10)),
+  };
+}
+
+export interface RouteRecord {
+  readonly table: number;
+  readonly family: Family;
+  /** Canonical prefix text, "10.0.0.0/8". */
+  readonly dst: string;
+  readonly action: 'forward' | 'punt';
+  /** Group id for 'forward'; 0 for 'punt'. */
+  readonly group: number;
+}
+
+/** LPM key: prefixlen counts the 32 table bits; the table is big-endian so it is a bit prefix. */
+export function encodeLpmKey(table: number, dst: string): { family: Family; key: Buffer } {
+  const { family, address, len } = parsePrefix(dst);
+  const addr = maskBytes(parseIp(address), len);
+  const key = Buffer.alloc(8 + addr.length);
+  key.writeUInt32LE(32 + len, 0);
+  key.writeUInt32BE(table, 4);
+  Buffer.from(addr).copy(key, 8);
+  return { family, key };
+}
+
+export function encodeRouteValue(r: Pick<RouteRecord, 'action' | 'group'>): Buffer {
+  const b = Buffer.alloc(8);
+  b.writeUInt32LE(r.action === 'forward' ? ACTION_FORWARD : ACTION_PUNT, 0);
+  b.writeUInt32LE(r.action === 'forward' ? r.group : 0, 4);
+  return b;
+}
+
+export function decodeRoute(key: Buffer, value: Buffer): RouteRecord {
+  const len = key.readUInt32LE(0) - 32;
+  const addr = key.subarray(8);
+  const family: Family = addr.length === 4 ? 4 : 6;
+  const action = value.readUInt32LE(0) === ACTION_FORWARD ? 'forward' : 'punt';
+  return {
+    table: key.readUInt32BE(4),
+    family,
+    dst: `${formatIp(addr)}/${len}`,
+    action,
+    group: action === 'forward' ? value.readUInt32LE(4) : 0,
+  };
+}
+
+export interface MemberRecord {
+  readonly ifindex: number;
+  readonly dmac: string;
+  readonly smac: string;
+}
+
+export interface GroupRecord {
+  readonly id: number;
+  readonly members: readonly MemberRecord[];
+  /** 2^k targets: member index or BUCKET_PUNT. */
+  readonly buckets: readonly number[];
+}
+
+export function encodeGroupKey(id: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(id, 0);
+  return b;
+}
+
+export function encodeGroupValue(g: Pick<GroupRecord, 'members' | 'buckets'>): Buffer {
+  const n = g.buckets.length;
+  if (n < 1 || n > MAX_BUCKETS || (n & (n - 1)) !== 0) {
+    throw new RangeError(`group has ${n} buckets: needs a power of two in 1..${MAX_BUCKETS}`);
+  }
+  if (g.members.length > MAX_MEMBERS) {
+    throw new RangeError(`group has ${g.members.length} members: the XDP program takes at most ${MAX_MEMBERS}`);
+  }
+  const b = Buffer.alloc(MAP_SIZES.fo_groups.value);
+  b.writeUInt32LE(n - 1, 0);
+  b.writeUInt32LE(g.members.length, 4);
+  g.buckets.forEach((t, i) => { b[8 + i] = t < 0 ? BUCKET_PUNT : t; });
+  g.members.forEach((m, i) => {
+    const off = 8 + MAX_BUCKETS + 16 * i;
+    b.writeUInt32LE(m.ifindex, off);
+    Buffer.from(parseMac(m.dmac)).copy(b, off + 4);
+    Buffer.from(parseMac(m.smac)).copy(b, off + 10);
+  });
+  return b;
+}
+
+export function decodeGroup(key: Buffer, value: Buffer): GroupRecord {
+  const n = value.readUInt32LE(0) + 1;
+  const count = Math.min(value.readUInt32LE(4), MAX_MEMBERS);
+  const members: MemberRecord[] = [];
+  for (let i = 0; i < count; i++) {
+    const off = 8 + MAX_BUCKETS + 16 * i;
+    members.push({
+      ifindex: value.readUInt32LE(off),
+      dmac: formatMac(value.subarray(off + 4, off + 10)),
+      smac: formatMac(value.subarray(off + 10, off + 16)),
+    });
+  }
+  const buckets = [...value.subarray(8, 8 + n)].map((t) => (t === BUCKET_PUNT ? -1 : t));
+  return { id: key.readUInt32LE(0), members, buckets };
+}
+
+export function encodeU32(v: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(v, 0);
+  return b;
+}
+
+export interface ConfigRecord {
+  readonly hashV4: number;
+  readonly hashV6: number;
+  readonly seed: number;
+  /** First 32 bits of the SHA-256 of the loaded object: a different build means reload. */
+  readonly buildId: number;
+}
+
+export function encodeConfig(c: ConfigRecord): Buffer {
+  const b = Buffer.alloc(16);
+  b.writeUInt32LE(c.hashV4, 0);
+  b.writeUInt32LE(c.hashV6, 4);
+  b.writeUInt32LE(c.seed >>> 0, 8);
+  b.writeUInt32LE(c.buildId >>> 0, 12);
+  return b;
+}
+
+export function decodeConfig(value: Buffer): ConfigRecord {
+  return { hashV4: value.readUInt32LE(0), hashV6: value.readUInt32LE(4), seed: value.readUInt32LE(8), buildId: value.readUInt32LE(12) };
+}
+
+export interface StatKey {
+  readonly group: number;
+  readonly ifindex: number;
+  readonly dmac: string;
+}
+
+export function encodeStatKey(k: StatKey): Buffer {
+  const b = Buffer.alloc(16);
+  b.writeUInt32LE(k.group, 0);
+  b.writeUInt32LE(k.ifindex, 4);
+  Buffer.from(parseMac(k.dmac)).copy(b, 8);
+  return b;
+}
+
+export function decodeStatKey(key: Buffer): StatKey {
+  return { group: key.readUInt32LE(0), ifindex: key.readUInt32LE(4), dmac: formatMac(key.subarray(8, 14)) };
+}
+
+export interface Counter {
+  packets: bigint;
+  bytes: bigint;
+}
+
+/** Sum a per-CPU value (one 16-byte counter per possible CPU, each slot 8-byte aligned). */
+export function sumPerCpu(value: Buffer, cpus: number): Counter {
+  let packets = 0n;
+  let bytes = 0n;
+  for (let i = 0; i < cpus; i++) {
+    packets += value.readBigUInt64LE(16 * i);
+    bytes += value.readBigUInt64LE(16 * i + 8);
+  }
+  return { packets, bytes };
+}

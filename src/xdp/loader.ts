@@ -1,0 +1,298 @@
+// Loads, pins, attaches and removes the XDP program with bpftool and ip
+// (argv arrays, never a shell), under the agent's own bpffs directory:
+//   <bpffs>/fib-offload/ns<netns inode>/{prog, maps/<name>}
+// one directory per network namespace, since pinned objects are global but
+// the ifindexes in the maps are per namespace.
+//
+// bpffs and `ip netns exec`: ip netns exec remounts /sys for the namespace, so
+// /sys/fs/bpf there is not the host's bpffs, and a bpffs mounted inside lives
+// only as long as the command. Run the agent in a namespace with
+// `nsenter --net=/run/netns/NAME` (mounts stay the host's), or pass a bpffs
+// path that survives (README, "XDP backend").
+import { execFile } from 'node:child_process';
+import { createHash, randomInt } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, readlinkSync, renameSync, rmdirSync, rmSync, statfsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ToolError } from '../errors.js';
+import { MAP_NAMES, decodeConfig, encodeConfig, HASH_L3, HASH_L4 } from './layout.js';
+import { PinnedMaps } from './maps.js';
+
+export const BPF_FS_MAGIC = 0xcafe4a11;
+export const DEFAULT_BPFFS = '/sys/fs/bpf';
+export type XdpMode = 'native' | 'generic';
+
+/** Runs a tool; resolves with its output, rejects with ToolError. */
+export type Runner = (argv: readonly string[], op: string) => Promise<string>;
+
+export const runTool: Runner = (argv, op) =>
+  new Promise((resolve, reject) => {
+    execFile(argv[0]!, argv.slice(1), { maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
+      if (err) {
+        const status = typeof err.code === 'number' ? err.code : null;
+        reject(new ToolError(op, argv, status, `${stderr}${typeof err.code === 'string' ? ` ${err.code}` : ''}`));
+      } else resolve(stdout);
+    });
+  });
+
+/** The repository root (dist/src/xdp → three up, src/xdp → two up). */
+function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json'))) {
+    const up = dirname(dir);
+    if (up === dir) throw new Error('cannot find the package root from ' + fileURLToPath(import.meta.url));
+    dir = up;
+  }
+  return dir;
+}
+
+export function defaultObjectPath(): string {
+  return join(packageRoot(), 'bpf', 'build', 'fib_offload.bpf.o');
+}
+
+export function passObjectPath(): string {
+  return join(packageRoot(), 'bpf', 'build', 'xdp_pass.bpf.o');
+}
+
+/** Identity of the current network namespace: the inode of /proc/self/ns/net. */
+export function netnsId(): string {
+  const link = readlinkSync('/proc/self/ns/net'); // "net:[4026531840]"
+  const m = /\[(\d+)\]/.exec(link);
+  if (!m) throw new Error(`unexpected /proc/self/ns/net link "${link}"`);
+  return m[1]!;
+}
+
+export function pinDirFor(bpffs: string, ns: string = netnsId()): string {
+  return join(bpffs, 'fib-offload', `ns${ns}`);
+}
+
+/** First 32 bits of the object's SHA-256: what "the same build" means. */
+export function buildIdOf(objectPath: string): number {
+  return createHash('sha256').update(readFileSync(objectPath)).digest().readUInt32BE(0);
+}
+
+/** The kernel's fib_multipath_hash_policy as the program's hash: 0 and 2 → L3; 1 and 3 → L4. */
+export function hashFromSysctl(text: string): number {
+  const v = Number.parseInt(text.trim(), 10);
+  return v === 1 || v === 3 ? HASH_L4 : HASH_L3;
+}
+
+export type EcmpHash = 'kernel' | 'l3' | 'l4';
+
+export function hashPolicies(hash: EcmpHash, read = (p: string): string => readFileSync(p, 'utf8')): { v4: number; v6: number } {
+  if (hash === 'l3') return { v4: HASH_L3, v6: HASH_L3 };
+  if (hash === 'l4') return { v4: HASH_L4, v6: HASH_L4 };
+  const get = (path: string): number => {
+    try {
+      return hashFromSysctl(read(path));
+    } catch {
+      return HASH_L3; // no IPv6 (or an old kernel): the kernel's default
+    }
+  };
+  return {
+    v4: get('/proc/sys/net/ipv4/fib_multipath_hash_policy'),
+    v6: get('/proc/sys/net/ipv6/fib_multipath_hash_policy'),
+  };
+}
+
+export interface LinkXdp {
+  readonly ifindex: number;
+  readonly dev: string;
+  /** Attached program id, or null. */
+  readonly progId: number | null;
+  /** 'native' (driver), 'generic' (skb), 'offload' or 'multi'. */
+  readonly mode: string | null;
+}
+
+interface IpLinkJson {
+  ifindex: number;
+  ifname: string;
+  xdp?: { mode?: number; prog?: { id?: number } };
+}
+
+const XDP_MODES: Readonly<Record<number, string>> = { 1: 'native', 2: 'generic', 3: 'offload', 4: 'multi' };
+
+export interface LoadResult {
+  readonly maps: PinnedMaps;
+  readonly progId: number;
+  /** 'reused': the pinned program and maps were this build; 'upgraded': new program, maps kept; 'fresh'. */
+  readonly how: 'reused' | 'upgraded' | 'fresh';
+  /** On 'upgraded', the id of the replaced program (still attached where it was until re-attached). */
+  readonly previousProgId: number | null;
+}
+
+export interface AttachResult {
+  readonly dev: string;
+  readonly mode: XdpMode;
+  readonly changed: boolean;
+  /** Set when native was asked for and refused, so generic is in use. */
+  readonly fallbackReason?: string;
+}
+
+export class XdpLoader {
+  readonly dir: string;
+  readonly progPath: string;
+  readonly mapsDir: string;
+  readonly objectPath: string;
+  private readonly run: Runner;
+
+  constructor(opts: { bpffs?: string; objectPath?: string; run?: Runner; pinDir?: string } = {}) {
+    this.dir = opts.pinDir ?? pinDirFor(opts.bpffs ?? DEFAULT_BPFFS);
+    this.progPath = join(this.dir, 'prog');
+    this.mapsDir = join(this.dir, 'maps');
+    this.objectPath = opts.objectPath ?? defaultObjectPath();
+    this.run = opts.run ?? runTool;
+  }
+
+  /** Mount bpffs at the root of the pin directory's file system if it isn't one. */
+  async ensureBpffs(bpffs: string): Promise<'mounted' | 'present'> {
+    mkdirSync(bpffs, { recursive: true });
+    if (statfsSync(bpffs).type === BPF_FS_MAGIC) return 'present';
+    await this.run(['mount', '-t', 'bpf', 'bpf', bpffs], `mount bpffs at ${bpffs}`);
+    return 'mounted';
+  }
+
+  /** Whether anything of ours is pinned in this namespace's directory. */
+  pinned(): boolean {
+    return existsSync(this.dir);
+  }
+
+  async progIdOf(path: string): Promise<number> {
+    const out = await this.run(['bpftool', '-j', 'prog', 'show', 'pinned', path], `read pinned program ${path}`);
+    const id = (JSON.parse(out) as { id?: number }).id;
+    if (typeof id !== 'number') throw new Error(`bpftool prog show pinned ${path}: no id in "${out.trim()}"`);
+    return id;
+  }
+
+  /**
+   * Load or reuse. Same build pinned → reuse (no reload, no detach). Maps of
+   * this layout pinned but another build (or no program) → load the new
+   * program into the existing maps; the caller re-attaches it where the old
+   * one ran (an atomic replace). Otherwise → fresh load with new maps.
+   */
+  async load(hash: EcmpHash): Promise<LoadResult> {
+    if (!existsSync(this.objectPath)) {
+      throw new Error(`XDP object ${this.objectPath} is missing: build it with \`make -C bpf\` (needs clang, llvm, libbpf-dev)`);
+    }
+    const buildId = buildIdOf(this.objectPath);
+    const policies = hashPolicies(hash);
+    const mapsPinned = MAP_NAMES.every((n) => existsSync(join(this.mapsDir, n)));
+    let maps: PinnedMaps | null = null;
+    if (mapsPinned) {
+      try {
+        maps = PinnedMaps.open(this.mapsDir);
+      } catch {
+        maps = null; // another layout: start over below
+      }
+    }
+    if (maps) {
+      const configMap = maps.get('fo_config');
+      const cfg = decodeConfig(configMap.get(Buffer.alloc(4))!);
+      const writeConfig = (): void =>
+        maps!.set('fo_config', Buffer.alloc(4), encodeConfig({ hashV4: policies.v4, hashV6: policies.v6, seed: cfg.seed, buildId }));
+      if (cfg.buildId === buildId && existsSync(this.progPath)) {
+        writeConfig();
+        return { maps, progId: await this.progIdOf(this.progPath), how: 'reused', previousProgId: null };
+      }
+      const previousProgId = existsSync(this.progPath) ? await this.progIdOf(this.progPath).catch(() => null) : null;
+      const next = `${this.progPath}.new`;
+      rmSync(next, { force: true });
+      const reuse = MAP_NAMES.flatMap((n) => ['map', 'name', n, 'pinned', join(this.mapsDir, n)]);
+      await this.run(['bpftool', 'prog', 'load', this.objectPath, next, 'type', 'xdp', ...reuse], 'load the XDP program into the pinned maps');
+      rmSync(this.progPath, { force: true });
+      renameSync(next, this.progPath);
+      writeConfig();
+      return { maps, progId: await this.progIdOf(this.progPath), how: 'upgraded', previousProgId };
+    }
+    // Fresh: whatever partial state is there was ours and is unusable.
+    rmSync(this.dir, { recursive: true, force: true });
+    mkdirSync(this.dir, { recursive: true });
+    try {
+      await this.run(
+        ['bpftool', 'prog', 'load', this.objectPath, this.progPath, 'type', 'xdp', 'pinmaps', this.mapsDir],
+        'load and pin the XDP program',
+      );
+      const fresh = PinnedMaps.open(this.mapsDir);
+      fresh.set('fo_config', Buffer.alloc(4), encodeConfig({ hashV4: policies.v4, hashV6: policies.v6, seed: randomInt(0, 2 ** 32 - 1), buildId }));
+      return { maps: fresh, progId: await this.progIdOf(this.progPath), how: 'fresh', previousProgId: null };
+    } catch (err) {
+      rmSync(this.dir, { recursive: true, force: true });
+      throw err;
+    }
+  }
+
+  /** Every link in this namespace with its XDP attachment. */
+  async links(): Promise<LinkXdp[]> {
+    const out = await this.run(['ip', '-j', '-d', 'link', 'show'], 'list links');
+    return (JSON.parse(out) as IpLinkJson[]).map((l) => ({
+      ifindex: l.ifindex,
+      dev: l.ifname,
+      progId: l.xdp?.prog?.id ?? null,
+      mode: l.xdp?.mode !== undefined ? XDP_MODES[l.xdp.mode] ?? String(l.xdp.mode) : null,
+    }));
+  }
+
+  /**
+   * Attach the pinned program to `dev`. Already ours → nothing (or, after an
+   * upgrade, an atomic replace in the same mode). Another program there →
+   * refused: the agent never touches what it didn't make. Native refused by
+   * the driver → generic, reported.
+   */
+  async attach(link: LinkXdp, progId: number, mode: XdpMode, ours: ReadonlySet<number>): Promise<AttachResult> {
+    if (link.progId === progId) {
+      return { dev: link.dev, mode: link.mode === 'generic' ? 'generic' : 'native', changed: false };
+    }
+    if (link.progId !== null && !ours.has(link.progId)) {
+      throw new Error(`${link.dev} already runs XDP program id ${link.progId}, not fib-offload's: leaving it alone`);
+    }
+    const replace = link.progId !== null;
+    const attachAs = async (m: XdpMode): Promise<void> => {
+      await this.run(
+        ['ip', ...(replace ? ['-force'] : []), 'link', 'set', 'dev', link.dev, m === 'native' ? 'xdpdrv' : 'xdpgeneric', 'pinned', this.progPath],
+        `attach XDP (${m}) to ${link.dev}`,
+      );
+    };
+    // Replacing ours keeps its mode: switching modes needs a detach (a gap).
+    const want: XdpMode = replace ? (link.mode === 'generic' ? 'generic' : 'native') : mode;
+    if (want === 'generic') {
+      await attachAs('generic');
+      return { dev: link.dev, mode: 'generic', changed: true };
+    }
+    try {
+      await attachAs('native');
+      return { dev: link.dev, mode: 'native', changed: true };
+    } catch (err) {
+      if (replace) throw err;
+      await attachAs('generic');
+      const why = err instanceof ToolError ? err.stderr.trim().split('\n').pop() ?? err.message : String(err);
+      return { dev: link.dev, mode: 'generic', changed: true, fallbackReason: why };
+    }
+  }
+
+  /** Detach from `dev` if (and only if) the attached program is ours. */
+  async detach(link: LinkXdp, ours: ReadonlySet<number>): Promise<boolean> {
+    if (link.progId === null || !ours.has(link.progId)) return false;
+    await this.run(['ip', 'link', 'set', 'dev', link.dev, 'xdp', 'off'], `detach XDP from ${link.dev}`);
+    return true;
+  }
+
+  /** Remove the pinned program and maps (after detaching: the attachment holds its own reference). */
+  removePins(): void {
+    rmSync(this.dir, { recursive: true, force: true });
+    // The shared parent goes too once no namespace has anything pinned.
+    const parent = dirname(this.dir);
+    try {
+      rmdirSync(parent);
+    } catch {
+      // not empty, or already gone
+    }
+  }
+}
+
+/** Attach the pass-everything program to a veth peer so it receives redirected frames (tests, lab). */
+export async function enableVethPeer(netnsName: string, dev: string, run: Runner = runTool): Promise<void> {
+  await run(
+    ['ip', '-n', netnsName, 'link', 'set', 'dev', dev, 'xdpdrv', 'obj', passObjectPath(), 'sec', 'xdp'],
+    `attach xdp_pass to ${dev} in ${netnsName}`,
+  );
+}

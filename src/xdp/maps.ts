@@ -1,0 +1,130 @@
+// The pinned BPF maps, opened from bpffs with the `bpf` package (maps only:
+// loading and attaching are the loader's job). Raw byte access; layout.ts
+// gives the bytes meaning.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { BPFError, RawMap, createMapRef, objGet, type MapRef } from 'bpf';
+import { MAP_NAMES, MAP_SIZES, type MapName } from './layout.js';
+import { BpfError } from '../errors.js';
+
+/** Number of possible CPUs: per-CPU map values hold one slot per possible CPU. */
+export function possibleCpus(text: string = readFileSync('/sys/devices/system/cpu/possible', 'utf8')): number {
+  let n = 0;
+  for (const part of text.trim().split(',')) {
+    const [a, b] = part.split('-').map((x) => Number.parseInt(x, 10));
+    if (a === undefined || Number.isNaN(a)) throw new Error(`cannot parse possible CPUs "${text.trim()}"`);
+    n = Math.max(n, (b ?? a) + 1);
+  }
+  return n;
+}
+
+const PERCPU: ReadonlySet<MapName> = new Set<MapName>(['fo_stats', 'fo_verdicts']);
+
+/**
+ * The package sizes value buffers by the map's value_size, but a per-CPU map
+ * exchanges value_size rounded to 8, times the possible CPUs: a MapRef that
+ * reports that size (the package documents implementing MapRef this way).
+ */
+function perCpuRef(ref: MapRef, cpus: number): MapRef {
+  const slot = Math.ceil(ref.valueSize / 8) * 8;
+  return {
+    get fd() { return ref.fd; },
+    close: () => ref.close(),
+    type: ref.type,
+    id: ref.id,
+    keySize: ref.keySize,
+    valueSize: slot * cpus,
+    maxEntries: ref.maxEntries,
+    flags: ref.flags,
+    name: ref.name,
+  };
+}
+
+/** Turn the package's BPFError into the project's error shape: the errno name and what was being done. */
+export function mapError(op: string, err: unknown): Error {
+  if (err instanceof BPFError) return new BpfError(op, err.errno);
+  return err instanceof Error ? err : new Error(String(err));
+}
+
+export class PinnedMaps {
+  readonly cpus: number;
+  private readonly maps: Map<MapName, RawMap>;
+
+  private constructor(maps: Map<MapName, RawMap>, cpus: number) {
+    this.maps = maps;
+    this.cpus = cpus;
+  }
+
+  /** Open every map pinned under `dir` and check its sizes against the layout. */
+  static open(dir: string): PinnedMaps {
+    const cpus = possibleCpus();
+    const maps = new Map<MapName, RawMap>();
+    try {
+      for (const name of MAP_NAMES) {
+        const path = join(dir, name);
+        let ref: MapRef;
+        try {
+          ref = createMapRef(objGet(path), { transfer: true });
+        } catch (err) {
+          throw mapError(`open pinned map ${path}`, err);
+        }
+        const want = MAP_SIZES[name];
+        if (ref.keySize !== want.key || ref.valueSize !== want.value) {
+          ref.close();
+          throw new Error(
+            `pinned map ${path} has key/value size ${ref.keySize}/${ref.valueSize}, this agent expects ${want.key}/${want.value}: ` +
+            'it was made by another version; run `fib-offload flush` first',
+          );
+        }
+        maps.set(name, new RawMap(PERCPU.has(name) ? perCpuRef(ref, cpus) : ref));
+      }
+    } catch (err) {
+      for (const m of maps.values()) m.ref.close();
+      throw err;
+    }
+    return new PinnedMaps(maps, cpus);
+  }
+
+  get(name: MapName): RawMap {
+    const m = this.maps.get(name);
+    if (!m) throw new Error(`map ${name} is not open`);
+    return m;
+  }
+
+  /** Every (key, value) of a map. Hash maps use batched lookups; the LPM trie has none, so it walks keys. */
+  entries(name: MapName): Array<[Buffer, Buffer]> {
+    const map = this.get(name);
+    const out: Array<[Buffer, Buffer]> = [];
+    try {
+      for (const key of map.keys()) {
+        const value = map.get(key);
+        if (value) out.push([key, value]);
+      }
+    } catch (err) {
+      throw mapError(`read map ${name}`, err);
+    }
+    return out;
+  }
+
+  set(name: MapName, key: Buffer, value: Buffer): void {
+    try {
+      this.get(name).set(key, value);
+    } catch (err) {
+      throw mapError(`update map ${name}`, err);
+    }
+  }
+
+  /** Delete; a key that is already gone is not an error. */
+  delete(name: MapName, key: Buffer): boolean {
+    try {
+      return this.get(name).delete(key);
+    } catch (err) {
+      throw mapError(`delete from map ${name}`, err);
+    }
+  }
+
+  close(): void {
+    for (const m of this.maps.values()) m.ref.close();
+    this.maps.clear();
+  }
+}

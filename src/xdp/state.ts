@@ -1,0 +1,138 @@
+// What the XDP maps must hold for a plan, and the ordered map changes that
+// take what is installed there. Pure: keys and values are the encoded bytes
+// (layout.ts), compared as bytes, so a read-back diff finds any drift.
+import type { Plan, PlanGroup, PlanOp, PlanPort } from '../plan/index.js';
+import {
+  BUCKET_PUNT,
+  encodeGroupKey,
+  encodeGroupValue,
+  encodeLpmKey,
+  encodePortKey,
+  encodePortValue,
+  encodeRouteValue,
+  encodeU32,
+  type MapName,
+} from './layout.js';
+
+/** The maps the programmer keeps equal to the plan (fo_config and the counters are not plan state). */
+export const PLAN_MAPS = ['fo_tx', 'fo_groups', 'fo_lpm4', 'fo_lpm6', 'fo_ports'] as const;
+export type PlanMap = (typeof PLAN_MAPS)[number];
+
+/** Map contents keyed by the key's hex (Buffer isn't a usable Map key). */
+export type MapContents = Map<string, { readonly key: Buffer; readonly value: Buffer }>;
+export type XdpState = Record<PlanMap, MapContents>;
+
+export function emptyState(): XdpState {
+  return { fo_tx: new Map(), fo_groups: new Map(), fo_lpm4: new Map(), fo_lpm6: new Map(), fo_ports: new Map() };
+}
+
+function put(m: MapContents, key: Buffer, value: Buffer): void {
+  m.set(key.toString('hex'), { key, value });
+}
+
+export const isXdp = (p: PlanPort): boolean => p.backend === 'xdp' && p.mac !== null;
+
+/**
+ * A group as the program sees it: members whose egress is not an XDP port
+ * can't be reached through the devmap, so their buckets go to the kernel.
+ */
+export function xdpGroupValue(g: PlanGroup, xdpPorts: ReadonlySet<number>): Buffer {
+  const buckets = g.buckets.map((t) => (t >= 0 && xdpPorts.has(g.members[t]!.ifindex) ? t : BUCKET_PUNT));
+  return encodeGroupValue({ members: g.members, buckets });
+}
+
+export function routeEntry(table: number, dst: string, action: 'forward' | 'punt', group: number): { map: PlanMap; key: Buffer; value: Buffer } {
+  const { family, key } = encodeLpmKey(table, dst);
+  return { map: family === 4 ? 'fo_lpm4' : 'fo_lpm6', key, value: encodeRouteValue({ action, group }) };
+}
+
+/**
+ * The maps' contents for a plan. With no XDP port, everything is empty.
+ * `unusable`: XDP ports the program could not be attached to; they are left
+ * out, and group members behind them punt.
+ */
+export function desiredState(plan: Plan, unusable: ReadonlySet<number> = new Set()): XdpState {
+  const s = emptyState();
+  const ports = plan.ports.filter((p) => isXdp(p) && !unusable.has(p.ifindex));
+  if (ports.length === 0) return s;
+  const ifindexes = new Set(ports.map((p) => p.ifindex));
+  for (const p of ports) {
+    put(s.fo_tx, encodeU32(p.ifindex), encodeU32(p.ifindex));
+    put(s.fo_ports, encodePortKey(p.ifindex), encodePortValue({ table: p.table, mac: p.mac! }));
+  }
+  for (const g of plan.groups) put(s.fo_groups, encodeGroupKey(g.id), xdpGroupValue(g, ifindexes));
+  for (const e of plan.entries) {
+    const r = routeEntry(e.table, e.dst, e.action, e.group ?? 0);
+    put(s[r.map], r.key, r.value);
+  }
+  return s;
+}
+
+export type MapOp =
+  | { readonly op: 'set'; readonly map: PlanMap; readonly key: Buffer; readonly value: Buffer; readonly add: boolean }
+  | { readonly op: 'delete'; readonly map: PlanMap; readonly key: Buffer };
+
+/** Adds and updates in dependency order (egress, groups, routes, then ingress ports), deletes in reverse. */
+const SET_ORDER: readonly PlanMap[] = ['fo_tx', 'fo_groups', 'fo_lpm4', 'fo_lpm6', 'fo_ports'];
+const DELETE_ORDER: readonly PlanMap[] = ['fo_ports', 'fo_lpm4', 'fo_lpm6', 'fo_groups', 'fo_tx'];
+
+/**
+ * The map changes from `installed` to `desired`: a route never points at a
+ * group that isn't there yet, and a group or egress leaves only after nothing
+ * points at it. Identical entries produce nothing, so a second apply is empty.
+ */
+export function diffStates(installed: XdpState, desired: XdpState): MapOp[] {
+  const ops: MapOp[] = [];
+  for (const map of SET_ORDER) {
+    const have = installed[map];
+    for (const [hex, want] of desired[map]) {
+      const got = have.get(hex);
+      if (!got) ops.push({ op: 'set', map, key: want.key, value: want.value, add: true });
+      else if (!got.value.equals(want.value)) ops.push({ op: 'set', map, key: want.key, value: want.value, add: false });
+    }
+  }
+  for (const map of DELETE_ORDER) {
+    const want = desired[map];
+    for (const [hex, got] of installed[map]) if (!want.has(hex)) ops.push({ op: 'delete', map, key: got.key });
+  }
+  return ops;
+}
+
+/**
+ * Plan ops (diffPlans, already in a safe order) → map ops, for the daemon's
+ * incremental path. `next` is the plan the ops lead to. A port change also
+ * changes which group members are reachable (every group value), so with a
+ * port op this returns null: reconcile the whole state instead.
+ */
+export function planOpsToMapOps(ops: readonly PlanOp[], next: Plan, unusable: ReadonlySet<number> = new Set()): MapOp[] | null {
+  const xdp = new Set(next.ports.filter((p) => isXdp(p) && !unusable.has(p.ifindex)).map((p) => p.ifindex));
+  const out: MapOp[] = [];
+  for (const op of ops) {
+    switch (op.op) {
+      case 'port-add':
+      case 'port-update':
+      case 'port-delete':
+        return null;
+      case 'group-add':
+      case 'group-update':
+        out.push({ op: 'set', map: 'fo_groups', key: encodeGroupKey(op.group.id), value: xdpGroupValue(op.group, xdp), add: op.op === 'group-add' });
+        break;
+      case 'group-delete':
+        out.push({ op: 'delete', map: 'fo_groups', key: encodeGroupKey(op.group.id) });
+        break;
+      case 'entry-add':
+      case 'entry-replace': {
+        const e = op.entry;
+        const r = routeEntry(e.table, e.dst, e.action, e.group ?? 0);
+        out.push({ op: 'set', map: r.map, key: r.key, value: r.value, add: op.op === 'entry-add' });
+        break;
+      }
+      case 'entry-delete': {
+        const r = routeEntry(op.entry.table, op.entry.dst, 'punt', 0);
+        out.push({ op: 'delete', map: r.map, key: r.key });
+        break;
+      }
+    }
+  }
+  return out;
+}
