@@ -289,10 +289,20 @@ export class XdpLoader {
   }
 }
 
-/** Attach the pass-everything program to a veth peer so it receives redirected frames (tests, lab). */
-export async function enableVethPeer(netnsName: string, dev: string, run: Runner = runTool): Promise<void> {
+/**
+ * Make the far end of a veth pair (in another namespace) able to take part in
+ * XDP forwarding, for the tests and the lab:
+ * - veth delivers XDP-redirected frames only to a peer that is up and has an
+ *   XDP program (or GRO): attach the pass-everything program;
+ * - a veth sender leaves TCP/UDP checksums for "hardware" to finish
+ *   (CHECKSUM_PARTIAL), which the kernel's own forwarding carries along as
+ *   skb metadata but XDP, seeing bytes, can't: turn tx checksumming off so
+ *   frames leave complete, as they do from a real NIC.
+ */
+export async function prepareVethPeer(netnsName: string, dev: string, run: Runner = runTool): Promise<void> {
   await run(
     ['ip', '-n', netnsName, 'link', 'set', 'dev', dev, 'xdpdrv', 'obj', passObjectPath(), 'sec', 'xdp'],
     `attach xdp_pass to ${dev} in ${netnsName}`,
   );
+  await run(['ip', 'netns', 'exec', netnsName, 'ethtool', '-K', dev, 'tx', 'off'], `turn off tx checksumming on ${dev} in ${netnsName}`);
 }
