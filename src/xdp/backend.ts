@@ -231,7 +231,7 @@ export class XdpBackend {
     });
     if (!loader.pinned()) return { pinned: false, detached: [], dir: loader.dir };
     const ours = new Set<number>();
-    for (const path of [loader.progPath, `${loader.progPath}.new`]) {
+    for (const path of [loader.progPath, `${loader.progPath}_new`]) {
       try {
         ours.add(await loader.progIdOf(path));
       } catch {

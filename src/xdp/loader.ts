@@ -46,8 +46,9 @@ function packageRoot(): string {
   return dir;
 }
 
-export function defaultObjectPath(): string {
-  return join(packageRoot(), 'bpf', 'build', 'fib_offload.bpf.o');
+/** The compiled program: $FIB_OFFLOAD_BPF_OBJECT (packagers, tests), else bpf/build/ in the package. */
+export function defaultObjectPath(env: NodeJS.ProcessEnv = process.env): string {
+  return env['FIB_OFFLOAD_BPF_OBJECT'] || join(packageRoot(), 'bpf', 'build', 'fib_offload.bpf.o');
 }
 
 export function passObjectPath(): string {
@@ -195,7 +196,7 @@ export class XdpLoader {
         return { maps, progId: await this.progIdOf(this.progPath), how: 'reused', previousProgId: null };
       }
       const previousProgId = existsSync(this.progPath) ? await this.progIdOf(this.progPath).catch(() => null) : null;
-      const next = `${this.progPath}.new`;
+      const next = `${this.progPath}_new`; // bpffs reserves names with dots
       rmSync(next, { force: true });
       const reuse = MAP_NAMES.flatMap((n) => ['map', 'name', n, 'pinned', join(this.mapsDir, n)]);
       await this.run(['bpftool', 'prog', 'load', this.objectPath, next, 'type', 'xdp', ...reuse], 'load the XDP program into the pinned maps');

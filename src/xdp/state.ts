@@ -106,6 +106,9 @@ export function diffStates(installed: XdpState, desired: XdpState): MapOp[] {
  */
 export function planOpsToMapOps(ops: readonly PlanOp[], next: Plan, unusable: ReadonlySet<number> = new Set()): MapOp[] | null {
   const xdp = new Set(next.ports.filter((p) => isXdp(p) && !unusable.has(p.ifindex)).map((p) => p.ifindex));
+  if (ops.some((o) => o.op === 'port-add' || o.op === 'port-update' || o.op === 'port-delete')) return null;
+  // desiredState keeps every map empty without a usable XDP port; so does this.
+  if (xdp.size === 0) return [];
   const out: MapOp[] = [];
   for (const op of ops) {
     switch (op.op) {

@@ -4,7 +4,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, spawnSync } from 'node:child_process';
 import { NetnsSet, eventually, isRoot, type Netns } from './lib/netns.js';
-import { BackgroundPing, Counters, agent, enablePeer, pinDirOf, removePins } from './lib/agent.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { BackgroundPing, Counters, agent, agentWith, enablePeer, pinDirOf, removePins } from './lib/agent.js';
+import { ROOT } from './lib/probe.js';
 
 const MAC = { h1: '02:00:00:00:01:02', h2: '02:00:00:00:02:02', h2b: '02:00:00:00:02:0b', h3: '02:00:00:00:03:02' };
 const PORTS = ['--backend', 'xdp', '--ports', 'eth1,eth2'];
@@ -235,6 +239,37 @@ describe.skipIf(!isRoot())('XDP backend: h1 — dut — h2 with ip_forward off',
     const { sent, received } = await bg.stop();
     expect(sent).toBeGreaterThan(100);
     expect(received).toBe(sent);
+  });
+
+  it('a new build of the program replaces the running one atomically: same maps, no loss', async () => {
+    // Another build: the same program with an extra (ignored) section, so its hash differs.
+    const tmp = mkdtempSync(join(tmpdir(), 'fot-xdp-'));
+    try {
+      const note = join(tmp, 'note');
+      writeFileSync(note, 'upgrade test\n');
+      const variant = join(tmp, 'variant.bpf.o');
+      spawnSync('llvm-objcopy', ['--add-section', `.fo_note=${note}`, join(ROOT, 'bpf/build/fib_offload.bpf.o'), variant], { stdio: 'inherit' });
+      const progOf = (dev: string): number =>
+        (JSON.parse(dut.ip('-j', '-d', 'link', 'show', 'dev', dev)) as Array<{ xdp?: { prog?: { id?: number } } }>)[0]!.xdp!.prog!.id!;
+      const old = progOf('eth1');
+      const bg = new BackgroundPing(h1, '198.51.100.1', 0.005);
+      await eventually('ping running', () => (counters.verdicts().forwarded > 0 ? true : undefined));
+      const r = agentWith({ FIB_OFFLOAD_BPF_OBJECT: variant }, dut, 'apply', ...PORTS);
+      await new Promise((res) => setTimeout(res, 300));
+      const { sent, received } = await bg.stop();
+      expect(r.stderr).toBe('');
+      expect(r.stdout).toMatch(/program upgraded/);
+      expect(r.stdout).not.toMatch(/fo_/); // the maps were kept as they were
+      const now = progOf('eth1');
+      expect(now).not.toBe(old);
+      expect(progOf('eth2')).toBe(now);
+      expect(received).toBe(sent);
+      // Back to the normal build: upgraded again, and still nothing lost from the maps.
+      expect(agent(dut, 'apply', ...PORTS).stdout).toMatch(/program upgraded/);
+      expect(agent(dut, 'apply', ...PORTS).stdout).toMatch(/program reused[^]*no changes/);
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
   });
 
   it('a port leaving the plan is detached; flush removes everything', () => {

@@ -19,7 +19,14 @@ export interface CliResult {
 
 /** `fib-offload ARGS` inside the namespace's network (host mounts). */
 export function agent(ns: Netns, ...args: string[]): CliResult {
-  const p = spawnSync('nsenter', [`--net=/run/netns/${ns.name}`, process.execPath, CLI, ...args], { encoding: 'utf8' });
+  return agentWith({}, ns, ...args);
+}
+
+/** Same, with extra environment (e.g. FIB_OFFLOAD_BPF_OBJECT). */
+export function agentWith(env: Record<string, string>, ns: Netns, ...args: string[]): CliResult {
+  const p = spawnSync('nsenter', [`--net=/run/netns/${ns.name}`, process.execPath, CLI, ...args], {
+    encoding: 'utf8', env: { ...process.env, ...env },
+  });
   return { status: p.status, stdout: p.stdout, stderr: p.stderr };
 }
 
@@ -88,6 +95,7 @@ export class BackgroundPing {
   constructor(ns: Netns, dst: string, intervalS = 0.01) {
     this.child = spawn('ip', ['netns', 'exec', ns.name, 'ping', '-n', '-i', String(intervalS), '-W', '1', dst], { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child.stdout!.on('data', (d: Buffer) => { this.out += d.toString(); });
+    this.child.stderr!.on('data', (d: Buffer) => { this.out += d.toString(); });
   }
 
   async stop(): Promise<{ sent: number; received: number; output: string }> {

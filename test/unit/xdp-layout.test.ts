@@ -1,0 +1,390 @@
+// Byte layouts of the XDP maps (src/xdp/layout.ts) against hand-written bytes
+// and against the compiled object's BTF (bpf/build/fib_offload.bpf.o).
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, it, expect } from 'vitest';
+import {
+  ACTION_FORWARD,
+  ACTION_PUNT,
+  BUCKET_PUNT,
+  MAP_NAMES,
+  MAP_SIZES,
+  MAX_BUCKETS,
+  MAX_MEMBERS,
+  VERDICTS,
+  decodeConfig,
+  decodeGroup,
+  decodePort,
+  decodeRoute,
+  decodeStatKey,
+  encodeConfig,
+  encodeGroupKey,
+  encodeGroupValue,
+  encodeLpmKey,
+  encodePortKey,
+  encodePortValue,
+  encodeRouteValue,
+  encodeStatKey,
+  encodeU32,
+  sumPerCpu,
+  type MemberRecord,
+} from '../../src/xdp/layout.js';
+
+/** Hex with spaces/newlines allowed, for readable expectations. */
+const hex = (s: string): string => s.replace(/\s+/g, '');
+
+describe('layout constants', () => {
+  it('match bpf/fib_offload.h', () => {
+    expect([MAX_MEMBERS, MAX_BUCKETS, BUCKET_PUNT, ACTION_FORWARD, ACTION_PUNT]).toEqual([64, 256, 0xff, 0, 1]);
+    expect(MAP_SIZES.fo_groups).toEqual({ key: 4, value: 1288 });
+    expect(VERDICTS).toHaveLength(16);
+    expect(VERDICTS[0]).toBe('forwarded');
+    expect(VERDICTS[15]).toBe('dropped');
+  });
+});
+
+describe('port key and value', () => {
+  it('key: ifindex u32 LE, vid u16 LE, 2 pad bytes', () => {
+    expect(encodePortKey(7).toString('hex')).toBe(hex('07000000 0000 0000'));
+    expect(encodePortKey(0x01020304, 100).toString('hex')).toBe(hex('04030201 6400 0000'));
+  });
+
+  it('value: table u32 LE, mac[6], flags u16 = 0', () => {
+    expect(encodePortValue({ table: 254, mac: '02:00:00:00:00:02' }).toString('hex')).toBe(hex('fe000000 020000000002 0000'));
+    expect(encodePortValue({ table: 0x01020304, mac: 'AA:BB:cc:dd:ee:0f' }).toString('hex')).toBe(hex('04030201 aabbccddee0f 0000'));
+  });
+
+  it('sizes follow MAP_SIZES', () => {
+    expect(encodePortKey(1).length).toBe(MAP_SIZES.fo_ports.key);
+    expect(encodePortValue({ table: 1, mac: '00:00:00:00:00:01' }).length).toBe(MAP_SIZES.fo_ports.value);
+  });
+
+  it('decode(encode(x)) round trips', () => {
+    const p = { ifindex: 4242, vid: 4094, table: 100, mac: '0a:1b:2c:3d:4e:5f' };
+    expect(decodePort(encodePortKey(p.ifindex, p.vid), encodePortValue(p))).toEqual(p);
+    expect(decodePort(encodePortKey(3), encodePortValue({ table: 254, mac: '02:00:00:00:00:03' })))
+      .toEqual({ ifindex: 3, vid: 0, table: 254, mac: '02:00:00:00:00:03' });
+  });
+
+  it('rejects a malformed MAC', () => {
+    expect(() => encodePortValue({ table: 254, mac: '02:00:00:00:00' })).toThrow(RangeError);
+  });
+});
+
+describe('LPM keys', () => {
+  it('IPv4: prefixlen = 32 + len (LE), table 254 big-endian, address bytes in wire order', () => {
+    const k = encodeLpmKey(254, '10.1.0.0/16');
+    expect(k.family).toBe(4);
+    expect(k.key.toString('hex')).toBe(hex('30000000 000000fe 0a010000'));
+    expect(k.key.length).toBe(MAP_SIZES.fo_lpm4.key);
+  });
+
+  it('IPv4: default route, host route, a multi-byte table', () => {
+    expect(encodeLpmKey(254, '0.0.0.0/0').key.toString('hex')).toBe(hex('20000000 000000fe 00000000'));
+    expect(encodeLpmKey(254, '192.168.1.2/32').key.toString('hex')).toBe(hex('40000000 000000fe c0a80102'));
+    expect(encodeLpmKey(0x01020304, '10.0.0.0/8').key.toString('hex')).toBe(hex('28000000 01020304 0a000000'));
+  });
+
+  it('IPv4: bits past a non-octet prefix length are zero', () => {
+    expect(encodeLpmKey(254, '10.128.0.0/9').key.toString('hex')).toBe(hex('29000000 000000fe 0a800000'));
+    expect(encodeLpmKey(254, '172.16.0.0/12').key.toString('hex')).toBe(hex('2c000000 000000fe ac100000'));
+  });
+
+  it('IPv6: prefixlen = 32 + len, table big-endian, 16 address bytes', () => {
+    const k = encodeLpmKey(254, '2001:db8:ab00::/40');
+    expect(k.family).toBe(6);
+    expect(k.key.toString('hex')).toBe(hex('48000000 000000fe 20010db8ab0000000000000000000000'));
+    expect(k.key.length).toBe(MAP_SIZES.fo_lpm6.key);
+    expect(encodeLpmKey(100, '::/0').key.toString('hex')).toBe(hex('20000000 00000064 00000000000000000000000000000000'));
+    expect(encodeLpmKey(254, '2001:db8::1/128').key.toString('hex')).toBe(hex('a0000000 000000fe 20010db8000000000000000000000001'));
+    expect(encodeLpmKey(254, '::ffff:0.0.0.0/96').key.toString('hex')).toBe(hex('80000000 000000fe 00000000000000000000ffff00000000'));
+  });
+
+  it('IPv6: bits past a non-octet prefix length are zero', () => {
+    expect(encodeLpmKey(254, 'fe80::/10').key.toString('hex')).toBe(hex('2a000000 000000fe fe800000000000000000000000000000'));
+  });
+
+  // layout.ts masks the address (maskBytes), but parsePrefix rejects host bits
+  // before that: a prefix with host bits can never reach the map as a key that
+  // differs from its canonical form. Pinned here so a change is deliberate.
+  it('a prefix with host bits set is refused, not silently turned into another key', () => {
+    expect(() => encodeLpmKey(254, '10.1.2.3/8')).toThrow(RangeError);
+    expect(() => encodeLpmKey(254, '2001:db8::1/64')).toThrow(/host bits/);
+  });
+});
+
+describe('route values', () => {
+  it('forward: action 0 then group id, both u32 LE', () => {
+    expect(encodeRouteValue({ action: 'forward', group: 0x12345 }).toString('hex')).toBe(hex('00000000 45230100'));
+  });
+
+  it('punt: action 1, group forced to 0', () => {
+    expect(encodeRouteValue({ action: 'punt', group: 7 }).toString('hex')).toBe(hex('01000000 00000000'));
+    expect(encodeRouteValue({ action: 'punt', group: 0 }).length).toBe(MAP_SIZES.fo_lpm4.value);
+  });
+
+  it('decode(encode(x)) round trips for v4 and v6, forward and punt', () => {
+    const cases = [
+      { table: 254, family: 4, dst: '10.0.0.0/8', action: 'forward', group: 0x100 },
+      { table: 254, family: 4, dst: '0.0.0.0/0', action: 'punt', group: 0 },
+      { table: 100, family: 4, dst: '192.168.1.2/32', action: 'forward', group: 0x0fffffff },
+      { table: 254, family: 6, dst: '::/0', action: 'forward', group: 4711 },
+      { table: 254, family: 6, dst: '::ffff:0.0.0.0/96', action: 'punt', group: 0 },
+      { table: 0xfffffffe, family: 6, dst: '2001:db8:ab00::/40', action: 'forward', group: 257 },
+      { table: 254, family: 6, dst: 'fe80::/10', action: 'punt', group: 0 },
+      { table: 254, family: 6, dst: '2001:db8::1/128', action: 'punt', group: 0 },
+    ] as const;
+    for (const r of cases) {
+      const { family, key } = encodeLpmKey(r.table, r.dst);
+      expect(family).toBe(r.family);
+      expect(decodeRoute(key, encodeRouteValue(r))).toEqual(r);
+    }
+  });
+
+  it('decoding a punt value reports group 0 whatever the bytes hold', () => {
+    const { key } = encodeLpmKey(254, '10.0.0.0/8');
+    expect(decodeRoute(key, Buffer.from(hex('01000000 09000000'), 'hex'))).toMatchObject({ action: 'punt', group: 0 });
+  });
+});
+
+describe('group key and value', () => {
+  const members: MemberRecord[] = [
+    { ifindex: 2, dmac: '0a:00:00:00:00:0a', smac: '02:00:00:00:00:02' },
+    { ifindex: 0x0103, dmac: 'aa:bb:cc:dd:ee:ff', smac: '02:00:00:00:01:03' },
+  ];
+
+  it('key: id u32 LE', () => {
+    expect(encodeGroupKey(0x0abcdef1).toString('hex')).toBe('f1debc0a');
+    expect(encodeGroupKey(1).length).toBe(MAP_SIZES.fo_groups.key);
+  });
+
+  it('value: mask, count, 256 bucket bytes (punt = 0xff), 64 x 16-byte members, exactly', () => {
+    const v = encodeGroupValue({ members, buckets: [0, 1, -1, 1] });
+    expect(v.length).toBe(1288);
+    expect(v.subarray(0, 8).toString('hex')).toBe(hex('03000000 02000000'));
+    expect(v.subarray(8, 12).toString('hex')).toBe(hex('00 01 ff 01'));
+    expect(v.subarray(12, 264).equals(Buffer.alloc(252))).toBe(true);
+    expect(v.subarray(264, 280).toString('hex')).toBe(hex('02000000 0a000000000a 020000000002'));
+    expect(v.subarray(280, 296).toString('hex')).toBe(hex('03010000 aabbccddeeff 020000000103'));
+    expect(v.subarray(296).equals(Buffer.alloc(1288 - 296))).toBe(true);
+  });
+
+  it('BUCKET_PUNT given directly is written as 0xff too', () => {
+    const v = encodeGroupValue({ members, buckets: [BUCKET_PUNT, 0] });
+    expect(v.subarray(0, 10).toString('hex')).toBe(hex('01000000 02000000 ff00'));
+  });
+
+  it('a group without members: one punt bucket, count 0', () => {
+    const v = encodeGroupValue({ members: [], buckets: [-1] });
+    expect(v.subarray(0, 9).toString('hex')).toBe(hex('00000000 00000000 ff'));
+    expect(v.subarray(9).equals(Buffer.alloc(1288 - 9))).toBe(true);
+  });
+
+  it('decode(encode(x)) round trips (punt buckets decode as -1)', () => {
+    const g = { id: 0x1234, members, buckets: [0, 1, -1, 1] };
+    expect(decodeGroup(encodeGroupKey(g.id), encodeGroupValue(g))).toEqual(g);
+    const full = {
+      id: 0x0fffffff,
+      members: Array.from({ length: MAX_MEMBERS }, (_, i) => ({
+        ifindex: 1000 + i,
+        dmac: `0a:00:00:00:00:${i.toString(16).padStart(2, '0')}`,
+        smac: `02:00:00:00:01:${i.toString(16).padStart(2, '0')}`,
+      })),
+      buckets: Array.from({ length: MAX_BUCKETS }, (_, i) => (i % 5 === 4 ? -1 : i % MAX_MEMBERS)),
+    };
+    const v = encodeGroupValue(full);
+    expect(v.length).toBe(1288);
+    expect(decodeGroup(encodeGroupKey(full.id), v)).toEqual(full);
+  });
+
+  it('RangeError: 65 members', () => {
+    const many = Array.from({ length: 65 }, (_, i) => ({ ifindex: i + 1, dmac: '0a:00:00:00:00:01', smac: '02:00:00:00:00:01' }));
+    expect(() => encodeGroupValue({ members: many, buckets: [0, 1] })).toThrow(RangeError);
+    expect(() => encodeGroupValue({ members: many, buckets: [0, 1] })).toThrow(/65 members/);
+    expect(() => encodeGroupValue({ members: many.slice(0, 64), buckets: [0, 1] })).not.toThrow();
+  });
+
+  it('RangeError: 3 buckets, 512 buckets, 0 buckets', () => {
+    expect(() => encodeGroupValue({ members, buckets: [0, 1, 0] })).toThrow(RangeError);
+    expect(() => encodeGroupValue({ members, buckets: [0, 1, 0] })).toThrow(/3 buckets/);
+    expect(() => encodeGroupValue({ members, buckets: new Array<number>(512).fill(0) })).toThrow(/512 buckets/);
+    expect(() => encodeGroupValue({ members, buckets: [] })).toThrow(RangeError);
+    expect(() => encodeGroupValue({ members, buckets: new Array<number>(256).fill(1) })).not.toThrow();
+  });
+});
+
+describe('config, stat key, u32', () => {
+  it('config: four u32 LE; seed and build id taken as unsigned', () => {
+    const v = encodeConfig({ hashV4: 0, hashV6: 1, seed: 0xdeadbeef, buildId: -1 });
+    expect(v.toString('hex')).toBe(hex('00000000 01000000 efbeadde ffffffff'));
+    expect(v.length).toBe(MAP_SIZES.fo_config.value);
+    const c = { hashV4: 1, hashV6: 0, seed: 0x80000001, buildId: 0x12345678 };
+    expect(decodeConfig(encodeConfig(c))).toEqual(c);
+  });
+
+  it('stat key: group, ifindex (u32 LE), dmac, 2 pad bytes', () => {
+    const k = { group: 0x10001, ifindex: 5, dmac: '0a:0b:0c:0d:0e:0f' };
+    const b = encodeStatKey(k);
+    expect(b.toString('hex')).toBe(hex('01000100 05000000 0a0b0c0d0e0f 0000'));
+    expect(b.length).toBe(MAP_SIZES.fo_stats.key);
+    expect(decodeStatKey(b)).toEqual(k);
+  });
+
+  it('u32 keys (fo_tx, fo_config, fo_verdicts) are LE', () => {
+    expect(encodeU32(0x01020304).toString('hex')).toBe('04030201');
+    expect(encodeU32(0xffffffff).toString('hex')).toBe('ffffffff');
+  });
+});
+
+describe('sumPerCpu', () => {
+  it('adds one 16-byte {packets, bytes} counter per CPU', () => {
+    const b = Buffer.alloc(48);
+    b.writeBigUInt64LE(3n, 0);
+    b.writeBigUInt64LE(1500n, 8);
+    b.writeBigUInt64LE(0x1_0000_0000n, 16);
+    b.writeBigUInt64LE(0xffff_ffff_ffffn, 24);
+    // A third slot that must not be read with cpus = 2.
+    b.writeBigUInt64LE(999n, 32);
+    b.writeBigUInt64LE(999n, 40);
+    expect(sumPerCpu(b, 2)).toEqual({ packets: 0x1_0000_0003n, bytes: 0xffff_ffff_ffffn + 1500n });
+    expect(sumPerCpu(b, 1)).toEqual({ packets: 3n, bytes: 1500n });
+    expect(sumPerCpu(b, 0)).toEqual({ packets: 0n, bytes: 0n });
+  });
+
+  it('sums past 2^64 without wrapping (bigint)', () => {
+    const b = Buffer.alloc(32);
+    b.writeBigUInt64LE(0xffff_ffff_ffff_ffffn, 0);
+    b.writeBigUInt64LE(0xffff_ffff_ffff_ffffn, 16);
+    expect(sumPerCpu(b, 2).packets).toBe(0x1_ffff_ffff_ffff_fffen);
+  });
+});
+
+// ---------------------------------------------------------------------------
+// BTF of the compiled object.
+
+interface BtfType {
+  id: number;
+  kind: string;
+  name: string;
+  size?: number;
+  type_id?: number;
+  nr_elems?: number;
+  members?: { name: string; type_id: number; bits_offset: number }[];
+}
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const OBJECT = join(ROOT, 'bpf', 'build', 'fib_offload.bpf.o');
+
+function findBpftool(): string | null {
+  for (const cand of ['bpftool', '/usr/sbin/bpftool', '/sbin/bpftool', '/usr/local/sbin/bpftool']) {
+    try {
+      execFileSync(cand, ['version'], { stdio: 'ignore' });
+      return cand;
+    } catch {
+      // try the next
+    }
+  }
+  return null;
+}
+
+const bpftool = findBpftool();
+const skipReason = bpftool === null
+  ? 'bpftool not found (install bpftool)'
+  : !existsSync(OBJECT) ? `${OBJECT} missing (run make -C bpf)` : null;
+
+function loadBtf(): Map<number, BtfType> {
+  const out = execFileSync(bpftool!, ['-j', 'btf', 'dump', 'file', OBJECT, 'format', 'raw'], { encoding: 'utf8' });
+  const types = (JSON.parse(out) as { types: BtfType[] }).types;
+  return new Map(types.map((t) => [t.id, t]));
+}
+
+function sizeOf(btf: Map<number, BtfType>, id: number): number {
+  const t = btf.get(id);
+  if (!t) throw new Error(`BTF type ${id} missing`);
+  switch (t.kind) {
+    case 'INT': case 'STRUCT': case 'UNION': case 'ENUM': return t.size!;
+    case 'TYPEDEF': case 'CONST': case 'VOLATILE': return sizeOf(btf, t.type_id!);
+    case 'ARRAY': return t.nr_elems! * sizeOf(btf, t.type_id!);
+    case 'PTR': return 8;
+    default: throw new Error(`no size for BTF kind ${t.kind}`);
+  }
+}
+
+function struct(btf: Map<number, BtfType>, name: string): BtfType {
+  const s = [...btf.values()].find((t) => t.kind === 'STRUCT' && t.name === name);
+  if (!s) throw new Error(`struct ${name} not in the object's BTF`);
+  return s;
+}
+
+/** Byte offset of a member. */
+function offsetOf(s: BtfType, member: string): number {
+  const m = s.members!.find((x) => x.name === member);
+  if (!m) throw new Error(`${s.name} has no member ${member}`);
+  return m.bits_offset / 8;
+}
+
+describe.skipIf(skipReason !== null)(`MAP_SIZES against the object's BTF${skipReason ? ` — SKIPPED: ${skipReason}` : ''}`, () => {
+  const btf = skipReason === null ? loadBtf() : new Map<number, BtfType>();
+
+  it('struct sizes', () => {
+    const size = (n: string) => struct(btf, n).size;
+    expect({
+      fo_port_key: size('fo_port_key'),
+      fo_port_val: size('fo_port_val'),
+      fo_lpm4_key: size('fo_lpm4_key'),
+      fo_lpm6_key: size('fo_lpm6_key'),
+      fo_route_val: size('fo_route_val'),
+      fo_group_val: size('fo_group_val'),
+      fo_config: size('fo_config'),
+      fo_stat_key: size('fo_stat_key'),
+      fo_counter: size('fo_counter'),
+    }).toEqual({
+      fo_port_key: MAP_SIZES.fo_ports.key,
+      fo_port_val: MAP_SIZES.fo_ports.value,
+      fo_lpm4_key: MAP_SIZES.fo_lpm4.key,
+      fo_lpm6_key: MAP_SIZES.fo_lpm6.key,
+      fo_route_val: MAP_SIZES.fo_lpm4.value,
+      fo_group_val: MAP_SIZES.fo_groups.value,
+      fo_config: MAP_SIZES.fo_config.value,
+      fo_stat_key: MAP_SIZES.fo_stats.key,
+      fo_counter: MAP_SIZES.fo_stats.value,
+    });
+    expect(size('fo_route_val')).toBe(MAP_SIZES.fo_lpm6.value);
+    expect(size('fo_counter')).toBe(MAP_SIZES.fo_verdicts.value);
+  });
+
+  it('every map definition\'s key and value types have the MAP_SIZES sizes', () => {
+    const got: Record<string, { key: number; value: number }> = {};
+    for (const name of MAP_NAMES) {
+      const v = [...btf.values()].find((t) => t.kind === 'VAR' && t.name === name);
+      if (!v) throw new Error(`map ${name} not in the object's BTF`);
+      const def = btf.get(v.type_id!)!;
+      const ptr = (m: string) => btf.get(def.members!.find((x) => x.name === m)!.type_id)!;
+      got[name] = { key: sizeOf(btf, ptr('key').type_id!), value: sizeOf(btf, ptr('value').type_id!) };
+    }
+    expect(got).toEqual(MAP_SIZES);
+  });
+
+  it('field offsets the encoders use', () => {
+    const portKey = struct(btf, 'fo_port_key');
+    const portVal = struct(btf, 'fo_port_val');
+    const lpm4 = struct(btf, 'fo_lpm4_key');
+    const lpm6 = struct(btf, 'fo_lpm6_key');
+    const group = struct(btf, 'fo_group_val');
+    const member = struct(btf, 'fo_member');
+    const stat = struct(btf, 'fo_stat_key');
+    const cfg = struct(btf, 'fo_config');
+    expect([offsetOf(portKey, 'ifindex'), offsetOf(portKey, 'vid')]).toEqual([0, 4]);
+    expect([offsetOf(portVal, 'table'), offsetOf(portVal, 'mac'), offsetOf(portVal, 'flags')]).toEqual([0, 4, 10]);
+    for (const k of [lpm4, lpm6]) expect([offsetOf(k, 'prefixlen'), offsetOf(k, 'table_be'), offsetOf(k, 'addr')]).toEqual([0, 4, 8]);
+    expect([offsetOf(group, 'bucket_mask'), offsetOf(group, 'nmembers'), offsetOf(group, 'bucket'), offsetOf(group, 'member')])
+      .toEqual([0, 4, 8, 8 + MAX_BUCKETS]);
+    expect(sizeOf(btf, group.members!.find((m) => m.name === 'bucket')!.type_id)).toBe(MAX_BUCKETS);
+    expect(btf.get(group.members!.find((m) => m.name === 'member')!.type_id)!.nr_elems).toBe(MAX_MEMBERS);
+    expect([member.size, offsetOf(member, 'ifindex'), offsetOf(member, 'dmac'), offsetOf(member, 'smac')]).toEqual([16, 0, 4, 10]);
+    expect([offsetOf(stat, 'group'), offsetOf(stat, 'ifindex'), offsetOf(stat, 'dmac')]).toEqual([0, 4, 8]);
+    expect(['hash_v4', 'hash_v6', 'seed', 'build_id'].map((m) => offsetOf(cfg, m))).toEqual([0, 4, 8, 12]);
+  });
+});
