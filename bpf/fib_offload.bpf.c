@@ -178,7 +178,10 @@ int fib_offload(struct xdp_md *ctx)
 	if ((void *)(eth + 1) > end)
 		PASS(FO_V_MALFORMED);
 	proto = eth->h_proto;
-	if (proto == bpf_htons(ETH_P_8021Q) || proto == bpf_htons(ETH_P_8021AD)) {
+	/* 802.1Q only: fo_ports is keyed by the vid alone, and the kernel hands
+	 * an 802.1ad (S-)tagged frame to an 802.1ad VLAN device, never to the
+	 * 802.1Q one with the same vid. An S-tagged frame goes to the kernel. */
+	if (proto == bpf_htons(ETH_P_8021Q)) {
 		struct vlan_hdr *vh = (void *)(eth + 1);
 
 		if ((void *)(vh + 1) > end)
@@ -259,6 +262,7 @@ int fib_offload(struct xdp_md *ctx)
 		struct ipv6hdr *ip6 = l3;
 		struct fo_lpm6_key key = { .prefixlen = 160, .table_be = bpf_htonl(port->table) };
 		const struct fo_route_val *rv;
+		const __u32 *sw, *dw;
 		__u32 plen, h;
 		__u8 s0, s1, d0, d1;
 
@@ -282,6 +286,14 @@ int fib_offload(struct xdp_md *ctx)
 		/* Multicast and link-local scope: never forwarded as unicast. */
 		if (s0 == 0xff || (s0 == 0xfe && (s1 & 0xc0) == 0x80) ||
 		    d0 == 0xff || (d0 == 0xfe && (d1 & 0xc0) == 0x80))
+			PASS(FO_V_SPECIAL);
+		/* Loopback (::1) and unspecified (::): ip6_rcv_core() drops ::1 as
+		 * source or destination from any non-loopback device, ip6_forward()
+		 * drops :: as source; :: as destination is nonsense, the kernel decides. */
+		sw = ip6->saddr.in6_u.u6_addr32;
+		dw = ip6->daddr.in6_u.u6_addr32;
+		if (((sw[0] | sw[1] | sw[2]) == 0 && (sw[3] & ~bpf_htonl(1)) == 0) ||
+		    ((dw[0] | dw[1] | dw[2]) == 0 && (dw[3] & ~bpf_htonl(1)) == 0))
 			PASS(FO_V_SPECIAL);
 		__builtin_memcpy(key.addr, &ip6->daddr, 16);
 		rv = bpf_map_lookup_elem(&fo_lpm6, &key);
@@ -321,10 +333,12 @@ int fib_offload(struct xdp_md *ctx)
 
 		if (egress == ctx->ingress_ifindex)
 			PASS(FO_V_HAIRPIN);
-		if (bpf_check_mtu(ctx, egress, &mtu, len_diff, 0))
-			PASS(FO_V_MTU);
+		/* Before the MTU check: bpf_check_mtu() fails (-ENODEV) for an
+		 * ifindex that does not exist, which is no_tx, not mtu. */
 		if (!bpf_map_lookup_elem(&fo_tx, &egress))
 			PASS(FO_V_NO_TX);
+		if (bpf_check_mtu(ctx, egress, &mtu, len_diff, 0))
+			PASS(FO_V_MTU);
 		__builtin_memcpy(dmac, m->dmac, 6);
 		__builtin_memcpy(smac, m->smac, 6);
 		__builtin_memcpy(sk.dmac, dmac, 6);
