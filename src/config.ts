@@ -53,6 +53,8 @@ export interface Config {
   readonly ecmp: { readonly hash: EcmpHash };
   readonly metrics: ListenAddress;
   readonly resync: { readonly intervalMs: number };
+  /** Neighbour keepalive: how often neighbours behind offloaded traffic are refreshed (0 = off). */
+  readonly keepalive: { readonly intervalMs: number };
   readonly log: { readonly level: LogLevel };
 }
 
@@ -70,6 +72,7 @@ export function defaultConfig(): Config {
     ecmp: { hash: 'kernel' },
     metrics: { listen: DEFAULT_LISTEN, host: '127.0.0.1', port: 9469 },
     resync: { intervalMs: DEFAULT_RESYNC_MS },
+    keepalive: { intervalMs: 2_000 },
     log: { level: 'info' },
   });
 }
@@ -251,6 +254,7 @@ const XdpSchema = z.strictObject({ mode: enumOf(XDP_MODES).optional(), bpffs: ab
 const EcmpSchema = z.strictObject({ hash: enumOf(ECMP_HASHES).optional() }, mapping);
 const MetricsSchema = z.strictObject({ listen: listen.optional() }, mapping);
 const ResyncSchema = z.strictObject({ interval: duration.optional() }, mapping);
+const KeepaliveSchema = z.strictObject({ interval: z.union([z.literal('off'), duration]).optional() }, mapping);
 const LogSchema = z.strictObject({ level: enumOf(LOG_LEVELS).optional() }, mapping);
 const PortBackendsSchema = z.record(
   // A key problem surfaces as an invalid_key issue whose path ends in the key.
@@ -276,6 +280,7 @@ const ConfigSchema = z.strictObject(
     ecmp: EcmpSchema.optional(),
     metrics: MetricsSchema.optional(),
     resync: ResyncSchema.optional(),
+    keepalive: KeepaliveSchema.optional(),
     log: LogSchema.optional(),
   },
   expect('expected a mapping of configuration keys'),
@@ -290,11 +295,12 @@ const ALLOWED_KEYS: Readonly<Record<string, readonly string[]>> = {
   ecmp: Object.keys(EcmpSchema.shape),
   metrics: Object.keys(MetricsSchema.shape),
   resync: Object.keys(ResyncSchema.shape),
+  keepalive: Object.keys(KeepaliveSchema.shape),
   log: Object.keys(LogSchema.shape),
 };
 
 // Sections whose children are all commented out read as `tc:` → null; treat as empty.
-const SECTIONS = ['port_backends', 'tc', 'xdp', 'ecmp', 'metrics', 'resync', 'log'] as const;
+const SECTIONS = ['port_backends', 'tc', 'xdp', 'ecmp', 'metrics', 'resync', 'keepalive', 'log'] as const;
 
 // ---------------------------------------------------------------------------
 
@@ -377,6 +383,10 @@ function build(raw: RawConfig): Config {
     resync: {
       // Already validated; the fallback only satisfies the type.
       intervalMs: (raw.resync?.interval !== undefined ? parseDuration(raw.resync.interval) : undefined) ?? d.resync.intervalMs,
+    },
+    keepalive: {
+      intervalMs: raw.keepalive?.interval === 'off' ? 0
+        : (raw.keepalive?.interval !== undefined ? parseDuration(raw.keepalive.interval) : undefined) ?? d.keepalive.intervalMs,
     },
     log: { level: raw.log?.level ?? d.log.level },
   });

@@ -4,13 +4,13 @@
 import { readFileSync } from 'node:fs';
 import { BpfError, ConfigError, NetlinkError, ToolError } from '../errors.js';
 import { runApply, runFlush } from './apply.js';
+import { runDaemon } from './run.js';
+import { runStatus } from './status.js';
 import { parseCommandLine, USAGE, type ParsedCommand } from './args.js';
 import { runPlan } from './plan.js';
 import { runShow } from './show.js';
 
 const NOT_YET: Readonly<Record<string, string>> = {
-  run: 'the daemon (issue 6)',
-  status: 'the daemon (issue 6)',
   lab: 'the lab (issue 7)',
 };
 
@@ -27,6 +27,8 @@ async function dispatch(cmd: ParsedCommand): Promise<number> {
     case 'plan': return runPlan(cmd.options);
     case 'apply': return runApply(cmd.options);
     case 'flush': return runFlush(cmd.options);
+    case 'run': return runDaemon(cmd.options);
+    case 'status': return runStatus(cmd.options);
     default:
       process.stderr.write(`fib-offload ${cmd.command}: not implemented in this version; it needs ${NOT_YET[cmd.command]}\n`);
       return 1;

@@ -6,11 +6,11 @@ import type { Address, KernelEvent, KernelSnapshot, Link, Neighbor, NexthopObjec
 import { NetlinkError } from '../errors.js';
 import {
   RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV4_ROUTE, RTNLGRP_IPV6_IFADDR, RTNLGRP_IPV6_ROUTE, RTNLGRP_LINK, RTNLGRP_NEIGH,
-  RTNLGRP_NEXTHOP, rtmName,
+  RTNLGRP_NEXTHOP, RTM_NEWNEIGH, rtmName,
 } from './codec/constants.js';
 import { decodeEvent } from './codec/decode.js';
 import { forEachMessage } from './codec/header.js';
-import { DUMPS } from './codec/requests.js';
+import { DUMPS, encodeNeighborUse } from './codec/requests.js';
 import { DumpInterruptedError, RtnlChannel, RtnlSubscription } from './socket.js';
 
 export const EVENT_GROUPS: readonly number[] = [
@@ -118,6 +118,14 @@ export class KernelAdapter extends EventEmitter<KernelAdapterEvents> {
       for (const [buf, at] of held) this.deliver(buf, at);
       return;
     }
+  }
+
+  /**
+   * Mark a neighbour used (RTM_NEWNEIGH with NTF_USE), as forwarding a packet
+   * to it in the kernel would: a STALE entry goes to DELAY and is re-probed.
+   */
+  async useNeighbor(n: Pick<Neighbor, 'ifindex' | 'family' | 'address'>): Promise<void> {
+    await this.channel.request(RTM_NEWNEIGH, 0, encodeNeighborUse(n.ifindex, n.family, n.address), `refresh neighbour ${n.address} on ifindex ${n.ifindex}`);
   }
 
   close(): void {

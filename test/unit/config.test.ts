@@ -26,6 +26,7 @@ const DEFAULTS: Config = {
   ecmp: { hash: 'kernel' },
   metrics: { listen: '127.0.0.1:9469', host: '127.0.0.1', port: 9469 },
   resync: { intervalMs: 300_000 },
+  keepalive: { intervalMs: 2_000 },
   log: { level: 'info' },
 };
 
@@ -95,6 +96,8 @@ describe('good values', () => {
     ['metrics: host name', 'metrics: { listen: "localhost:1" }', { metrics: { listen: 'localhost:1', host: 'localhost', port: 1 } }],
     ['resync: 5m', 'resync: { interval: 5m }', { resync: { intervalMs: 300_000 } }],
     ['resync: 500ms', 'resync: { interval: 500ms }', { resync: { intervalMs: 500 } }],
+    ['keepalive: 1s', 'keepalive: { interval: 1s }', { keepalive: { intervalMs: 1000 } }],
+    ['keepalive: off', 'keepalive: { interval: off }', { keepalive: { intervalMs: 0 } }],
     ['log: every level', 'log: { level: trace }', { log: { level: 'trace' } }],
     ['log: silent', 'log: { level: silent }', { log: { level: 'silent' } }],
   ])('%s', (_name, text, expected) => {
@@ -135,6 +138,7 @@ describe('bad values name the key path, the expected form and the value', () => 
     ['resync.interval bare number', 'resync: { interval: 300 }', 'resync.interval', 'expected a duration like 300s, 5m, 1h or 500ms; got 300'],
     ['resync.interval unit', 'resync: { interval: 5d }', 'resync.interval', 'expected a duration like 300s, 5m, 1h or 500ms (units ms, s, m, h; above 0, at most 2147483647ms); got "5d"'],
     ['resync.interval zero', 'resync: { interval: 0s }', 'resync.interval', 'got "0s"'],
+    ['keepalive.interval', 'keepalive: { interval: never }', 'keepalive.interval', 'never'],
     ['resync.interval over the timer limit', 'resync: { interval: 600h }', 'resync.interval', 'got "600h"'],
     ['log.level', 'log: { level: verbose }', 'log.level', 'expected one of trace, debug, info, warn, error, fatal, silent; got "verbose"'],
   ])('%s', (_name, text, path, fragment) => {
@@ -165,12 +169,13 @@ describe('bad values name the key path, the expected form and the value', () => 
 describe('unknown keys', () => {
   it.each<[string, string, string, string]>([
     ['top level', 'backend: tc\nbackends: tc', 'backends',
-      'unknown key "backends" (allowed: ports, tables, backend, port_backends, tc, xdp, ecmp, metrics, resync, log)'],
+      'unknown key "backends" (allowed: ports, tables, backend, port_backends, tc, xdp, ecmp, metrics, resync, keepalive, log)'],
     ['tc', 'tc: { polcy: sw }', 'tc.polcy', 'unknown key "polcy" (allowed: policy, fallback)'],
     ['xdp', 'xdp: { mode: native, attach: drv }', 'xdp.attach', 'unknown key "attach" (allowed: mode, bpffs)'],
     ['ecmp', 'ecmp: { policy: l3 }', 'ecmp.policy', 'unknown key "policy" (allowed: hash)'],
     ['metrics', 'metrics: { port: 9469 }', 'metrics.port', 'unknown key "port" (allowed: listen)'],
     ['resync', 'resync: { every: 5m }', 'resync.every', 'unknown key "every" (allowed: interval)'],
+    ['keepalive', 'keepalive: { every: 5m }', 'keepalive.every', 'unknown key "every" (allowed: interval)'],
     ['log', 'log: { format: json }', 'log.format', 'unknown key "format" (allowed: level)'],
     ['prototype-looking key', '__proto__: { polluted: true }', '__proto__', 'unknown key "__proto__"'],
   ])('%s', (_name, text, path, fragment) => {

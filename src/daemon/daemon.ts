@@ -1,0 +1,391 @@
+// The run loop: dump → mirror → plan → reconcile → ready; then kernel events
+// → mirror → plan diff → backend, one batch at a time. Events that arrive
+// while a batch is programmed pile up and become the next batch, so churn
+// coalesces: ten flaps of a route in a millisecond cost one programming of
+// its final state. Loss (ENOBUFS, decode or programming errors, an overfull
+// queue) and a periodic timer trigger a full resync that reconciles by diff:
+// nothing installed is ever flushed for it.
+import PQueue from 'p-queue';
+import type { Config } from '../config.js';
+import type { Logger } from '../log.js';
+import { errorFields } from '../log.js';
+import { Mirror } from '../mirror/mirror.js';
+import { canonicalState } from '../mirror/canonical.js';
+import type { KernelEvent } from '../model/index.js';
+import { KernelAdapter, type ResyncReason } from '../netlink/kernel.js';
+import { buildPlan, diffPlans, type Plan, type PlanOptions, type PortBackend } from '../plan/index.js';
+import { planOptionsFor } from '../cli/inputs.js';
+import { XdpBackend, type ProgramResult, type ReconcileResult } from '../xdp/backend.js';
+import { keepaliveTick } from './keepalive.js';
+import type { Metrics } from './metrics.js';
+import { VERDICTS } from '../xdp/layout.js';
+
+export type BackendChoice = 'xdp' | 'dry-run';
+
+export interface DaemonOptions {
+  readonly config: Config;
+  readonly log: Logger;
+  readonly metrics: Metrics;
+  /** Events held before a resync is forced instead (bounded queue). */
+  readonly maxQueue?: number;
+  /** Wait this long after the first event of a batch for more (coalescing). */
+  readonly coalesceMs?: number;
+  readonly adapter?: KernelAdapter;
+}
+
+export interface ResyncRecord {
+  readonly at: string;
+  readonly reason: string;
+  readonly seconds: number;
+  readonly mirrorChanged: boolean;
+  readonly repairs: number;
+}
+
+export interface ErrorRecord {
+  readonly at: string;
+  readonly message: string;
+  readonly code?: string;
+}
+
+interface Pending {
+  readonly ev: KernelEvent;
+  readonly at: bigint;
+}
+
+type TriggerReason = ResyncReason | 'start' | 'periodic' | 'queue-overflow' | 'program-error' | 'reload';
+
+export class Daemon {
+  private config: Config;
+  private readonly log: Logger;
+  private readonly metrics: Metrics;
+  private readonly adapter: KernelAdapter;
+  private readonly queue = new PQueue({ concurrency: 1 });
+  private readonly maxQueue: number;
+  private readonly coalesceMs: number;
+  private backend: XdpBackend | null = null;
+  private mirror: Mirror | null = null;
+  private plan: Plan | null = null;
+  private pending: Pending[] = [];
+  private batchScheduled = false;
+  private resyncQueued: TriggerReason | null = null;
+  private timers: NodeJS.Timeout[] = [];
+  private trafficSeen = new Map<string, bigint>();
+  private stopping = false;
+  readonly startedAt = new Date();
+  ready = false;
+  lastResync: ResyncRecord | null = null;
+  lastError: ErrorRecord | null = null;
+  eventsApplied = 0;
+  batches = 0;
+  lastReconcile: ReconcileResult | null = null;
+
+  constructor(opts: DaemonOptions) {
+    this.config = opts.config;
+    this.log = opts.log;
+    this.metrics = opts.metrics;
+    this.adapter = opts.adapter ?? new KernelAdapter();
+    this.maxQueue = opts.maxQueue ?? 200_000;
+    this.coalesceMs = opts.coalesceMs ?? 2;
+  }
+
+  get backendChoice(): BackendChoice {
+    return this.config.backend === 'dry-run' ? 'dry-run' : 'xdp';
+  }
+
+  get currentPlan(): Plan | null {
+    return this.plan;
+  }
+
+  get currentMirror(): Mirror | null {
+    return this.mirror;
+  }
+
+  get currentBackend(): XdpBackend | null {
+    return this.backend;
+  }
+
+  get queueDepth(): number {
+    return this.pending.length;
+  }
+
+  /** Open the backend, sync fully once (ready), then follow events. */
+  async start(): Promise<void> {
+    if (this.backendChoice === 'xdp') {
+      this.backend = await XdpBackend.open({ bpffs: this.config.xdp.bpffs, mode: this.config.xdp.mode, hash: this.config.ecmp.hash });
+      this.log.info({ how: this.backend.load.how, progId: this.backend.progId, dir: this.backend.loader.dir }, 'xdp program loaded');
+    }
+    this.adapter.on('event', (ev, at) => this.onEvent(ev, at));
+    this.adapter.on('resync-needed', (reason, err) => {
+      this.log.warn({ reason, ...errorFields(err) }, 'kernel notifications lost: full resync');
+      this.requestResync(reason);
+    });
+    await this.queue.add(() => this.fullSync('start'));
+    this.ready = true;
+    this.startTimers();
+    this.kick(); // events that arrived while starting
+  }
+
+  private kick(): void {
+    if (this.batchScheduled || this.pending.length === 0) return;
+    this.batchScheduled = true;
+    setTimeout(() => void this.queue.add(() => this.applyBatch()), this.coalesceMs);
+  }
+
+  private startTimers(): void {
+    for (const t of this.timers) clearInterval(t);
+    this.timers = [];
+    this.timers.push(setInterval(() => this.requestResync('periodic'), this.config.resync.intervalMs));
+    if (this.config.keepalive.intervalMs > 0 && this.backend) {
+      this.timers.push(setInterval(() => void this.queue.add(() => this.keepalive()), this.config.keepalive.intervalMs));
+    }
+    this.timers.push(setInterval(() => this.sampleCounters(), 5_000));
+    for (const t of this.timers) t.unref();
+  }
+
+  /** Apply a new configuration (SIGHUP): the caller has validated it. */
+  async reload(config: Config): Promise<void> {
+    this.config = config;
+    this.log.level = config.log.level;
+    this.startTimers();
+    this.requestResync('reload');
+    await this.queue.onIdle();
+  }
+
+  private onEvent(ev: KernelEvent, at: bigint): void {
+    this.metrics.events.inc({ type: ev.kind });
+    if (this.resyncQueued) return; // the coming dump covers it
+    if (this.pending.length >= this.maxQueue) {
+      this.log.warn({ depth: this.pending.length }, 'event queue full: dropping it for a full resync');
+      this.pending = [];
+      this.requestResync('queue-overflow');
+      return;
+    }
+    this.pending.push({ ev, at });
+    this.metrics.queueDepth.set(this.pending.length);
+    if (this.ready) this.kick();
+  }
+
+  private requestResync(reason: TriggerReason): void {
+    if (this.stopping) return;
+    if (this.resyncQueued) return;
+    this.resyncQueued = reason;
+    void this.queue.add(() => this.fullSync(reason));
+  }
+
+  /** Whatever is pending → mirror → plan diff → backend. */
+  private async applyBatch(): Promise<void> {
+    this.batchScheduled = false;
+    if (!this.mirror || !this.plan || this.resyncQueued) return;
+    const batch = this.pending;
+    this.pending = [];
+    this.metrics.queueDepth.set(0);
+    if (batch.length === 0) return;
+    for (const p of batch) this.mirror.apply(p.ev);
+    const next = buildPlan(this.mirror, this.planOptions(this.plan));
+    const ops = diffPlans(this.plan, next);
+    const t0 = process.hrtime.bigint();
+    let result: ProgramResult | ReconcileResult | null = null;
+    if (this.backend && ops.length > 0) {
+      try {
+        result = await this.backend.applyOps(ops, next);
+      } catch (err) {
+        this.fail('program', err);
+        this.countOps(null, 'error');
+        this.requestResync('program-error');
+        return;
+      }
+    }
+    this.plan = next;
+    const ack = process.hrtime.bigint();
+    for (const p of batch) this.metrics.eventToInstall.observe(Number(ack - p.at) / 1e9);
+    this.metrics.programDuration.observe(Number(ack - t0) / 1e9);
+    this.countOps(result, 'ok');
+    this.eventsApplied += batch.length;
+    this.batches++;
+    this.updateGauges();
+    if (ops.length > 0) {
+      this.log.info(
+        { events: batch.length, planOps: ops.length, mapOps: result?.ops ?? 0, ms: Number(ack - batch[0]!.at) / 1e6 },
+        'programmed batch',
+      );
+      if (this.log.isLevelEnabled('debug')) for (const op of ops) this.log.debug({ op: op.op, ...opSubject(op) }, 'plan op');
+    }
+  }
+
+  /**
+   * Dump everything, rebuild the mirror, plan, and reconcile the backend by
+   * read-back diff. On a periodic resync, any difference is drift: counted.
+   */
+  private async fullSync(reason: TriggerReason): Promise<void> {
+    this.resyncQueued = reason;
+    const t0 = process.hrtime.bigint();
+    // Events not applied yet are older than the dump about to be taken.
+    this.pending = [];
+    this.metrics.queueDepth.set(0);
+    let fresh: Mirror | null = null;
+    try {
+      this.resyncQueued = null; // events from here on are held by the adapter and replayed after the snapshot
+      await this.adapter.resync((snap) => { fresh = Mirror.fromSnapshot(snap); });
+    } catch (err) {
+      this.fail('dump', err);
+      this.metrics.resyncs.inc({ reason: `${reason}-failed` });
+      if (reason === 'start') throw err;
+      setTimeout(() => this.requestResync(reason), 1000).unref();
+      return;
+    }
+    const mirror = fresh as Mirror | null;
+    if (!mirror) throw new Error('resync delivered no snapshot');
+    const mirrorChanged = this.mirror !== null && reason === 'periodic' && !sameState(this.mirror, mirror);
+    this.mirror = mirror;
+    const plan = buildPlan(mirror, this.planOptions(this.plan));
+    let repairs = 0;
+    if (this.backend) {
+      try {
+        const r = await this.backend.reconcile(plan);
+        this.lastReconcile = r;
+        repairs = r.ops + r.attached.length + r.detached.length;
+        this.countOps(r, 'ok');
+        for (const a of r.attached) {
+          if (a.fallbackReason) this.metrics.fallbacks.inc({ from: 'xdp-native', to: 'xdp-generic', reason: 'driver-refused' });
+        }
+        for (const f of r.refused) this.log.error({ dev: f.dev, reason: f.reason }, 'XDP not attached: port left to the kernel');
+      } catch (err) {
+        this.fail('reconcile', err);
+        this.countOps(null, 'error');
+        this.metrics.resyncs.inc({ reason: `${reason}-failed` });
+        if (reason === 'start') throw err;
+        setTimeout(() => this.requestResync('program-error'), 1000).unref();
+        return;
+      }
+    }
+    this.plan = plan;
+    const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+    this.metrics.resyncs.inc({ reason });
+    if (reason === 'periodic') {
+      if (mirrorChanged) this.metrics.drift.inc({ what: 'mirror' });
+      if (repairs > 0) this.metrics.drift.inc({ what: 'installed' }, repairs);
+    }
+    this.lastResync = { at: new Date().toISOString(), reason, seconds, mirrorChanged, repairs };
+    this.updateGauges();
+    this.log.info(
+      { reason, seconds, routes: mirror.counts.routes, entries: plan.entries.length, groups: plan.groups.length, repairs, mirrorChanged },
+      'full sync installed',
+    );
+  }
+
+  /** Mark the neighbours behind offloaded traffic used. */
+  private async keepalive(): Promise<void> {
+    if (!this.backend || !this.plan || !this.mirror) return;
+    let tick;
+    try {
+      tick = keepaliveTick(this.plan, this.backend.memberCounters(), this.trafficSeen, this.mirror);
+    } catch (err) {
+      this.fail('keepalive', err);
+      return;
+    }
+    this.trafficSeen = tick.seen;
+    for (const n of tick.refresh) {
+      try {
+        await this.adapter.useNeighbor(n);
+        this.metrics.neighborRefreshes.inc({ result: 'ok' });
+        this.log.debug({ neighbor: n.address, ifindex: n.ifindex, state: n.state }, 'neighbour refreshed');
+      } catch (err) {
+        this.metrics.neighborRefreshes.inc({ result: 'error' });
+        this.fail('keepalive', err);
+      }
+    }
+  }
+
+  private planOptions(previous: Plan | null): PlanOptions {
+    const base = planOptionsFor(this.config, this.mirror!);
+    const backendFor = base.backendFor;
+    return {
+      ...base,
+      ...(previous ? { previous } : {}),
+      // tc isn't built: its ports fall back as tc.fallback says (xdp, or left to the kernel).
+      backendFor: (link) => {
+        const b: PortBackend = backendFor ? backendFor(link) : 'xdp';
+        if (b !== 'tc') return b;
+        return this.config.tc.fallback === 'xdp' ? 'xdp' : 'none';
+      },
+    };
+  }
+
+  private countOps(r: ProgramResult | null, result: 'ok' | 'error'): void {
+    if (!r) {
+      this.metrics.programOps.inc({ backend: 'xdp', op: 'batch', result });
+      return;
+    }
+    for (const c of Object.values(r.counts)) {
+      if (c.adds) this.metrics.programOps.inc({ backend: 'xdp', op: 'add', result }, c.adds);
+      if (c.updates) this.metrics.programOps.inc({ backend: 'xdp', op: 'update', result }, c.updates);
+      if (c.deletes) this.metrics.programOps.inc({ backend: 'xdp', op: 'delete', result }, c.deletes);
+    }
+  }
+
+  private updateGauges(): void {
+    if (!this.mirror || !this.plan) return;
+    this.metrics.routes.reset();
+    const routes = new Map<string, number>();
+    for (const r of this.mirror.effectiveRoutes()) {
+      const k = `${r.route.family}|${r.route.table}`;
+      routes.set(k, (routes.get(k) ?? 0) + 1);
+    }
+    for (const [k, n] of routes) {
+      const [family, table] = k.split('|');
+      this.metrics.routes.set({ family: family!, table: table! }, n);
+    }
+    const fwd = this.plan.entries.filter((e) => e.action === 'forward').length;
+    const backend = this.backendChoice;
+    this.metrics.entries.reset();
+    this.metrics.entries.set({ backend, state: 'forward' }, fwd);
+    this.metrics.entries.set({ backend, state: 'punt' }, this.plan.entries.length - fwd);
+    this.metrics.adjacencyGroups.set(this.plan.groups.length);
+    this.metrics.unresolvedRoutes.set(this.plan.skipped.filter((s) => s.reason === 'unresolved-neighbor').length);
+  }
+
+  private sampleCounters(): void {
+    if (!this.backend) return;
+    try {
+      const v = this.backend.verdicts();
+      for (const name of VERDICTS) this.metrics.xdpPackets.set({ verdict: name }, Number(v[name].packets));
+    } catch (err) {
+      this.fail('read counters', err);
+    }
+  }
+
+  private fail(what: string, err: unknown): void {
+    const f = errorFields(err);
+    this.lastError = { at: new Date().toISOString(), message: `${what}: ${String(f['err'])}`, ...(typeof f['code'] === 'string' ? { code: f['code'] } : {}) };
+    this.log.error({ what, ...f }, `${what} failed`);
+  }
+
+  /** Stop following; wait for in-flight work; optionally remove everything installed. */
+  async stop(flush: boolean): Promise<void> {
+    this.stopping = true;
+    for (const t of this.timers) clearInterval(t);
+    this.adapter.removeAllListeners('event');
+    this.queue.clear();
+    await this.queue.onIdle();
+    this.adapter.close();
+    if (this.backend) {
+      this.backend.close();
+      if (flush) {
+        const r = await XdpBackend.flush({ bpffs: this.config.xdp.bpffs });
+        this.log.info({ detached: r.detached, dir: r.dir }, 'flushed the offload');
+      } else {
+        this.log.info('left the offload installed (next start reconciles by diff)');
+      }
+    }
+  }
+}
+
+function sameState(a: Mirror, b: Mirror): boolean {
+  return JSON.stringify(canonicalState(a)) === JSON.stringify(canonicalState(b));
+}
+
+function opSubject(op: ReturnType<typeof diffPlans>[number]): Record<string, unknown> {
+  if ('entry' in op) return { dst: op.entry.dst, table: op.entry.table, action: op.entry.action, group: op.entry.group };
+  if ('group' in op) return { group: op.group.id, members: op.group.members.map((m) => `${m.dev}/${m.dmac}`) };
+  return { port: op.port.dev, backend: op.port.backend };
+}

@@ -1,0 +1,87 @@
+// /status: what the daemon is doing, as JSON, and as text for `fib-offload status`.
+import type { Daemon } from './daemon.js';
+
+export interface StatusJson {
+  readonly ready: boolean;
+  readonly startedAt: string;
+  readonly backend: string;
+  readonly ports: ReadonlyArray<{ ifindex: number; dev: string; backend: string; table: number; attached: string | null; refused?: string }>;
+  readonly counts: {
+    links: number; neighbors: number; routes: number; entries: number; forward: number; punt: number;
+    groups: number; skipped: number; unresolved: number;
+  } | null;
+  readonly events: { applied: number; batches: number; queueDepth: number };
+  readonly lastResync: Daemon['lastResync'];
+  readonly lastError: Daemon['lastError'];
+  readonly xdp: { progId: number; pinDir: string; load: string; verdicts: Record<string, number> } | null;
+}
+
+export function statusOf(d: Daemon): StatusJson {
+  const plan = d.currentPlan;
+  const mirror = d.currentMirror;
+  const backend = d.currentBackend;
+  const rec = d.lastReconcile;
+  const attached = new Map<string, string>();
+  for (const a of rec?.attached ?? []) attached.set(a.dev, a.mode);
+  const refused = new Map((rec?.refused ?? []).map((r) => [r.dev, r.reason] as const));
+  let verdicts: Record<string, number> = {};
+  if (backend) {
+    try {
+      verdicts = Object.fromEntries(Object.entries(backend.verdicts()).map(([k, v]) => [k, Number(v.packets)]));
+    } catch {
+      verdicts = {};
+    }
+  }
+  const fwd = plan ? plan.entries.filter((e) => e.action === 'forward').length : 0;
+  return {
+    ready: d.ready,
+    startedAt: d.startedAt.toISOString(),
+    backend: d.backendChoice,
+    ports: (plan?.ports ?? []).filter((p) => p.backend !== 'none').map((p) => ({
+      ifindex: p.ifindex,
+      dev: p.dev,
+      backend: p.backend,
+      table: p.table,
+      attached: refused.has(p.dev) ? null : attached.get(p.dev) ?? (backend ? 'yes' : null),
+      ...(refused.has(p.dev) ? { refused: refused.get(p.dev)! } : {}),
+    })),
+    counts: plan && mirror ? {
+      links: mirror.counts.links,
+      neighbors: mirror.counts.neighbors,
+      routes: mirror.counts.routes,
+      entries: plan.entries.length,
+      forward: fwd,
+      punt: plan.entries.length - fwd,
+      groups: plan.groups.length,
+      skipped: plan.skipped.length,
+      unresolved: plan.skipped.filter((s) => s.reason === 'unresolved-neighbor').length,
+    } : null,
+    events: { applied: d.eventsApplied, batches: d.batches, queueDepth: d.queueDepth },
+    lastResync: d.lastResync,
+    lastError: d.lastError,
+    xdp: backend ? { progId: backend.progId, pinDir: backend.loader.dir, load: backend.load.how, verdicts } : null,
+  };
+}
+
+export function statusText(s: StatusJson): string {
+  const lines: string[] = [];
+  lines.push(`fib-offload: ${s.ready ? 'ready' : 'starting'} since ${s.startedAt}, backend ${s.backend}`);
+  if (s.xdp) lines.push(`xdp: program id ${s.xdp.progId} (${s.xdp.load}), pinned at ${s.xdp.pinDir}`);
+  lines.push(`ports: ${s.ports.length ? s.ports.map((p) => `${p.dev}(${p.backend}${p.refused ? `, refused: ${p.refused}` : ''})`).join(' ') : '(none)'}`);
+  if (s.counts) {
+    const c = s.counts;
+    lines.push(`mirror: ${c.links} links, ${c.neighbors} neighbours, ${c.routes} routes`);
+    lines.push(`plan: ${c.entries} entries (${c.forward} forward, ${c.punt} punt), ${c.groups} groups, ${c.skipped} skipped (${c.unresolved} unresolved)`);
+  }
+  lines.push(`events: ${s.events.applied} applied in ${s.events.batches} batches, ${s.events.queueDepth} queued`);
+  if (s.lastResync) {
+    const r = s.lastResync;
+    lines.push(`last resync: ${r.at} (${r.reason}, ${r.seconds.toFixed(3)} s, ${r.repairs} repairs${r.mirrorChanged ? ', mirror had drifted' : ''})`);
+  }
+  if (s.xdp && Object.keys(s.xdp.verdicts).length) {
+    const v = Object.entries(s.xdp.verdicts).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`);
+    lines.push(`xdp packets: ${v.length ? v.join(', ') : 'none yet'}`);
+  }
+  lines.push(`last error: ${s.lastError ? `${s.lastError.at} ${s.lastError.message}` : 'none'}`);
+  return lines.join('\n') + '\n';
+}
