@@ -1,12 +1,14 @@
-// `npm run bench [-- --quick] [-- --routes N] [-- --only ingest|plan]`: runs
-// the benchmarks that exist so far and writes bench/results/<date>.json.
-// No assertions: figures only. Needs root (the ingest bench makes a namespace).
+// `npm run bench [-- --quick] [-- --routes N] [-- --only ingest|plan|xdp]`:
+// runs the benchmarks that exist so far and writes bench/results/<date>.json.
+// No assertions: figures only. Needs root (the ingest and xdp benches make a
+// namespace; xdp also pins under /sys/fs/bpf and runs bpftool).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, release } from 'node:os';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { benchIngest } from './ingest.js';
 import { benchPlan } from './plan.js';
+import { benchXdp } from './xdp.js';
 
 const { values } = parseArgs({
   options: {
@@ -14,10 +16,13 @@ const { values } = parseArgs({
     routes: { type: 'string' },
     'routes-v6': { type: 'string' },
     only: { type: 'string' },
+    'xdp-repeats': { type: 'string' },
   },
 });
 const routes = values.routes ? Number(values.routes) : values.quick ? 100_000 : 1_000_000;
 const routesV6 = values['routes-v6'] ? Number(values['routes-v6']) : values.quick ? 0 : 200_000;
+// XDP map updates: 100k and 1M routes (quick: 100k), or exactly --routes.
+const xdpSizes = values.routes ? [routes] : values.quick ? [100_000] : [100_000, 1_000_000];
 const log = (s: string) => process.stderr.write(`${s}\n`);
 const want = (name: string) => values.only === undefined || values.only === name;
 
@@ -29,6 +34,9 @@ if (want('ingest')) result.ingest = await benchIngest(routes, routesV6, log);
 if (want('plan')) {
   log(`plan: ${routes} synthetic routes`);
   result.plan = benchPlan(routes);
+}
+if (want('xdp')) {
+  result.xdp = await benchXdp({ sizes: xdpSizes, repeats: values['xdp-repeats'] ? Number(values['xdp-repeats']) : 3, log });
 }
 const dir = fileURLToPath(new URL('../../bench/results/', import.meta.url));
 mkdirSync(dir, { recursive: true });
