@@ -116,19 +116,35 @@ export class XdpBackend {
     return s;
   }
 
-  /** Apply map ops in order; stops at the first failure (the ops are ordered so any prefix is safe). */
+  /**
+   * Apply map ops in order; stops at the first failure (the ops are ordered
+   * so any prefix is safe). A run of sets to one map goes in batches: their
+   * order among themselves doesn't matter, only relative to other maps.
+   */
   program(ops: readonly MapOp[]): ProgramResult {
     const counts = zeroCounts();
     const t0 = performance.now();
-    for (const op of ops) {
+    let i = 0;
+    while (i < ops.length) {
+      const op = ops[i]!;
       const c = counts[op.map];
-      if (op.op === 'set') {
-        this.maps.set(op.map, op.key, op.value);
-        if (op.add) c.adds++; else c.updates++;
-      } else {
+      if (op.op === 'delete') {
         this.maps.delete(op.map, op.key);
         c.deletes++;
+        i++;
+        continue;
       }
+      const run: Array<[Buffer, Buffer]> = [];
+      let j = i;
+      for (; j < ops.length; j++) {
+        const o = ops[j]!;
+        if (o.op !== 'set' || o.map !== op.map) break;
+        run.push([o.key, o.value]);
+        if (o.add) c.adds++; else c.updates++;
+      }
+      if (run.length === 1) this.maps.set(op.map, run[0]![0], run[0]![1]);
+      else this.maps.setMany(op.map, run);
+      i = j;
     }
     return { counts, ops: ops.length, seconds: (performance.now() - t0) / 1000 };
   }

@@ -18,6 +18,16 @@ export function possibleCpus(text: string = readFileSync('/sys/devices/system/cp
   return n;
 }
 
+/** Entries per batched syscall. */
+const BATCH = 4096;
+
+/** The kernel (or map type) has no batch operation: fall back to one entry per call. */
+function batchUnsupported(err: unknown): boolean {
+  if (!(err instanceof BPFError)) return false;
+  const e = Math.abs(err.errno);
+  return e === 22 /* EINVAL */ || e === 95 /* EOPNOTSUPP */ || e === 524 /* ENOTSUPP */;
+}
+
 const PERCPU: ReadonlySet<MapName> = new Set<MapName>(['fo_stats', 'fo_verdicts']);
 
 /**
@@ -49,6 +59,8 @@ export function mapError(op: string, err: unknown): Error {
 export class PinnedMaps {
   readonly cpus: number;
   private readonly maps: Map<MapName, RawMap>;
+  /** Maps whose batch operations the kernel refused once. */
+  private readonly noBatch = new Set<MapName>();
 
   private constructor(maps: Map<MapName, RawMap>, cpus: number) {
     this.maps = maps;
@@ -91,9 +103,22 @@ export class PinnedMaps {
     return m;
   }
 
-  /** Every (key, value) of a map. Hash maps use batched lookups; the LPM trie has none, so it walks keys. */
+  /**
+   * Every (key, value) of a map: batched lookups (BPF_MAP_LOOKUP_BATCH; the
+   * LPM trie has them on recent kernels), else a walk of the keys.
+   */
   entries(name: MapName): Array<[Buffer, Buffer]> {
     const map = this.get(name);
+    if (!this.noBatch.has(name)) {
+      try {
+        const out: Array<[Buffer, Buffer]> = [];
+        for (const chunk of map.getBatch(BATCH)) out.push(...chunk);
+        return out;
+      } catch (err) {
+        if (!batchUnsupported(err)) throw mapError(`read map ${name}`, err);
+        this.noBatch.add(name);
+      }
+    }
     const out: Array<[Buffer, Buffer]> = [];
     try {
       for (const key of map.keys()) {
@@ -104,6 +129,23 @@ export class PinnedMaps {
       throw mapError(`read map ${name}`, err);
     }
     return out;
+  }
+
+  /** Update many entries of one map (BPF_MAP_UPDATE_BATCH where the map has it). */
+  setMany(name: MapName, entries: ReadonlyArray<readonly [Buffer, Buffer]>): void {
+    const map = this.get(name);
+    let i = 0;
+    if (!this.noBatch.has(name)) {
+      try {
+        for (; i < entries.length; i += BATCH) map.setBatch(entries.slice(i, i + BATCH) as Array<[Buffer, Buffer]>);
+        return;
+      } catch (err) {
+        if (!batchUnsupported(err)) throw mapError(`update map ${name}`, err);
+        this.noBatch.add(name);
+      }
+    }
+    // From the failed chunk on, one at a time (updates are idempotent).
+    for (; i < entries.length; i++) this.set(name, entries[i]![0], entries[i]![1]);
   }
 
   set(name: MapName, key: Buffer, value: Buffer): void {
