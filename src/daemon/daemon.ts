@@ -70,6 +70,7 @@ export class Daemon {
   private resyncQueued: TriggerReason | null = null;
   private timers: NodeJS.Timeout[] = [];
   private trafficSeen = new Map<string, bigint>();
+  private lastBatchMs = 0;
   private stopping = false;
   readonly startedAt = new Date();
   ready = false;
@@ -125,10 +126,16 @@ export class Daemon {
     this.kick(); // events that arrived while starting
   }
 
+  /**
+   * Schedule the next batch. The wait adapts to how long the last batch took
+   * (capped at 250 ms): under a burst, more events pile up per plan rebuild
+   * instead of one rebuild per socket read.
+   */
   private kick(): void {
     if (this.batchScheduled || this.pending.length === 0) return;
     this.batchScheduled = true;
-    setTimeout(() => void this.queue.add(() => this.applyBatch()), this.coalesceMs);
+    const wait = Math.min(Math.max(this.coalesceMs, this.lastBatchMs), 250);
+    setTimeout(() => void this.queue.add(() => this.applyBatch()), wait);
   }
 
   private startTimers(): void {
@@ -144,6 +151,13 @@ export class Daemon {
 
   /** Apply a new configuration (SIGHUP): the caller has validated it. */
   async reload(config: Config): Promise<void> {
+    if (config.xdp.bpffs !== this.config.xdp.bpffs) {
+      this.log.warn({ from: this.config.xdp.bpffs, to: config.xdp.bpffs }, 'xdp.bpffs changes on restart only; keeping the pinned objects where they are');
+    }
+    if (config.xdp.mode !== this.config.xdp.mode) {
+      this.log.warn({ mode: config.xdp.mode }, 'xdp.mode applies to ports attached from now on; attached ports keep their mode (switching needs a detach)');
+    }
+    this.backend?.setMode(config.xdp.mode);
     this.config = config;
     this.log.level = config.log.level;
     this.startTimers();
@@ -180,6 +194,7 @@ export class Daemon {
     this.pending = [];
     this.metrics.queueDepth.set(0);
     if (batch.length === 0) return;
+    const started = process.hrtime.bigint();
     for (const p of batch) this.mirror.apply(p.ev);
     const next = buildPlan(this.mirror, this.planOptions(this.plan));
     const ops = diffPlans(this.plan, next);
@@ -199,7 +214,8 @@ export class Daemon {
     const ack = process.hrtime.bigint();
     for (const p of batch) this.metrics.eventToInstall.observe(Number(ack - p.at) / 1e9);
     this.metrics.programDuration.observe(Number(ack - t0) / 1e9);
-    this.countOps(result, 'ok');
+    this.lastBatchMs = Number(ack - started) / 1e6;
+    if (result) this.countOps(result, 'ok');
     this.eventsApplied += batch.length;
     this.batches++;
     this.updateGauges();
@@ -241,6 +257,8 @@ export class Daemon {
     let repairs = 0;
     if (this.backend) {
       try {
+        // ecmp.hash may have changed (SIGHUP), or the kernel's fib_multipath_hash_policy.
+        this.backend.setHash(this.config.ecmp.hash);
         const r = await this.backend.reconcile(plan);
         this.lastReconcile = r;
         repairs = r.ops + r.attached.length + r.detached.length;

@@ -103,11 +103,19 @@ export class KernelAdapter extends EventEmitter<KernelAdapterEvents> {
   /**
    * Subscribe (first, so nothing is missed), dump, hand the snapshot to
    * `onSnapshot`, then replay the changes that arrived meanwhile as 'event's.
-   * Call again on 'resync-needed': the subscription is kept.
+   * Call again on 'resync-needed'. Each attempt follows on a fresh socket:
+   * the old one may still queue notifications older than the dump, and after
+   * an overrun the kernel keeps it congested — dropping new notifications
+   * without another ENOBUFS — until it is read empty.
    */
   async resync(onSnapshot: (s: KernelSnapshot) => void): Promise<void> {
-    if (!this.subscription) this.subscribe();
     for (;;) {
+      const old = this.subscription;
+      this.subscribe(); // joins the groups before the old socket goes: nothing is missed
+      if (old) {
+        old.removeAllListeners();
+        old.close(); // same tick: nothing queued on it is delivered
+      }
       this.held = [];
       this.lostDuringDump = false;
       const snapshot = await this.dump();

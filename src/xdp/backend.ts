@@ -11,10 +11,13 @@ import {
   type StatKey,
   type Verdict,
   encodeU32,
+  decodeConfig,
+  encodeConfig,
 } from './layout.js';
 import {
   DEFAULT_BPFFS,
   XdpLoader,
+  hashPolicies,
   type AttachResult,
   type EcmpHash,
   type LinkXdp,
@@ -76,7 +79,7 @@ export class XdpBackend {
   readonly loader: XdpLoader;
   readonly load: LoadResult;
   private readonly maps: PinnedMaps;
-  private readonly mode: XdpMode;
+  private mode: XdpMode;
   /** Program ids that are ours: the pinned one and, after an upgrade, the one it replaced. */
   private readonly ours: Set<number>;
   /** XDP ports whose attach was refused (another program, or both modes failed). */
@@ -101,6 +104,21 @@ export class XdpBackend {
     });
     await loader.ensureBpffs(opts.pinDir ? bpffsRootOf(opts.pinDir, bpffs) : bpffs);
     return new XdpBackend(loader, await loader.load(opts.hash), opts.mode);
+  }
+
+  /** Rewrite the hash fields of fo_config (keeping the seed, so flows stay where they are). */
+  setHash(hash: EcmpHash): void {
+    const key = Buffer.alloc(4);
+    const cur = decodeConfig(this.maps.get('fo_config').get(key)!);
+    const p = hashPolicies(hash);
+    if (p.v4 !== cur.hashV4 || p.v6 !== cur.hashV6) {
+      this.maps.set('fo_config', key, encodeConfig({ ...cur, hashV4: p.v4, hashV6: p.v6 }));
+    }
+  }
+
+  /** Attach mode for ports attached from now on. */
+  setMode(mode: XdpMode): void {
+    this.mode = mode;
   }
 
   get progId(): number {
