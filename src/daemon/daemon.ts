@@ -71,6 +71,8 @@ export class Daemon {
   private timers: NodeJS.Timeout[] = [];
   private trafficSeen = new Map<string, bigint>();
   private lastBatchMs = 0;
+  private inBatch = false;
+  private gaugesStale = false;
   private stopping = false;
   readonly startedAt = new Date();
   ready = false;
@@ -127,15 +129,20 @@ export class Daemon {
   }
 
   /**
-   * Schedule the next batch. The wait adapts to how long the last batch took
-   * (capped at 250 ms): under a burst, more events pile up per plan rebuild
-   * instead of one rebuild per socket read.
+   * Schedule the next batch. A change that arrives while the daemon is idle
+   * goes after the short coalescing wait. Changes that arrive while a batch is
+   * being planned and programmed (a burst) are picked up when it ends, after a
+   * pause of four times what that batch took (25..250 ms): the event loop is
+   * free to drain the socket meanwhile, and more events share one rebuild.
    */
   private kick(): void {
-    if (this.batchScheduled || this.pending.length === 0) return;
+    if (this.inBatch || this.batchScheduled || this.pending.length === 0) return;
+    this.schedule(this.coalesceMs);
+  }
+
+  private schedule(waitMs: number): void {
     this.batchScheduled = true;
-    const wait = Math.min(Math.max(this.coalesceMs, this.lastBatchMs), 250);
-    setTimeout(() => void this.queue.add(() => this.applyBatch()), wait);
+    setTimeout(() => void this.queue.add(() => this.applyBatch()), waitMs);
   }
 
   private startTimers(): void {
@@ -188,6 +195,17 @@ export class Daemon {
 
   /** Whatever is pending → mirror → plan diff → backend. */
   private async applyBatch(): Promise<void> {
+    this.inBatch = true;
+    try {
+      await this.applyPending();
+    } finally {
+      this.inBatch = false;
+      // Busy: let the burst build up for a few times what a rebuild costs (25..250 ms).
+      if (this.pending.length > 0 && !this.batchScheduled) this.schedule(Math.min(Math.max(4 * this.lastBatchMs, 25), 250));
+    }
+  }
+
+  private async applyPending(): Promise<void> {
     this.batchScheduled = false;
     if (!this.mirror || !this.plan || this.resyncQueued) return;
     const batch = this.pending;
@@ -218,7 +236,7 @@ export class Daemon {
     if (result) this.countOps(result, 'ok');
     this.eventsApplied += batch.length;
     this.batches++;
-    this.updateGauges();
+    this.gaugesStale = true; // refreshGauges(): counting routes is O(table), not for every batch
     if (ops.length > 0) {
       this.log.info(
         { events: batch.length, planOps: ops.length, mapOps: result?.ops ?? 0, ms: Number(ack - batch[0]!.at) / 1e6 },
@@ -362,7 +380,15 @@ export class Daemon {
     this.metrics.unresolvedRoutes.set(this.plan.skipped.filter((s) => s.reason === 'unresolved-neighbor').length);
   }
 
+  /** Bring the table gauges up to date (O(table): done at scrape time and every 5 s, not per batch). */
+  refreshGauges(): void {
+    if (!this.gaugesStale) return;
+    this.gaugesStale = false;
+    this.updateGauges();
+  }
+
   private sampleCounters(): void {
+    this.refreshGauges();
     if (!this.backend) return;
     try {
       const v = this.backend.verdicts();

@@ -16,6 +16,7 @@ export function startServer(listen: ListenAddress, daemon: Daemon, metrics: Metr
     if (path === '/healthz') return daemon.ready ? send(200, 'text/plain', 'ok\n') : send(503, 'text/plain', 'starting\n');
     if (path === '/status') return send(200, 'application/json', JSON.stringify(statusOf(daemon), null, 2) + '\n');
     if (path === '/metrics') {
+      daemon.refreshGauges();
       metrics.registry.metrics().then(
         (text) => send(200, metrics.registry.contentType, text),
         (err: unknown) => send(500, 'text/plain', `${String(err)}\n`),

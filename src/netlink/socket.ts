@@ -145,7 +145,8 @@ export class RtnlSubscription extends EventEmitter<SubscriptionEvents> {
   constructor(groups: readonly number[], recvBufferSize: number) {
     super();
     this.raw = new RawNetlinkSocket(NETLINK_ROUTE, { recvBufferSize, sendBufferSize: 0 });
-    // SO_RCVBUF is capped by net.core.rmem_max; report what the kernel actually granted (it doubles the request).
+    // SO_RCVBUFFORCE (the patched addon, with CAP_NET_ADMIN) goes past net.core.rmem_max; plain
+    // SO_RCVBUF is capped by it. Report what the kernel actually granted (it doubles the request).
     this.recvBufferSize = this.raw.getRecvBufferSize();
     for (const g of groups) this.raw.addMembership(g);
     // These run inside the addon's native callback, where an exception aborts
