@@ -7,6 +7,7 @@
 // nothing installed is ever flushed for it.
 import PQueue from 'p-queue';
 import type { Config } from '../config.js';
+import { ConfigError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { errorFields } from '../log.js';
 import { Mirror } from '../mirror/mirror.js';
@@ -86,7 +87,7 @@ export class Daemon {
     this.config = opts.config;
     this.log = opts.log;
     this.metrics = opts.metrics;
-    this.adapter = opts.adapter ?? new KernelAdapter();
+    this.adapter = opts.adapter ?? new KernelAdapter(eventBufferFromEnv(process.env));
     this.maxQueue = opts.maxQueue ?? 200_000;
     this.coalesceMs = opts.coalesceMs ?? 2;
   }
@@ -422,6 +423,19 @@ export class Daemon {
       }
     }
   }
+}
+
+/**
+ * FIB_OFFLOAD_EVENT_BUFFER: the event socket's receive buffer in bytes
+ * (default 32 MiB, which the kernel doubles). Smaller makes overruns easy to
+ * provoke in tests; larger absorbs bigger bursts without a resync.
+ */
+export function eventBufferFromEnv(env: NodeJS.ProcessEnv): { eventBufferSize?: number } {
+  const text = env['FIB_OFFLOAD_EVENT_BUFFER'];
+  if (!text) return {};
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 4096) throw new ConfigError('FIB_OFFLOAD_EVENT_BUFFER', `expected a byte count of at least 4096; got "${text}"`);
+  return { eventBufferSize: n };
 }
 
 function sameState(a: Mirror, b: Mirror): boolean {

@@ -75,7 +75,11 @@ describe.skipIf(!isRoot())('the daemon: fib-offload run', () => {
   let d2: DaemonProcess; // the restarted one: ENOBUFS, a burst while running, then SIGTERM
 
   function startDaemon(...extra: string[]): DaemonProcess {
-    const d = new DaemonProcess(dut, http!, LISTEN, ['--ports', PORTS, '--metrics', LISTEN, ...extra]);
+    return startDaemonWith({}, ...extra);
+  }
+
+  function startDaemonWith(env: Record<string, string>, ...extra: string[]): DaemonProcess {
+    const d = new DaemonProcess(dut, http!, LISTEN, ['--ports', PORTS, '--metrics', LISTEN, ...extra], env);
     daemons.push(d);
     return d;
   }
@@ -379,7 +383,8 @@ describe.skipIf(!isRoot())('the daemon: fib-offload run', () => {
     expect(await burstDone).toBe(0);
     expect(xdpAttached(dut)).toEqual(attached); // the program stays attached: the kernel keeps forwarding with the maps as they are
 
-    d2 = startDaemon();
+    // A 1 MiB event socket (the default is 32 MiB, forced past rmem_max), so the ENOBUFS tests below can overrun it.
+    d2 = startDaemonWith({ FIB_OFFLOAD_EVENT_BUFFER: String(1 << 20) });
     await d2.waitReady(30_000);
     expect(d2.log((l) => l.msg === 'xdp program loaded')?.['how']).toBe('reused');
     expect(d2.logs.filter((l) => /flush/i.test(l.msg))).toEqual([]);

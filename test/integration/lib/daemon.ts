@@ -97,8 +97,10 @@ export class DaemonProcess {
   exit: Exit | null = null;
   stdout = '';
 
-  constructor(ns: Netns, readonly http: NsHttp, readonly listen: string, args: readonly string[]) {
-    this.child = spawn('nsenter', [`--net=/run/netns/${ns.name}`, process.execPath, DAEMON_CLI, 'run', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  constructor(ns: Netns, readonly http: NsHttp, readonly listen: string, args: readonly string[], env: Record<string, string> = {}) {
+    this.child = spawn('nsenter', [`--net=/run/netns/${ns.name}`, process.execPath, DAEMON_CLI, 'run', ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env },
+    });
     this.child.stdout!.on('data', (d: Buffer) => { this.stdout += d.toString(); });
     createInterface({ input: this.child.stderr! }).on('line', (l) => {
       try {
