@@ -5,7 +5,7 @@
 // Prometheus text, and small statistics. The daemon and every agent command
 // run under `nsenter --net` (not `ip netns exec`, which remounts /sys and
 // hides the host's bpffs where the agent pins its program and maps).
-import { execFileSync, spawn, spawnSync, type ChildProcess, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync, rmdirSync, rmSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
@@ -85,58 +85,8 @@ export function removePins(dir: string): void {
   }
 }
 
-// ---------------------------------------------------------------------------
-// HTTP from inside a namespace: one GET per stdin line, one JSON answer per stdout line.
-
-const HTTP_CLIENT = `
-const http = require('node:http');
-const rl = require('node:readline').createInterface({ input: process.stdin });
-rl.on('line', (line) => {
-  const { id, url } = JSON.parse(line);
-  const reply = (o) => process.stdout.write(JSON.stringify({ id, ...o }) + '\\n');
-  const req = http.get(url, { agent: false, timeout: 60000 }, (res) => {
-    let body = '';
-    res.setEncoding('utf8');
-    res.on('data', (d) => { body += d; });
-    res.on('end', () => reply({ status: res.statusCode, body }));
-  });
-  req.on('timeout', () => req.destroy(new Error('timeout')));
-  req.on('error', (e) => reply({ error: String(e.message || e) }));
-});
-`;
-
-export class NsHttp {
-  private readonly child: ChildProcessWithoutNullStreams;
-  private readonly waiting = new Map<number, (r: { status?: number; body?: string; error?: string }) => void>();
-  private nextId = 1;
-
-  constructor(ns: Ns) {
-    this.child = spawn('nsenter', [`--net=/run/netns/${ns.name}`, process.execPath, '-e', HTTP_CLIENT]);
-    createInterface({ input: this.child.stdout }).on('line', (l) => {
-      const r = JSON.parse(l) as { id: number; status?: number; body?: string; error?: string };
-      this.waiting.get(r.id)?.(r);
-      this.waiting.delete(r.id);
-    });
-    this.child.on('exit', (code) => {
-      for (const w of this.waiting.values()) w({ error: `http client exited ${code}` });
-      this.waiting.clear();
-    });
-  }
-
-  async get(url: string): Promise<{ status: number; body: string }> {
-    const id = this.nextId++;
-    const r = await new Promise<{ status?: number; body?: string; error?: string }>((resolve) => {
-      this.waiting.set(id, resolve);
-      this.child.stdin.write(JSON.stringify({ id, url }) + '\n');
-    });
-    if (r.error !== undefined) throw new Error(`GET ${url}: ${r.error}`);
-    return { status: r.status!, body: r.body! };
-  }
-
-  stop(): void {
-    this.child.kill('SIGKILL');
-  }
-}
+import { NsHttp } from './ns-http.js';
+export { NsHttp };
 
 // ---------------------------------------------------------------------------
 // The daemon.

@@ -191,7 +191,7 @@ export async function benchConverge(opts: ConvergeOptions): Promise<ConvergeResu
     d.ip('neigh', 'replace', GW, 'lladdr', p2.mac('eth0'), 'dev', 'eth2', 'nud', 'permanent');
     for (const ns of [p1, p2]) await prepareVethPeer(ns.name, 'eth0');
     pins = d.pinDir();
-    http = new NsHttp(d);
+    http = new NsHttp(d, 60_000);
     const h = http;
     const lpm4 = (): number => {
       const m = PinnedMaps.open(join(pins, 'maps'));

@@ -2,7 +2,7 @@
 // JSON logs (stderr), its HTTP endpoints (reachable only from inside the
 // namespace, so through a small HTTP client process started there), its
 // Prometheus text, and what it programmed into the pinned maps.
-import { spawn, spawnSync, type ChildProcess, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -18,63 +18,7 @@ const DAEMON_CLI = process.env['FOT_DAEMON_CLI'] ?? CLI;
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-// One GET per stdin line ({"id","url"}), one JSON answer per stdout line. No
-// keep-alive, so a daemon that stops is not held up by an idle connection.
-const HTTP_CLIENT = `
-const http = require('node:http');
-const rl = require('node:readline').createInterface({ input: process.stdin });
-rl.on('line', (line) => {
-  const { id, url } = JSON.parse(line);
-  const reply = (o) => process.stdout.write(JSON.stringify({ id, ...o }) + '\\n');
-  const req = http.get(url, { agent: false, timeout: 5000 }, (res) => {
-    let body = '';
-    res.setEncoding('utf8');
-    res.on('data', (d) => { body += d; });
-    res.on('end', () => reply({ status: res.statusCode, body }));
-  });
-  req.on('timeout', () => req.destroy(new Error('timeout')));
-  req.on('error', (e) => reply({ error: String(e.message || e) }));
-});
-`;
-
-export interface HttpReply {
-  readonly status: number;
-  readonly body: string;
-}
-
-/** An HTTP client living in a namespace (the daemon listens on the namespace's loopback). */
-export class NsHttp {
-  private readonly child: ChildProcessWithoutNullStreams;
-  private readonly waiting = new Map<number, (r: { status?: number; body?: string; error?: string }) => void>();
-  private nextId = 1;
-
-  constructor(ns: Netns) {
-    this.child = spawn('nsenter', [`--net=/run/netns/${ns.name}`, process.execPath, '-e', HTTP_CLIENT]);
-    createInterface({ input: this.child.stdout }).on('line', (l) => {
-      const r = JSON.parse(l) as { id: number; status?: number; body?: string; error?: string };
-      this.waiting.get(r.id)?.(r);
-      this.waiting.delete(r.id);
-    });
-    this.child.on('exit', (code) => {
-      for (const w of this.waiting.values()) w({ error: `http client exited ${code}` });
-      this.waiting.clear();
-    });
-  }
-
-  async get(url: string): Promise<HttpReply> {
-    const id = this.nextId++;
-    const r = await new Promise<{ status?: number; body?: string; error?: string }>((resolve) => {
-      this.waiting.set(id, resolve);
-      this.child.stdin.write(JSON.stringify({ id, url }) + '\n');
-    });
-    if (r.error !== undefined) throw new Error(`GET ${url}: ${r.error}`);
-    return { status: r.status!, body: r.body! };
-  }
-
-  stop(): void {
-    this.child.kill();
-  }
-}
+export { NsHttp, type HttpReply } from '../../../bench/ns-http.js';
 
 export interface LogLine {
   readonly level: number;
