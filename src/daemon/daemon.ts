@@ -252,7 +252,6 @@ export class Daemon {
    * read-back diff. On a periodic resync, any difference is drift: counted.
    */
   private async fullSync(reason: TriggerReason): Promise<void> {
-    this.resyncQueued = reason;
     const t0 = process.hrtime.bigint();
     // Events not applied yet are older than the dump about to be taken.
     this.pending = [];

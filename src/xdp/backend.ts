@@ -3,17 +3,7 @@
 // changes only the difference; the daemon's incremental path applies plan ops.
 import { performance } from 'node:perf_hooks';
 import type { Plan, PlanOp } from '../plan/index.js';
-import {
-  VERDICTS,
-  decodeStatKey,
-  sumPerCpu,
-  type Counter,
-  type StatKey,
-  type Verdict,
-  encodeU32,
-  decodeConfig,
-  encodeConfig,
-} from './layout.js';
+import { decodeConfig, decodeStatKey, encodeConfig, type Counter, type Verdict } from './layout.js';
 import {
   DEFAULT_BPFFS,
   XdpLoader,
@@ -25,7 +15,8 @@ import {
   type Runner,
   type XdpMode,
 } from './loader.js';
-import type { PinnedMaps } from './maps.js';
+import type { MemberCounter, PinnedMaps } from './maps.js';
+export type { MemberCounter } from './maps.js';
 import {
   PLAN_MAPS,
   desiredState,
@@ -69,8 +60,6 @@ export interface ReconcileResult extends ProgramResult {
   readonly staleCounters: number;
 }
 
-export interface MemberCounter extends StatKey, Counter {}
-
 function zeroCounts(): Record<PlanMap, MapOpCounts> {
   return Object.fromEntries(PLAN_MAPS.map((m) => [m, { adds: 0, updates: 0, deletes: 0 }])) as Record<PlanMap, MapOpCounts>;
 }
@@ -96,12 +85,7 @@ export class XdpBackend {
   /** Mount bpffs if needed, then load or reuse the pinned program and maps. */
   static async open(opts: XdpBackendOptions): Promise<XdpBackend> {
     const bpffs = opts.bpffs ?? DEFAULT_BPFFS;
-    const loader = new XdpLoader({
-      bpffs,
-      ...(opts.objectPath ? { objectPath: opts.objectPath } : {}),
-      ...(opts.pinDir ? { pinDir: opts.pinDir } : {}),
-      ...(opts.run ? { run: opts.run } : {}),
-    });
+    const loader = loaderFor(opts);
     await loader.ensureBpffs(opts.pinDir ? bpffsRootOf(opts.pinDir, bpffs) : bpffs);
     return new XdpBackend(loader, await loader.load(opts.hash), opts.mode);
   }
@@ -219,18 +203,12 @@ export class XdpBackend {
 
   /** Per-verdict totals over all CPUs. */
   verdicts(): Record<Verdict, Counter> {
-    const out = {} as Record<Verdict, Counter>;
-    const map = this.maps.get('fo_verdicts');
-    VERDICTS.forEach((v, i) => {
-      const value = map.get(encodeU32(i));
-      out[v] = value ? sumPerCpu(value, this.maps.cpus) : { packets: 0n, bytes: 0n };
-    });
-    return out;
+    return this.maps.verdicts();
   }
 
   /** Forwarded packets/bytes per (group, egress, neighbour MAC): what keepalive and metrics read. */
   memberCounters(): MemberCounter[] {
-    return this.maps.entries('fo_stats').map(([k, v]) => ({ ...decodeStatKey(k), ...sumPerCpu(v, this.maps.cpus) }));
+    return this.maps.memberCounters();
   }
 
   /** Drop counters of groups or members the plan no longer has. */
@@ -258,11 +236,7 @@ export class XdpBackend {
    * links it detached from; nothing pinned → nothing to do.
    */
   static async flush(opts: Pick<XdpBackendOptions, 'bpffs' | 'pinDir' | 'run'> = {}): Promise<{ pinned: boolean; detached: string[]; dir: string }> {
-    const loader = new XdpLoader({
-      bpffs: opts.bpffs ?? DEFAULT_BPFFS,
-      ...(opts.pinDir ? { pinDir: opts.pinDir } : {}),
-      ...(opts.run ? { run: opts.run } : {}),
-    });
+    const loader = loaderFor(opts);
     if (!loader.pinned()) return { pinned: false, detached: [], dir: loader.dir };
     const ours = new Set<number>();
     for (const path of [loader.progPath, `${loader.progPath}_new`]) {
@@ -278,6 +252,15 @@ export class XdpBackend {
     loader.removePins();
     return { pinned: true, detached, dir: loader.dir };
   }
+}
+
+function loaderFor(opts: Pick<XdpBackendOptions, 'bpffs' | 'objectPath' | 'pinDir' | 'run'>): XdpLoader {
+  return new XdpLoader({
+    bpffs: opts.bpffs ?? DEFAULT_BPFFS,
+    ...(opts.objectPath ? { objectPath: opts.objectPath } : {}),
+    ...(opts.pinDir ? { pinDir: opts.pinDir } : {}),
+    ...(opts.run ? { run: opts.run } : {}),
+  });
 }
 
 /** The bpffs mount point a pin directory lives under (the configured root when the dir is below it). */

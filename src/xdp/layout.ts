@@ -3,7 +3,7 @@
 // LE is written explicitly). Pure encoders and decoders; the map adapter and
 // the programmer speak only in the records here.
 import type { Family } from '../model/ip.js';
-import { maskBytes, parseIp, parseMac, formatIp, formatMac, parsePrefix } from '../model/ip.js';
+import { parseIp, parseMac, formatIp, formatMac, parsePrefix } from '../model/ip.js';
 
 export const MAX_MEMBERS = 64;
 export const MAX_BUCKETS = 256;
@@ -77,10 +77,13 @@ export interface RouteRecord {
   readonly group: number;
 }
 
-/** LPM key: prefixlen counts the 32 table bits; the table is big-endian so it is a bit prefix. */
+/**
+ * LPM key: prefixlen counts the 32 table bits; the table is big-endian so it
+ * is a bit prefix. `dst` is canonical (parsePrefix rejects host bits).
+ */
 export function encodeLpmKey(table: number, dst: string): { family: Family; key: Buffer } {
   const { family, address, len } = parsePrefix(dst);
-  const addr = maskBytes(parseIp(address), len);
+  const addr = parseIp(address);
   const key = Buffer.alloc(8 + addr.length);
   key.writeUInt32LE(32 + len, 0);
   key.writeUInt32BE(table, 4);

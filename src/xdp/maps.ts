@@ -4,7 +4,21 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BPFError, RawMap, createMapRef, objGet, type MapRef } from 'bpf';
-import { MAP_NAMES, MAP_SIZES, type MapName } from './layout.js';
+import {
+  MAP_NAMES,
+  MAP_SIZES,
+  VERDICTS,
+  decodeStatKey,
+  encodeU32,
+  sumPerCpu,
+  type Counter,
+  type MapName,
+  type StatKey,
+  type Verdict,
+} from './layout.js';
+
+/** Forwarded packets/bytes of one (group, egress, neighbour MAC), summed over CPUs. */
+export interface MemberCounter extends StatKey, Counter {}
 import { BpfError } from '../errors.js';
 
 /** Number of possible CPUs: per-CPU map values hold one slot per possible CPU. */
@@ -163,6 +177,22 @@ export class PinnedMaps {
     } catch (err) {
       throw mapError(`delete from map ${name}`, err);
     }
+  }
+
+  /** Per-verdict totals over all CPUs (fo_verdicts). */
+  verdicts(): Record<Verdict, Counter> {
+    const map = this.get('fo_verdicts');
+    const out = {} as Record<Verdict, Counter>;
+    VERDICTS.forEach((v, i) => {
+      const value = map.get(encodeU32(i));
+      out[v] = value ? sumPerCpu(value, this.cpus) : { packets: 0n, bytes: 0n };
+    });
+    return out;
+  }
+
+  /** Every fo_stats entry: what keepalive, metrics and tests read. */
+  memberCounters(): MemberCounter[] {
+    return this.entries('fo_stats').map(([k, v]) => ({ ...decodeStatKey(k), ...sumPerCpu(v, this.cpus) }));
   }
 
   close(): void {

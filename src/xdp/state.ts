@@ -14,7 +14,7 @@ import {
   type MapName,
 } from './layout.js';
 
-/** The maps the programmer keeps equal to the plan (fo_config and the counters are not plan state). */
+/** The maps the programmer keeps equal to the plan (fo_config and the counters are not plan state), in dependency order. */
 export const PLAN_MAPS = ['fo_tx', 'fo_groups', 'fo_lpm4', 'fo_lpm6', 'fo_ports'] as const;
 export type PlanMap = (typeof PLAN_MAPS)[number];
 
@@ -72,8 +72,8 @@ export type MapOp =
   | { readonly op: 'set'; readonly map: PlanMap; readonly key: Buffer; readonly value: Buffer; readonly add: boolean }
   | { readonly op: 'delete'; readonly map: PlanMap; readonly key: Buffer };
 
-/** Adds and updates in dependency order (egress, groups, routes, then ingress ports), deletes in reverse. */
-const SET_ORDER: readonly PlanMap[] = ['fo_tx', 'fo_groups', 'fo_lpm4', 'fo_lpm6', 'fo_ports'];
+/** Adds and updates in dependency order (PLAN_MAPS: egress, groups, routes, then ingress ports), deletes in reverse. */
+const SET_ORDER: readonly PlanMap[] = PLAN_MAPS;
 const DELETE_ORDER: readonly PlanMap[] = ['fo_ports', 'fo_lpm4', 'fo_lpm6', 'fo_groups', 'fo_tx'];
 
 /**

@@ -5,7 +5,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, rmdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { VERDICTS, sumPerCpu, encodeU32, decodeStatKey, type Verdict } from '../../../src/xdp/layout.js';
+import { VERDICTS, type Verdict } from '../../../src/xdp/layout.js';
 import { PinnedMaps } from '../../../src/xdp/maps.js';
 import type { Netns } from './netns.js';
 import { CLI } from './probe.js';
@@ -66,12 +66,8 @@ export class Counters {
 
   verdicts(): Record<Verdict, number> {
     return this.withMaps((m) => {
-      const out = {} as Record<Verdict, number>;
-      VERDICTS.forEach((v, i) => {
-        const value = m.get('fo_verdicts').get(encodeU32(i));
-        out[v] = value ? Number(sumPerCpu(value, m.cpus).packets) : 0;
-      });
-      return out;
+      const v = m.verdicts();
+      return Object.fromEntries(VERDICTS.map((name) => [name, Number(v[name].packets)])) as Record<Verdict, number>;
     });
   }
 
@@ -79,10 +75,7 @@ export class Counters {
   perEgress(): Map<number, number> {
     return this.withMaps((m) => {
       const out = new Map<number, number>();
-      for (const [k, v] of m.entries('fo_stats')) {
-        const key = decodeStatKey(k);
-        out.set(key.ifindex, (out.get(key.ifindex) ?? 0) + Number(sumPerCpu(v, m.cpus).packets));
-      }
+      for (const c of m.memberCounters()) out.set(c.ifindex, (out.get(c.ifindex) ?? 0) + Number(c.packets));
       return out;
     });
   }

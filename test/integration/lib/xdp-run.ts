@@ -16,7 +16,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, statfsSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  VERDICTS, decodeStatKey, encodeConfig, encodeGroupKey, encodeGroupValue, encodeLpmKey, encodePortKey,
+  VERDICTS, encodeConfig, encodeGroupKey, encodeGroupValue, encodeLpmKey, encodePortKey,
   encodePortValue, encodeRouteValue, encodeStatKey, encodeU32, sumPerCpu,
   type ConfigRecord, type Counter, type GroupRecord, type MemberRecord, type StatKey, type Verdict,
 } from '../../../src/xdp/layout.js';
@@ -196,13 +196,7 @@ export class XdpRunner {
 
   /** fo_verdicts summed over CPUs, by verdict name. */
   verdicts(): Record<Verdict, Counter> {
-    const m = this.maps.get('fo_verdicts');
-    const out = {} as Record<Verdict, Counter>;
-    VERDICTS.forEach((name, i) => {
-      const v = m.get(encodeU32(i));
-      out[name] = v ? sumPerCpu(v, this.maps.cpus) : { packets: 0n, bytes: 0n };
-    });
-    return out;
+    return this.maps.verdicts();
   }
 
   /** One fo_stats entry summed over CPUs; zero when absent. */
@@ -213,7 +207,7 @@ export class XdpRunner {
 
   /** Every fo_stats entry. */
   stats(): Array<{ key: StatKey; counter: Counter }> {
-    return this.maps.entries('fo_stats').map(([k, v]) => ({ key: decodeStatKey(k), counter: sumPerCpu(v, this.maps.cpus) }));
+    return this.maps.memberCounters().map(({ packets, bytes, ...key }) => ({ key, counter: { packets, bytes } }));
   }
 
   /** Close the maps and remove the pin directory and temp files. Idempotent. */
