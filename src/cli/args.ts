@@ -167,7 +167,11 @@ export const USAGE: Readonly<Record<CommandName | 'main', string>> = {
   run: commandUsage(
     'run',
     'run [options]',
-    'Run the daemon: mirror the kernel tables, keep the offload in sync with the plan, serve\n/metrics, /status and /healthz. Flags override the config file.',
+    'Run the daemon: mirror the kernel tables, keep the offload in sync with the plan, serve\n' +
+      '/metrics, /status and /healthz. Flags override the config file. SIGTERM leaves the offload\n' +
+      'installed (the next start reconciles by diff); SIGHUP reloads the config file. The tc\n' +
+      'backend is not built: tc ports follow tc.fallback (xdp by default). In a namespace, run it\n' +
+      'with `nsenter --net=/run/netns/NAME` (ip netns exec hides the host bpffs).',
   ),
   show: commandUsage(
     'show',
