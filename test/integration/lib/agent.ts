@@ -92,7 +92,8 @@ export class BackgroundPing {
   }
 
   async stop(): Promise<{ sent: number; received: number; output: string }> {
-    const done = new Promise<void>((r) => this.child.once('exit', () => r()));
+    // 'close', not 'exit': the summary may still be in the pipe when the process exits.
+    const done = new Promise<void>((r) => this.child.once('close', () => r()));
     this.child.kill('SIGINT');
     await done;
     const m = /(\d+) packets transmitted, (\d+) received/.exec(this.out);

@@ -53,7 +53,8 @@ export class DaemonProcess {
         this.other.push(l);
       }
     });
-    this.exited = new Promise((resolve) => this.child.once('exit', (code, signal) => {
+    // 'close' fires after stdout/stderr drain, so the last log lines are in `logs`.
+    this.exited = new Promise((resolve) => this.child.once('close', (code, signal) => {
       this.exit = { code, signal };
       resolve(this.exit);
     }));
