@@ -70,3 +70,8 @@ export class ToolError extends Error {
     this.status = status;
   }
 }
+
+/** The lab could not do what was asked (already up, a daemon that would not start, a wait that timed out). */
+export class LabError extends Error {
+  override readonly name = 'LabError';
+}

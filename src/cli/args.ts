@@ -13,6 +13,7 @@ import {
   type LogLevel,
 } from '../config.js';
 import { ConfigError } from '../errors.js';
+import { labNameProblem } from '../lab/topology.js';
 
 export const COMMANDS = ['run', 'show', 'plan', 'apply', 'flush', 'status', 'lab'] as const;
 export type CommandName = (typeof COMMANDS)[number];
@@ -55,6 +56,9 @@ export interface StatusOptions extends CommonOptions {
 }
 export interface LabOptions {
   readonly action: LabAction;
+  /** --name NAME: namespaces are NAME-dut, NAME-r1, ...; default "fol". */
+  readonly name: string;
+  readonly json: boolean;
   readonly logLevel?: LogLevel;
   /** --frr-nexthop-objects=on|off; undefined = FRR's default (on). */
   readonly frrNexthopObjects?: boolean;
@@ -111,7 +115,8 @@ const FLAGS = {
     values: ['on', 'off'],
     help: 'whether FRR installs kernel nexthop objects (off = "no zebra nexthop kernel enable")',
   },
-  'kernel-forwarding': { type: 'boolean', help: 'forward in the kernel (ip_forward=1) instead of the offload' },
+  'kernel-forwarding': { type: 'boolean', help: "turn dut's kernel forwarding on (ip_forward=1): it forwards what the offload hands it" },
+  name: { type: 'string', metavar: 'NAME', help: 'lab name: namespaces NAME-dut, NAME-r1, NAME-r2, NAME-h1 (default fol)' },
   help: { type: 'boolean', help: 'show this help' },
 } as const satisfies Record<string, FlagSpec>;
 type FlagKey = keyof typeof FLAGS;
@@ -124,7 +129,7 @@ const COMMAND_FLAGS: Readonly<Record<CommandName, readonly FlagKey[]>> = {
   apply: ['config', 'ports', 'apply-backend', 'log-level', 'help'],
   flush: ['config', 'log-level', 'help'],
   status: ['config', 'metrics', 'log-level', 'help'],
-  lab: ['frr-nexthop-objects', 'kernel-forwarding', 'log-level', 'help'],
+  lab: ['name', 'frr-nexthop-objects', 'kernel-forwarding', 'json', 'log-level', 'help'],
 };
 
 const flagName = (key: FlagKey): string => (key === 'apply-backend' ? 'backend' : key);
@@ -155,7 +160,7 @@ export const USAGE: Readonly<Record<CommandName | 'main', string>> = {
     '  apply   reconcile the installed offload to the plan once (XDP; tc not built yet)',
     '  flush   remove everything the agent installed (XDP program, maps, pins)',
     '  status  ask a running daemon for its /status',
-    '  lab     the namespace lab with FRR: up|down|traffic|status [not built yet]',
+    '  lab     the namespace lab: FRR peers over BGP unnumbered, the agent offloading: up|down|traffic|status',
     '',
     'Options:',
     '  -h, --help  show help (also: fib-offload COMMAND --help, fib-offload help COMMAND)',
@@ -205,7 +210,24 @@ export const USAGE: Readonly<Record<CommandName | 'main', string>> = {
   lab: commandUsage(
     'lab',
     'lab up|down|traffic|status [options]',
-    'The network-namespace lab with FRR (see README).',
+    [
+      'The network-namespace lab: dut runs FRR (zebra + bgpd) and this agent (XDP on',
+      'eth0-eth2); r1 and r2 run FRR and peer with dut over BGP unnumbered (IPv6',
+      'link-local, RFC 5549), both originating 198.51.100.0/24 and 2001:db8:100::/64',
+      '(ECMP) and one prefix each; h1 sits behind dut. Needs root.',
+      '',
+      '  up       install what is missing (apt-get: frr, iproute2, bpftool, ...), build',
+      '           the namespaces, start FRR and the agent, wait until BGP is up and',
+      '           the agent offloads the routes. dut forwarding is off: only the',
+      '           offload forwards. Files (configs, sockets, logs, pid files) go to',
+      '           $TMPDIR/fib-offload-lab-NAME; the system\'s FRR is never touched.',
+      '  traffic  UDP flows and pings from h1 to every upstream prefix; per path,',
+      '           packets the offload forwarded (its counters) vs the kernel',
+      '  status   BGP sessions, dut\'s routes and their MACs, the plan, the agent',
+      '  down     stop the agent (flushing its offload), FRR and anything else in the',
+      '           lab\'s namespaces; delete the namespaces, pins and files; works',
+      '           after a crash too',
+    ].join('\n'),
   ),
 };
 
@@ -327,10 +349,17 @@ function build(command: CommandName, { values, positionals }: Scanned): ParsedCo
     }
     if (extra.length > 0) throw new ConfigError('lab', `unexpected argument ${describeValue(extra[0])}`);
     const frr = str('frr-nexthop-objects');
+    const name = str('name') ?? 'fol';
+    const bad = labNameProblem(name);
+    if (bad !== null) throw new ConfigError('--name', `${describeValue(name)}: ${bad}`);
+    if (frr !== undefined && action !== 'up') throw new ConfigError('--frr-nexthop-objects', 'only `lab up` takes it (the mode is fixed while the lab is up)');
+    if (bool('json') && action !== 'status' && action !== 'traffic') throw new ConfigError('--json', 'only `lab status` and `lab traffic` print JSON');
     return {
       command,
       options: compact({
         action: action as LabAction,
+        name,
+        json: bool('json'),
         logLevel: str('log-level') as LogLevel | undefined,
         frrNexthopObjects: frr === undefined ? undefined : frr === 'on',
         kernelForwarding: bool('kernel-forwarding'),

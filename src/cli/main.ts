@@ -2,17 +2,14 @@
 // Entry point: parse the command line, run one command, map failures to exit
 // codes (0 ok, 1 runtime failure, 2 bad usage or configuration).
 import { readFileSync } from 'node:fs';
-import { BpfError, ConfigError, NetlinkError, ToolError } from '../errors.js';
+import { BpfError, ConfigError, LabError, NetlinkError, ToolError } from '../errors.js';
+import { runLab } from './lab.js';
 import { runApply, runFlush } from './apply.js';
 import { runDaemon } from './run.js';
 import { runStatus } from './status.js';
 import { parseCommandLine, USAGE, type ParsedCommand } from './args.js';
 import { runPlan } from './plan.js';
 import { runShow } from './show.js';
-
-const NOT_YET: Readonly<Record<string, string>> = {
-  lab: 'the lab (issue 7)',
-};
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -29,9 +26,7 @@ async function dispatch(cmd: ParsedCommand): Promise<number> {
     case 'flush': return runFlush(cmd.options);
     case 'run': return runDaemon(cmd.options);
     case 'status': return runStatus(cmd.options);
-    default:
-      process.stderr.write(`fib-offload ${cmd.command}: not implemented in this version; it needs ${NOT_YET[cmd.command]}\n`);
-      return 1;
+    case 'lab': return runLab(cmd.options);
   }
 }
 
@@ -52,7 +47,7 @@ async function main(argv: readonly string[]): Promise<number> {
       process.stderr.write(`fib-offload: ${err.message}${err.code === 'EPERM' ? ' (needs CAP_BPF and CAP_NET_ADMIN)' : ''}\n`);
       return 1;
     }
-    if (err instanceof ToolError) {
+    if (err instanceof ToolError || err instanceof LabError) {
       process.stderr.write(`fib-offload: ${err.message}\n`);
       return 1;
     }

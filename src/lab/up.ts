@@ -1,0 +1,215 @@
+// `lab up`: install what is missing, build the namespaces and links, start FRR
+// (zebra + bgpd per router, private paths) and the agent in dut, and wait
+// until BGP is up and the agent offloads every upstream prefix. A failure at
+// any step removes everything made so far (nothing half-built stays).
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { LabError } from '../errors.js';
+import { NsHttp } from '../netns/http.js';
+import { defaultObjectPath, passObjectPath, prepareVethPeer, runTool } from '../xdp/loader.js';
+import { labDown } from './down.js';
+import { Lab, listNetns, readState, waitFor, writeState, cliPath, type LabState } from './env.js';
+import { bgpSessions, type BgpSession } from './frr.js';
+import {
+  ADDRESSES, DESTINATIONS, DUT_PORTS, H1_GATEWAYS, LAB_ROLES, LINKS, ROUTERS,
+  agentConfig, frrConfig, missingPackages, nsName, type RouterRole,
+} from './topology.js';
+
+export interface UpOptions {
+  readonly name: string;
+  readonly nexthopObjects: boolean;
+  readonly kernelForwarding: boolean;
+  readonly say: (line: string) => void;
+}
+
+const METRICS_PORT = 9469;
+const FRR_BIN = '/usr/lib/frr';
+
+export async function labUp(opts: UpOptions): Promise<LabState> {
+  const lab = new Lab(opts.name);
+  if (readState(opts.name) !== null || [...(await listNetns())].some((n) => n.startsWith(`${opts.name}-`) && LAB_ROLES.some((r) => n === nsName(opts.name, r)))) {
+    throw new LabError(`lab ${opts.name} is already up (or left over from a crash): run \`fib-offload lab down${opts.name === 'fol' ? '' : ` --name ${opts.name}`}\` first`);
+  }
+  await installMissing(opts.say);
+  for (const obj of [defaultObjectPath(), passObjectPath()]) {
+    if (!existsSync(obj)) throw new LabError(`${obj} is missing: build the project first (npm run build)`);
+  }
+
+  const state: LabState = {
+    name: opts.name,
+    dir: lab.dir,
+    nexthopObjects: opts.nexthopObjects,
+    kernelForwarding: opts.kernelForwarding,
+    namespaces: LAB_ROLES.map((r) => lab.ns(r)),
+    dutNetns: null,
+    frrRunDirs: ROUTERS.map((r) => join('/var/run/frr', lab.ns(r))),
+    metricsPort: METRICS_PORT,
+    createdAt: new Date().toISOString(),
+  };
+  writeState(state);
+  const started = Date.now();
+  try {
+    await buildNetwork(lab, state, opts);
+    opts.say(`lab ${opts.name}: namespaces ${state.namespaces.join(' ')}; dut forwarding ${opts.kernelForwarding ? 'ON (kernel forwards too)' : 'off (only the offload forwards)'}`);
+    for (const r of ROUTERS) await startFrr(lab, r, opts.nexthopObjects);
+    opts.say(`lab ${opts.name}: FRR 8 zebra + bgpd in ${ROUTERS.map((r) => lab.ns(r)).join(', ')} (kernel nexthop objects ${opts.nexthopObjects ? 'on' : 'off'})`);
+    startAgent(lab, state);
+    const sessions = await waitFor('BGP sessions dut–r1 and dut–r2 (IPv4 and IPv6 unicast) to be Established', async () => {
+      const s = await bgpSessions(lab);
+      return s.length === 4 && s.every((x) => x.state === 'Established') ? s : undefined;
+    }, 60_000, async () => describeSessions(await bgpSessions(lab)));
+    opts.say(`lab ${opts.name}: BGP unnumbered up in ${((Date.now() - started) / 1000).toFixed(1)} s: ${describeSessions(sessions)}`);
+    await warmHosts(lab);
+    await waitForOffload(lab);
+    opts.say(`lab ${opts.name}: the agent offloads ${DESTINATIONS.length} BGP prefixes over XDP on dut ${DUT_PORTS.join(', ')} (${((Date.now() - started) / 1000).toFixed(1)} s after start)`);
+    return state;
+  } catch (err) {
+    opts.say(`lab ${opts.name}: up failed; removing what was made (logs were in ${lab.dir})`);
+    await labDown({ name: opts.name, say: () => undefined, keepLogs: true }).catch(() => undefined);
+    throw err;
+  }
+}
+
+async function installMissing(say: (line: string) => void): Promise<void> {
+  const pkgs = missingPackages(onPath);
+  if (pkgs.length === 0) return;
+  say(`lab: installing ${pkgs.join(' ')} (apt-get)`);
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  const apt = (args: string[], op: string): Promise<string> =>
+    new Promise((resolve, reject) => {
+      const child = spawn('apt-get', args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+      let err = '';
+      child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+      child.stdout.resume();
+      child.on('error', reject);
+      child.on('close', (code) => (code === 0 ? resolve('') : reject(new LabError(`${op}: apt-get ${args.join(' ')} exited ${code}: ${err.trim().split('\n').slice(-3).join(' | ')}`))));
+    });
+  await apt(['update', '-q'], 'refresh the package lists');
+  await apt(['install', '-y', '-q', '--no-install-recommends', ...pkgs], `install ${pkgs.join(' ')}`);
+  const still = missingPackages(onPath);
+  if (still.length > 0) throw new LabError(`still missing after apt-get install: ${still.join(' ')}`);
+}
+
+function onPath(bin: string): boolean {
+  if (bin.startsWith('/')) return existsSync(bin);
+  return (process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(':').some((d) => d && existsSync(join(d, bin)));
+}
+
+async function buildNetwork(lab: Lab, state: LabState, opts: UpOptions): Promise<void> {
+  for (const role of LAB_ROLES) {
+    await runTool(['ip', 'netns', 'add', lab.ns(role)], `create namespace ${lab.ns(role)}`);
+    await lab.ip(role, 'link', 'set', 'dev', 'lo', 'up');
+    // No DAD on the lab's fresh links (it is most of the time to Established);
+    // dut is a router: it does not take default routes from r1's and r2's RAs.
+    await lab.sysctl(role, {
+      'net.ipv6.conf.all.accept_dad': 0,
+      'net.ipv6.conf.default.accept_dad': 0,
+      ...(role === 'dut' ? { 'net.ipv6.conf.all.accept_ra': 0, 'net.ipv6.conf.default.accept_ra': 0 } : {}),
+    });
+  }
+  const fwd = opts.kernelForwarding ? 1 : 0;
+  await lab.sysctl('dut', {
+    'net.ipv4.ip_forward': fwd,
+    'net.ipv6.conf.all.forwarding': fwd,
+    // ECMP by flow (addresses and ports): the agent follows the kernel's policy.
+    'net.ipv4.fib_multipath_hash_policy': 1,
+    'net.ipv6.fib_multipath_hash_policy': 1,
+  });
+  state.dutNetns = (await lab.exec('dut', ['stat', '-L', '-c', '%i', '/proc/self/ns/net'], 'read the namespace inode')).trim();
+  writeState(state);
+
+  for (const l of LINKS) {
+    await lab.ip(l.a.role, 'link', 'add', 'name', l.a.dev, 'address', l.a.mac, 'type', 'veth',
+      'peer', 'name', l.b.dev, 'address', l.b.mac, 'netns', lab.ns(l.b.role));
+    await lab.ip(l.a.role, 'link', 'set', 'dev', l.a.dev, 'up');
+    await lab.ip(l.b.role, 'link', 'set', 'dev', l.b.dev, 'up');
+  }
+  for (const role of LAB_ROLES) {
+    for (const a of ADDRESSES[role]) await lab.ip(role, 'addr', 'add', a.addr, 'dev', a.dev);
+  }
+  for (const l of LINKS) {
+    await waitFor(`carrier on ${l.a.dev} in ${lab.ns(l.a.role)}`, async () => {
+      const [link] = await lab.ipJson<{ operstate: string }[]>(l.a.role, 'link', 'show', 'dev', l.a.dev);
+      return link?.operstate === 'UP' ? true : undefined;
+    }, 10_000);
+  }
+  await lab.ip('h1', 'route', 'add', 'default', 'via', H1_GATEWAYS.v4, 'dev', 'eth0');
+  await lab.ip('h1', '-6', 'route', 'add', 'default', 'via', H1_GATEWAYS.v6, 'dev', 'eth0');
+  // The far ends of dut's ports receive XDP-redirected frames (see prepareVethPeer).
+  for (const l of LINKS) await prepareVethPeer(lab.ns(l.b.role), l.b.dev);
+}
+
+async function startFrr(lab: Lab, role: RouterRole, nexthopObjects: boolean): Promise<void> {
+  const dir = join(lab.dir, role);
+  mkdirSync(dir, { recursive: true, mode: 0o755 });
+  const conf = join(dir, 'frr.conf');
+  writeFileSync(conf, frrConfig(role, { nexthopObjects, logFile: join(dir, 'frr.log') }));
+  // The daemons drop to frr:frr: their directory (sockets, pid files, log) must be theirs.
+  await runTool(['chown', '-R', 'frr:frr', dir], `give ${dir} to frr`);
+  const common = ['-N', lab.ns(role), '-d', '-f', conf, '-z', join(dir, 'zserv.api'), '--vty_socket', dir, '-u', 'frr', '-g', 'frr'];
+  await lab.exec(role, [join(FRR_BIN, 'zebra'), ...common, '-i', join(dir, 'zebra.pid')], `start zebra for ${role}`);
+  await waitFor(`zebra's socket in ${dir}`, async () => (existsSync(join(dir, 'zserv.api')) ? true : undefined), 10_000);
+  await lab.exec(role, [join(FRR_BIN, 'bgpd'), ...common, '-i', join(dir, 'bgpd.pid')], `start bgpd for ${role}`);
+}
+
+/** `fib-offload run` in dut, detached; its pid in agent.pid, its log in agent.log. */
+function startAgent(lab: Lab, state: LabState): void {
+  const config = join(lab.dir, 'agent.yaml');
+  writeFileSync(config, agentConfig(state.metricsPort));
+  const log = openSync(join(lab.dir, 'agent.log'), 'a');
+  try {
+    const child = spawn('nsenter', [`--net=/run/netns/${lab.ns('dut')}`, process.execPath, cliPath(), 'run', '--config', config], {
+      detached: true,
+      stdio: ['ignore', log, log],
+    });
+    if (child.pid === undefined) throw new LabError('could not start the agent (nsenter)');
+    writeFileSync(join(lab.dir, 'agent.pid'), `${child.pid}\n`);
+    child.unref();
+  } finally {
+    closeSync(log);
+  }
+}
+
+/** h1 talks to its gateway once per family, so dut has h1's neighbour entries (the return path's adjacency). */
+async function warmHosts(lab: Lab): Promise<void> {
+  for (const gw of [H1_GATEWAYS.v4, H1_GATEWAYS.v6]) {
+    await lab.exec('h1', ['ping', '-n', '-q', '-c', '1', '-W', '2', gw], `ping ${gw} from h1`);
+  }
+}
+
+interface PlanJson {
+  groups: { id: number; members: { dev: string; dmac: string }[] }[];
+  entries: { family: number; dst: string; action: string; group?: number }[];
+}
+
+/** Every upstream prefix is a forward entry with as many members as routers originate it. */
+async function waitForOffload(lab: Lab): Promise<void> {
+  const describe = async (): Promise<string> => {
+    const plan = await lab.cliJson<PlanJson>('dut', 'plan', '--json', '--config', join(lab.dir, 'agent.yaml'));
+    return DESTINATIONS.map((d) => `${d.prefix}: ${plan.entries.find((e) => e.dst === d.prefix)?.action ?? 'absent'}`).join(', ');
+  };
+  await waitFor('the upstream prefixes in the plan (BGP routes in dut\'s kernel, resolved)', async () => {
+    const plan = await lab.cliJson<PlanJson>('dut', 'plan', '--json', '--config', join(lab.dir, 'agent.yaml'));
+    const ok = DESTINATIONS.every((d) => {
+      const e = plan.entries.find((x) => x.dst === d.prefix && x.action === 'forward');
+      const g = e && plan.groups.find((x) => x.id === e.group);
+      return g !== undefined && g.members.length === d.via.length;
+    });
+    return ok ? true : undefined;
+  }, 30_000, describe);
+  const http = new NsHttp({ name: lab.ns('dut') }, 2000);
+  try {
+    await waitFor('the agent to report ready (/healthz 200)', async () => {
+      const r = await http.get(`http://127.0.0.1:${METRICS_PORT}/healthz`).catch(() => null);
+      return r?.status === 200 ? true : undefined;
+    }, 30_000, async () => `see ${join(lab.dir, 'agent.log')}`);
+  } finally {
+    http.stop();
+  }
+}
+
+function describeSessions(s: readonly BgpSession[]): string {
+  if (s.length === 0) return 'no sessions yet';
+  return s.map((x) => `${x.peer}(${x.hostname ?? '?'}) ${x.afi} ${x.state}`).join(', ');
+}
