@@ -146,7 +146,10 @@ async function startFrr(lab: Lab, role: RouterRole, nexthopObjects: boolean): Pr
   const conf = join(dir, 'frr.conf');
   writeFileSync(conf, frrConfig(role, { nexthopObjects, logFile: join(dir, 'frr.log') }));
   // The daemons drop to frr:frr: their directory (sockets, pid files, log) must be theirs.
+  // -N also makes /var/run/frr/<pathspace>; /var/run/frr exists only once frr's service has run.
+  mkdirSync('/var/run/frr', { recursive: true, mode: 0o755 });
   await runTool(['chown', '-R', 'frr:frr', dir], `give ${dir} to frr`);
+  await runTool(['chown', 'frr:frr', '/var/run/frr'], 'give /var/run/frr to frr');
   const common = ['-N', lab.ns(role), '-d', '-f', conf, '-z', join(dir, 'zserv.api'), '--vty_socket', dir, '-u', 'frr', '-g', 'frr'];
   await lab.exec(role, [join(FRR_BIN, 'zebra'), ...common, '-i', join(dir, 'zebra.pid')], `start zebra for ${role}`);
   await waitFor(`zebra's socket in ${dir}`, async () => (existsSync(join(dir, 'zserv.api')) ? true : undefined), 10_000);
