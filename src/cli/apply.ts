@@ -1,6 +1,8 @@
 // `fib-offload apply` and `fib-offload flush`: one-shot reconcile of the
-// installed offload to the current plan, and removal of everything installed.
+// installed offload to the current plan (tc blocks first, then XDP, which
+// also takes the ports whose tc block fell back to it), and removal of everything installed.
 import { buildPlan, type Plan } from '../plan/index.js';
+import { TcBackend, type TcReconcileResult } from '../tc/backend.js';
 import { XdpBackend, type ReconcileResult } from '../xdp/backend.js';
 import type { ApplyOptions, FlushOptions } from './args.js';
 import { configFor, mirrorFromKernel, planOptionsFor } from './inputs.js';
@@ -9,24 +11,54 @@ import { loadConfig } from '../config.js';
 export async function runApply(opts: ApplyOptions, out: NodeJS.WritableStream = process.stdout): Promise<number> {
   const config = await configFor(opts);
   const mirror = await mirrorFromKernel();
-  const plan = buildPlan(mirror, planOptionsFor(config, mirror));
+  const options = planOptionsFor(config, mirror);
+  let plan = buildPlan(mirror, options);
+  let status = 0;
   const tcPorts = plan.ports.filter((p) => p.backend === 'tc');
-  if (opts.backend === 'tc' || (opts.backend === undefined && tcPorts.length > 0)) {
-    const which = opts.backend === 'tc' ? '--backend tc' : `ports ${tcPorts.map((p) => p.dev).join(', ')} have backend tc`;
-    process.stderr.write(
-      `fib-offload apply: ${which}, and the tc flower backend is not built in this version (issue 4); ` +
-      'use --backend xdp, or port_backends / backend: xdp in the config\n',
-    );
-    return 1;
+  if (tcPorts.length > 0 || opts.backend === 'tc') {
+    const tc = new TcBackend({ policy: config.tc.policy, fallback: config.tc.fallback });
+    try {
+      const result = await tc.reconcile(plan);
+      out.write(tcApplyText(plan, result));
+      if (result.refused.length > 0 || result.blocks.some((b) => b.failures.length > 0)) status = 1;
+      // Blocks that fell back to XDP: their ports become XDP ports of the same plan.
+      const toXdp = new Set(result.fallbacks.filter((f) => f.to === 'xdp').flatMap((f) => f.ports));
+      if (toXdp.size > 0) {
+        const backendFor = options.backendFor!;
+        plan = buildPlan(mirror, { ...options, backendFor: (link) => (toXdp.has(link.name) ? 'xdp' : backendFor(link)) });
+      }
+    } finally {
+      tc.close();
+    }
+    if (opts.backend === 'tc' && !plan.ports.some((p) => p.backend === 'xdp')) return status;
   }
+  if (opts.backend !== 'xdp' && plan.ports.some((p) => p.backend === 'tc') && !plan.ports.some((p) => p.backend === 'xdp')) return status;
   const backend = await XdpBackend.open({ bpffs: config.xdp.bpffs, mode: config.xdp.mode, hash: config.ecmp.hash });
   try {
     const result = await backend.reconcile(plan);
     out.write(applyText(plan, backend, result));
-    return result.refused.length > 0 ? 1 : 0;
+    return result.refused.length > 0 ? 1 : status;
   } finally {
     backend.close();
   }
+}
+
+/** The tc side of apply: per block what changed, the hardware state, refusals and fallbacks. */
+export function tcApplyText(plan: Plan, r: TcReconcileResult): string {
+  const lines: string[] = [];
+  for (const d of r.joined) lines.push(`tc: ${d} joined its table's shared block (clsact ingress_block)`);
+  for (const d of r.left) lines.push(`tc: ${d} left its block (clsact removed)`);
+  for (const f of r.refused) lines.push(`tc: NOT on ${f.dev}: ${f.reason} (its traffic stays with the kernel)`);
+  for (const f of r.fallbacks) lines.push(`tc: block ${f.block} (${f.ports.join(', ')}): hardware refused (${f.reason}); fallback ${f.to}`);
+  for (const b of r.blocks) {
+    const changed = b.adds + b.replaces + b.deletes;
+    lines.push(`tc: block ${b.block} (table ${b.table}, ${b.placement}): +${b.adds} ~${b.replaces} -${b.deletes} =${b.unchanged}; in_hw ${b.inHw}, not_in_hw ${b.notInHw}${changed === 0 ? ' (no changes)' : ''}`);
+    for (const f of b.failures.slice(0, 10)) lines.push(`tc: FAILED ${f.op} ${f.key}: ${f.message}`);
+    if (b.failures.length > 10) lines.push(`tc: ... and ${b.failures.length - 10} more failures`);
+  }
+  if (r.blocks.length === 0 && r.fallbacks.length === 0) lines.push(`tc: no tc ports in the plan (${plan.ports.length} ports)`);
+  if (r.ops > 0) lines.push(`tc: ${r.ops} requests in ${(r.seconds * 1000).toFixed(1)} ms (${Math.round(r.ops / Math.max(r.seconds, 1e-6))} rules/s)`);
+  return lines.join('\n') + '\n';
 }
 
 /** What changed, one line per kind; "no changes" when the offload already matched. */
@@ -53,6 +85,9 @@ export function applyText(plan: Plan, backend: XdpBackend, r: ReconcileResult): 
 
 export async function runFlush(opts: FlushOptions, out: NodeJS.WritableStream = process.stdout): Promise<number> {
   const config = await loadConfig(opts.config);
+  const tc = await TcBackend.flush();
+  for (const b of tc.blocks) out.write(`tc: flushed block ${b}\n`);
+  if (tc.deleted + tc.qdiscs > 0) out.write(`tc: removed ${tc.deleted} filters and ${tc.qdiscs} clsact qdiscs\n`);
   const r = await XdpBackend.flush({ bpffs: config.xdp.bpffs });
   if (!r.pinned) out.write(`xdp: nothing pinned at ${r.dir}\n`);
   else {

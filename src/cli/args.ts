@@ -192,8 +192,8 @@ export const USAGE: Readonly<Record<CommandName | 'main', string>> = {
     'apply',
     'apply [options]',
     'Reconcile the installed offload to the current plan, print what changed, and exit;\n' +
-      'the offload stays installed, and a second apply changes nothing. Only the XDP backend\n' +
-      'is built: ports whose backend is tc make apply fail unless --backend xdp is given.\n' +
+      'the offload stays installed, and a second apply changes nothing. tc ports get their\n' +
+      "table's shared flower block (tc.policy; a block hardware refuses follows tc.fallback).\n" +
       'XDP objects are pinned under <xdp.bpffs>/fib-offload/ns<netns inode>; in a namespace,\n' +
       'run it with `nsenter --net=/run/netns/NAME` (ip netns exec hides the host bpffs).',
   ),

@@ -1,0 +1,166 @@
+// The tc policy layer: a plan → the flower filters each shared block must
+// hold. Pure. Same layout as `plan --tc-batch` (src/plan/tc-batch.ts): per
+// table T one ingress block T; chain 0 holds the TTL/hop-limit punts (prio 1
+// and 2) and one rule per prefix at a priority that puts longer prefixes
+// first; chain G (group id) holds the group's ECMP buckets as masked
+// source/destination matches, each rewriting MACs and TTL, fixing the IPv4
+// checksum and redirecting. Every action carries the agent's cookie.
+import { bucketMatches, type BucketMatch } from '../plan/buckets.js';
+import { fnv1a32 } from '../plan/groups.js';
+import { PUNT_BUCKET, blockOf, prefixPrio, type Plan, type PlanGroup, type PlanPort } from '../plan/index.js';
+import { TTL_PRIO } from '../plan/tc-batch.js';
+import type { Family } from '../model/ip.js';
+import { maskBytes, parseIp, parseMac } from '../model/ip.js';
+import { matchKeyOf, type EthProto, type FilterPlacement, type FlowerFilter, type FlowerMatch, type TcAction } from './codec.js';
+
+const GROUP_PRIO_BASE: Readonly<Record<Family, number>> = { 4: 1, 6: 17 };
+export const PROTO: Readonly<Record<Family, EthProto>> = { 4: 'ip', 6: 'ipv6' };
+
+/** Cookie layout: magic 0xfb01, kind, table (u32 BE), 8-byte content hash. 15 bytes. */
+export const COOKIE_MAGIC = 0xfb01;
+export type RuleKind = 'ttl' | 'entry' | 'group';
+const KIND_BYTE: Readonly<Record<RuleKind, number>> = { ttl: 1, entry: 2, group: 3 };
+
+export interface DesiredFilter {
+  /** Identity within the block: chain, protocol, priority and match. Equal for the installed filter it corresponds to. */
+  readonly key: string;
+  readonly kind: RuleKind;
+  /** handle 0: the kernel assigns one on add. */
+  readonly filter: FlowerFilter;
+}
+
+export interface BlockPlan {
+  readonly block: number;
+  readonly table: number;
+  readonly ports: readonly PlanPort[];
+  readonly filters: readonly DesiredFilter[];
+}
+
+export function filterKey(chain: number, proto: EthProto, prio: number, match: FlowerMatch | string): string {
+  return `${chain}|${proto}|${prio}|${typeof match === 'string' ? match : matchKeyOf(match)}`;
+}
+
+/** Is this cookie one the agent wrote (for this table, when given)? */
+export function isOurCookie(cookie: Uint8Array | null, table?: number): boolean {
+  if (!cookie || cookie.length !== 15 || cookie[0] !== 0xfb || cookie[1] !== 0x01) return false;
+  return table === undefined || Buffer.from(cookie).readUInt32BE(3) === table >>> 0;
+}
+
+export function cookieKind(cookie: Uint8Array): RuleKind | null {
+  const k = cookie[2];
+  return k === 1 ? 'ttl' : k === 2 ? 'entry' : k === 3 ? 'group' : null;
+}
+
+function actionText(a: TcAction): string {
+  switch (a.kind) {
+    case 'pass': return 'pass';
+    case 'goto': return `goto ${a.chain}`;
+    case 'rewrite': return `rw${a.family} ${Buffer.from(a.dmac).toString('hex')} ${Buffer.from(a.smac).toString('hex')}`;
+    case 'csum-ip4h': return 'csum';
+    case 'redirect': return `redir ${a.ifindex}`;
+  }
+}
+
+/**
+ * The cookie says "ours", which table, and a hash of what the rule does
+ * (placement + actions): equal identity and equal cookie mean nothing to change.
+ */
+export function ruleCookie(kind: RuleKind, table: number, placement: FilterPlacement, actions: readonly TcAction[]): Buffer {
+  const text = `${placement}|${actions.map(actionText).join(';')}`;
+  const c = Buffer.alloc(15);
+  c.writeUInt16BE(COOKIE_MAGIC, 0);
+  c[2] = KIND_BYTE[kind];
+  c.writeUInt32BE(table >>> 0, 3);
+  c.writeUInt32BE(fnv1a32(text), 7);
+  c.writeUInt32BE(fnv1a32(`fib-offload|${text}`), 11);
+  return c;
+}
+
+function make(kind: RuleKind, table: number, chain: number, family: Family, prio: number, match: FlowerMatch,
+  actions: readonly TcAction[], placement: FilterPlacement): DesiredFilter {
+  const proto = PROTO[family];
+  return {
+    key: filterKey(chain, proto, prio, match),
+    kind,
+    filter: { id: { block: blockOf(table), chain, prio, proto, handle: 0 }, placement, match, actions, cookie: ruleCookie(kind, table, placement, actions) },
+  };
+}
+
+function lastByte(family: Family, value: number, mask: number): { addr: Uint8Array; mask: Uint8Array } {
+  const n = family === 4 ? 4 : 16;
+  const a = new Uint8Array(n);
+  const m = new Uint8Array(n);
+  a[n - 1] = value & mask;
+  m[n - 1] = mask;
+  return { addr: a, mask: m };
+}
+
+/** A bucket block as flower keys: the low bits of the addresses' last bytes (see plan/buckets.ts). */
+export function bucketFlowerMatch(family: Family, m: BucketMatch): FlowerMatch {
+  return {
+    ...(m.dstMask ? { dst: lastByte(family, m.dstValue, m.dstMask) } : {}),
+    ...(m.srcMask ? { src: lastByte(family, m.srcValue, m.srcMask) } : {}),
+  };
+}
+
+function groupFilters(table: number, family: Family, g: PlanGroup, tcPorts: ReadonlySet<number>, placement: FilterPlacement): DesiredFilter[] {
+  const out: DesiredFilter[] = [];
+  for (const m of bucketMatches(g.buckets, g.bucketBits)) {
+    const member = m.target === PUNT_BUCKET ? null : g.members[m.target]!;
+    // A member behind a port that isn't a tc port: the kernel forwards that share.
+    const actions: TcAction[] = member && tcPorts.has(member.ifindex)
+      ? [
+        { kind: 'rewrite', family, dmac: parseMac(member.dmac), smac: parseMac(member.smac) },
+        ...(family === 4 ? [{ kind: 'csum-ip4h' } as const] : []),
+        { kind: 'redirect', ifindex: member.ifindex },
+      ]
+      : [{ kind: 'pass' }];
+    out.push(make('group', table, g.id, family, GROUP_PRIO_BASE[family] + m.size, bucketFlowerMatch(family, m), actions, placement));
+  }
+  return out;
+}
+
+function prefixMatch(dst: string): { family: Family; len: number; match: FlowerMatch } {
+  const slash = dst.lastIndexOf('/');
+  const addr = parseIp(dst.slice(0, slash));
+  const len = Number(dst.slice(slash + 1));
+  const family: Family = addr.length === 4 ? 4 : 6;
+  const mask = maskBytes(new Uint8Array(addr.length).fill(0xff), len);
+  // A zero mask matches everything; flower doesn't even report such a key back, so it is left out.
+  return { family, len, match: len === 0 ? {} : { dst: { addr: maskBytes(addr, len), mask } } };
+}
+
+/**
+ * The desired filters per block, for the plan's tc ports. `placement` per
+ * table lets a block fall back to software while others stay in hardware.
+ */
+export function desiredBlocks(plan: Plan, placementFor: (table: number) => FilterPlacement): BlockPlan[] {
+  const tcPorts = plan.ports.filter((p) => p.backend === 'tc');
+  const tcIfindexes = new Set(tcPorts.map((p) => p.ifindex));
+  const groups = new Map(plan.groups.map((g) => [g.id, g] as const));
+  const out: BlockPlan[] = [];
+  for (const table of plan.tables) {
+    const ports = tcPorts.filter((p) => p.table === table);
+    if (ports.length === 0) continue;
+    const placement = placementFor(table);
+    const filters: DesiredFilter[] = [];
+    for (const family of [4, 6] as const) {
+      filters.push(make('ttl', table, 0, family, TTL_PRIO[family], { ttl: { value: 0, mask: 0xfe } }, [{ kind: 'pass' }], placement));
+    }
+    const used = new Set<string>();
+    const groupRules: DesiredFilter[] = [];
+    for (const e of plan.entries) {
+      if (e.table !== table) continue;
+      const { family, len, match } = prefixMatch(e.dst);
+      const forward = e.action === 'forward' && e.group !== undefined && groups.has(e.group);
+      filters.push(make('entry', table, 0, family, prefixPrio(family, len), match,
+        forward ? [{ kind: 'goto', chain: e.group! }] : [{ kind: 'pass' }], placement));
+      if (forward && !used.has(`${family}|${e.group!}`)) {
+        used.add(`${family}|${e.group!}`);
+        groupRules.push(...groupFilters(table, family, groups.get(e.group!)!, tcIfindexes, placement));
+      }
+    }
+    out.push({ block: blockOf(table), table, ports, filters: [...groupRules, ...filters] });
+  }
+  return out;
+}
