@@ -17,11 +17,22 @@ import { KernelAdapter, type ResyncReason } from '../netlink/kernel.js';
 import { buildPlan, diffPlans, type Plan, type PlanOptions, type PortBackend } from '../plan/index.js';
 import { planOptionsFor } from '../cli/inputs.js';
 import { XdpBackend, type ProgramResult, type ReconcileResult } from '../xdp/backend.js';
-import { keepaliveTick } from './keepalive.js';
+import { TcBackend, type TcFallback, type TcReconcileResult } from '../tc/backend.js';
+import { desiredBlocks } from '../tc/rules.js';
+import { keepaliveTick, mergeTraffic, tcMemberTraffic, type MemberTraffic } from './keepalive.js';
 import type { Metrics } from './metrics.js';
 import { VERDICTS } from '../xdp/layout.js';
 
-export type BackendChoice = 'xdp' | 'dry-run';
+export type BackendChoice = 'xdp' | 'tc' | 'dry-run';
+
+/** A port the tc backend refused (hardware), and where it went per tc.fallback. */
+export interface TcPortFallback {
+  readonly block: number;
+  readonly to: TcFallback;
+  /** errno name (EOPNOTSUPP, ...) or 'hw-refused'. */
+  readonly code: string;
+  readonly reason: string;
+}
 
 export interface DaemonOptions {
   readonly config: Config;
@@ -64,6 +75,11 @@ export class Daemon {
   private readonly maxQueue: number;
   private readonly coalesceMs: number;
   private backend: XdpBackend | null = null;
+  private tc: TcBackend | null = null;
+  /** Ports tc refused, by name: to xdp / none they leave tc (until a reload); to sw they stay tc in software. */
+  private tcFallen = new Map<string, TcPortFallback>();
+  /** Blocks counted as fallen back to sw (counted once while it lasts). */
+  private tcSwBlocks = new Set<number>();
   private mirror: Mirror | null = null;
   private plan: Plan | null = null;
   private pending: Pending[] = [];
@@ -82,6 +98,7 @@ export class Daemon {
   eventsApplied = 0;
   batches = 0;
   lastReconcile: ReconcileResult | null = null;
+  lastTcReconcile: TcReconcileResult | null = null;
 
   constructor(opts: DaemonOptions) {
     this.config = opts.config;
@@ -93,7 +110,7 @@ export class Daemon {
   }
 
   get backendChoice(): BackendChoice {
-    return this.config.backend === 'dry-run' ? 'dry-run' : 'xdp';
+    return this.config.backend === 'dry-run' ? 'dry-run' : this.config.backend === 'tc' ? 'tc' : 'xdp';
   }
 
   get currentPlan(): Plan | null {
@@ -108,16 +125,23 @@ export class Daemon {
     return this.backend;
   }
 
+  get currentTc(): TcBackend | null {
+    return this.tc;
+  }
+
+  /** Ports the tc backend refused and where they went. */
+  get tcFallbacks(): ReadonlyMap<string, TcPortFallback> {
+    return this.tcFallen;
+  }
+
   get queueDepth(): number {
     return this.pending.length;
   }
 
   /** Open the backend, sync fully once (ready), then follow events. */
   async start(): Promise<void> {
-    if (this.backendChoice === 'xdp') {
-      this.backend = await XdpBackend.open({ bpffs: this.config.xdp.bpffs, mode: this.config.xdp.mode, hash: this.config.ecmp.hash });
-      this.log.info({ how: this.backend.load.how, progId: this.backend.progId, dir: this.backend.loader.dir }, 'xdp program loaded');
-    }
+    // XDP is loaded up front unless the backend is tc (then only once a port needs it: port_backends, fallback).
+    if (this.backendChoice === 'xdp') await this.ensureXdp();
     this.adapter.on('event', (ev, at) => this.onEvent(ev, at));
     this.adapter.on('resync-needed', (reason, err) => {
       this.log.warn({ reason, ...errorFields(err) }, 'kernel notifications lost: full resync');
@@ -150,7 +174,7 @@ export class Daemon {
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
     this.timers.push(setInterval(() => this.requestResync('periodic'), this.config.resync.intervalMs));
-    if (this.config.keepalive.intervalMs > 0 && this.backend) {
+    if (this.config.keepalive.intervalMs > 0 && this.backendChoice !== 'dry-run') {
       this.timers.push(setInterval(() => void this.queue.add(() => this.keepalive()), this.config.keepalive.intervalMs));
     }
     this.timers.push(setInterval(() => this.sampleCounters(), 5_000));
@@ -166,6 +190,13 @@ export class Daemon {
       this.log.warn({ mode: config.xdp.mode }, 'xdp.mode applies to ports attached from now on; attached ports keep their mode (switching needs a detach)');
     }
     this.backend?.setMode(config.xdp.mode);
+    if (this.tc && (config.tc.policy !== this.config.tc.policy || config.tc.fallback !== this.config.tc.fallback)) {
+      this.tc.close();
+      this.tc = null; // reopened with the new policy by the resync below
+    }
+    // Ports tc refused get another chance with the new config.
+    this.tcFallen = new Map();
+    this.tcSwBlocks = new Set();
     this.config = config;
     this.log.level = config.log.level;
     this.startTimers();
@@ -215,13 +246,20 @@ export class Daemon {
     if (batch.length === 0) return;
     const started = process.hrtime.bigint();
     for (const p of batch) this.mirror.apply(p.ev);
-    const next = buildPlan(this.mirror, this.planOptions(this.plan));
-    const ops = diffPlans(this.plan, next);
+    let next = buildPlan(this.mirror, this.planOptions(this.plan));
+    let ops = diffPlans(this.plan, next);
     const t0 = process.hrtime.bigint();
     let result: ProgramResult | ReconcileResult | null = null;
-    if (this.backend && ops.length > 0) {
+    if (this.backendChoice !== 'dry-run' && ops.length > 0) {
       try {
-        result = await this.backend.applyOps(ops, next);
+        // tc has no incremental path: the blocks are reconciled by diff (only changed rules are sent).
+        if (this.tc || hasPorts(next, 'tc')) {
+          next = await this.syncTc(next);
+          ops = diffPlans(this.plan, next);
+        }
+        if (this.backend || hasPorts(next, 'xdp')) {
+          result = (await this.ensureXdp()) ? await this.backend!.reconcile(next) : await this.backend!.applyOps(ops, next);
+        }
       } catch (err) {
         this.fail('program', err);
         this.countOps(null, 'error');
@@ -271,15 +309,33 @@ export class Daemon {
     if (!mirror) throw new Error('resync delivered no snapshot');
     const mirrorChanged = this.mirror !== null && reason === 'periodic' && !sameState(this.mirror, mirror);
     this.mirror = mirror;
-    const plan = buildPlan(mirror, this.planOptions(this.plan));
+    let plan = buildPlan(mirror, this.planOptions(this.plan));
     let repairs = 0;
-    if (this.backend) {
+    if (this.backendChoice !== 'dry-run') {
       try {
+        if (this.tc || hasPorts(plan, 'tc') || this.backendChoice === 'tc') {
+          plan = await this.syncTc(plan);
+          const t = this.lastTcReconcile!;
+          repairs += t.blocks.reduce((n, b) => n + b.adds + b.replaces + b.deletes, 0) + t.joined.length + t.left.length;
+        }
+      } catch (err) {
+        this.fail('tc reconcile', err);
+        this.metrics.programOps.inc({ backend: 'tc', op: 'batch', result: 'error' });
+        this.metrics.resyncs.inc({ reason: `${reason}-failed` });
+        if (reason === 'start') throw err;
+        setTimeout(() => this.requestResync('program-error'), 1000).unref();
+        return;
+      }
+    }
+    if (this.backend || (this.backendChoice !== 'dry-run' && hasPorts(plan, 'xdp'))) {
+      try {
+        await this.ensureXdp();
+        const xdp = this.backend!;
         // ecmp.hash may have changed (SIGHUP), or the kernel's fib_multipath_hash_policy.
-        this.backend.setHash(this.config.ecmp.hash);
-        const r = await this.backend.reconcile(plan);
+        xdp.setHash(this.config.ecmp.hash);
+        const r = await xdp.reconcile(plan);
         this.lastReconcile = r;
-        repairs = r.ops + r.attached.length + r.detached.length;
+        repairs += r.ops + r.attached.length + r.detached.length;
         this.countOps(r, 'ok');
         for (const a of r.attached) {
           if (a.fallbackReason) this.metrics.fallbacks.inc({ from: 'xdp-native', to: 'xdp-generic', reason: 'driver-refused' });
@@ -311,10 +367,16 @@ export class Daemon {
 
   /** Mark the neighbours behind offloaded traffic used. */
   private async keepalive(): Promise<void> {
-    if (!this.backend || !this.plan || !this.mirror) return;
+    if ((!this.backend && !this.tc) || !this.plan || !this.mirror) return;
     let tick;
     try {
-      tick = keepaliveTick(this.plan, this.backend.memberCounters(), this.trafficSeen, this.mirror);
+      const xdp: readonly MemberTraffic[] = this.backend ? this.backend.memberCounters() : [];
+      let tc: MemberTraffic[] = [];
+      if (this.tc && hasPorts(this.plan, 'tc')) {
+        const blocks = desiredBlocks(this.plan, () => 'none');
+        tc = tcMemberTraffic(blocks, await this.tc.stats(blocks.map((b) => b.block)));
+      }
+      tick = keepaliveTick(this.plan, mergeTraffic(xdp, tc), this.trafficSeen, this.mirror);
     } catch (err) {
       this.fail('keepalive', err);
       return;
@@ -338,13 +400,74 @@ export class Daemon {
     return {
       ...base,
       ...(previous ? { previous } : {}),
-      // tc isn't built: its ports fall back as tc.fallback says (xdp, or left to the kernel).
+      // tc ports the hardware refused go where tc.fallback said (xdp, or left to the kernel); sw stays tc.
       backendFor: (link) => {
         const b: PortBackend = backendFor ? backendFor(link) : 'xdp';
         if (b !== 'tc') return b;
-        return this.config.tc.fallback === 'xdp' ? 'xdp' : 'none';
+        const f = this.tcFallen.get(link.name);
+        if (!f || f.to === 'sw') return b;
+        return f.to === 'xdp' ? 'xdp' : 'none';
       },
     };
+  }
+
+  /** Load (or reuse) the pinned XDP program the first time it is needed; true when it was loaded just now. */
+  private async ensureXdp(): Promise<boolean> {
+    if (this.backend) return false;
+    this.backend = await XdpBackend.open({ bpffs: this.config.xdp.bpffs, mode: this.config.xdp.mode, hash: this.config.ecmp.hash });
+    this.log.info({ how: this.backend.load.how, progId: this.backend.progId, dir: this.backend.loader.dir }, 'xdp program loaded');
+    return true;
+  }
+
+  /**
+   * Make the tc blocks equal to the plan. Blocks the hardware refuses move
+   * per tc.fallback: to sw they stay tc ports in software; to xdp or none
+   * their ports leave tc, and the plan is rebuilt (and tc reconciled again,
+   * which takes their clsact away). Returns the plan to install.
+   */
+  private async syncTc(plan: Plan): Promise<Plan> {
+    this.tc ??= new TcBackend({ policy: this.config.tc.policy, fallback: this.config.tc.fallback });
+    let r = await this.tc.reconcile(plan);
+    this.noteTc(r);
+    const sw = new Set<number>();
+    let moved = false;
+    for (const f of r.fallbacks) {
+      const code = /\b(E[A-Z0-9]{2,})\b/.exec(f.reason)?.[1] ?? 'hw-refused';
+      const first = f.to === 'sw' ? !this.tcSwBlocks.has(f.block) : f.ports.some((d) => !this.tcFallen.has(d));
+      if (f.to === 'sw') sw.add(f.block);
+      else moved = true;
+      for (const dev of f.ports) this.tcFallen.set(dev, { block: f.block, to: f.to, code, reason: f.reason });
+      if (first) {
+        this.metrics.fallbacks.inc({ from: 'tc', to: f.to, reason: code });
+        this.log.warn({ block: f.block, ports: f.ports, to: f.to, reason: f.reason }, 'tc: hardware refused the block; falling back');
+      }
+    }
+    // Blocks that went back to hardware: forget their sw fallback.
+    for (const [dev, f] of this.tcFallen) if (f.to === 'sw' && !sw.has(f.block)) this.tcFallen.delete(dev);
+    this.tcSwBlocks = sw;
+    if (moved) {
+      plan = buildPlan(this.mirror!, this.planOptions(this.plan));
+      r = await this.tc.reconcile(plan);
+      this.noteTc(r, this.lastTcReconcile?.fallbacks);
+    }
+    return plan;
+  }
+
+  private noteTc(r: TcReconcileResult, earlierFallbacks: TcReconcileResult['fallbacks'] = []): void {
+    this.lastTcReconcile = earlierFallbacks.length ? { ...r, fallbacks: [...earlierFallbacks, ...r.fallbacks] } : r;
+    for (const b of r.blocks) {
+      if (b.adds) this.metrics.programOps.inc({ backend: 'tc', op: 'add', result: 'ok' }, b.adds);
+      if (b.replaces) this.metrics.programOps.inc({ backend: 'tc', op: 'replace', result: 'ok' }, b.replaces);
+      if (b.deletes) this.metrics.programOps.inc({ backend: 'tc', op: 'delete', result: 'ok' }, b.deletes);
+      for (const f of b.failures) this.metrics.programOps.inc({ backend: 'tc', op: f.op, result: 'error' });
+      if (b.failures.length > 0) {
+        const f = b.failures[0]!;
+        this.lastError = { at: new Date().toISOString(), message: `tc ${f.op} ${f.key}: ${f.message}`, code: f.errno };
+        this.log.error({ block: b.block, failures: b.failures.length, first: f.message, errno: f.errno, extack: f.extack }, 'tc: rules not installed');
+      }
+    }
+    for (const p of r.refused) this.log.error({ dev: p.dev, reason: p.reason }, 'tc: port not in its block: left to the kernel');
+    if (r.ops > 0) this.log.info({ ops: r.ops, joined: r.joined, left: r.left, ms: r.seconds * 1000 }, 'tc blocks reconciled');
   }
 
   private countOps(r: ProgramResult | null, result: 'ok' | 'error'): void {
@@ -412,6 +535,14 @@ export class Daemon {
     this.queue.clear();
     await this.queue.onIdle();
     this.adapter.close();
+    if (this.tc || (this.backendChoice === 'tc' && flush)) {
+      this.tc?.close();
+      this.tc = null;
+      if (flush) {
+        const r = await TcBackend.flush();
+        this.log.info({ deleted: r.deleted, qdiscs: r.qdiscs, blocks: r.blocks }, 'flushed the tc offload');
+      }
+    }
     if (this.backend) {
       this.backend.close();
       if (flush) {
@@ -435,6 +566,10 @@ export function eventBufferFromEnv(env: NodeJS.ProcessEnv): { eventBufferSize?: 
   const n = Number(text);
   if (!Number.isInteger(n) || n < 4096) throw new ConfigError('FIB_OFFLOAD_EVENT_BUFFER', `expected a byte count of at least 4096; got "${text}"`);
   return { eventBufferSize: n };
+}
+
+function hasPorts(plan: Plan, backend: PortBackend): boolean {
+  return plan.ports.some((p) => p.backend === backend);
 }
 
 function sameState(a: Mirror, b: Mirror): boolean {

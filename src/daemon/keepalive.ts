@@ -3,9 +3,10 @@
 // tick, a neighbour whose offloaded traffic grew since the last tick is
 // marked used (NTF_USE), as the kernel's own forwarding would mark it; the
 // kernel then re-probes it as it always does. Idle neighbours age normally.
-import type { Family } from '../model/ip.js';
+import { formatMac, type Family } from '../model/ip.js';
 import type { MirrorView, Neighbor } from '../model/index.js';
 import type { Plan } from '../plan/index.js';
+import type { BlockPlan } from '../tc/rules.js';
 
 export interface MemberTraffic {
   readonly group: number;
@@ -52,4 +53,56 @@ export function keepaliveTick(plan: Plan, traffic: readonly MemberTraffic[], pre
     }
   }
   return { refresh: [...refresh.values()], seen };
+}
+
+/** One tc rule's packet counter: the block it is in and its identity there (RuleStats of the tc backend). */
+export interface TcRuleCount {
+  readonly id: { readonly block: number };
+  readonly key: string;
+  readonly packets: bigint;
+}
+
+/**
+ * The tc backend's per-rule counters as member traffic: a group chain's
+ * bucket rule that redirects is one member's share (chain = group, the
+ * redirect's egress, the rewrite's destination MAC). Rules are matched to
+ * the desired ones by identity, so punt buckets and chain 0 count nothing.
+ */
+export function tcMemberTraffic(blocks: readonly BlockPlan[], counts: readonly TcRuleCount[]): MemberTraffic[] {
+  const members = new Map<string, { group: number; ifindex: number; dmac: string }>();
+  for (const b of blocks) {
+    for (const d of b.filters) {
+      if (d.kind !== 'group') continue;
+      let ifindex: number | null = null;
+      let dmac: string | null = null;
+      for (const a of d.filter.actions) {
+        if (a.kind === 'redirect') ifindex = a.ifindex;
+        if (a.kind === 'rewrite') dmac = formatMac(a.dmac);
+      }
+      if (ifindex !== null && dmac !== null) members.set(`${b.block}|${d.key}`, { group: d.filter.id.chain, ifindex, dmac });
+    }
+  }
+  const sums = new Map<string, { group: number; ifindex: number; dmac: string; packets: bigint }>();
+  for (const c of counts) {
+    const m = members.get(`${c.id.block}|${c.key}`);
+    if (!m) continue;
+    const k = `${m.group}|${m.ifindex}|${m.dmac}`;
+    const s = sums.get(k);
+    if (s) s.packets += c.packets;
+    else sums.set(k, { ...m, packets: c.packets });
+  }
+  return [...sums.values()];
+}
+
+/** Several backends' member traffic as one list: the same member's packets add up. */
+export function mergeTraffic(...lists: ReadonlyArray<readonly MemberTraffic[]>): MemberTraffic[] {
+  const sums = new Map<string, MemberTraffic>();
+  for (const list of lists) {
+    for (const t of list) {
+      const k = `${t.group}|${t.ifindex}|${t.dmac}`;
+      const s = sums.get(k);
+      sums.set(k, s ? { ...s, packets: s.packets + t.packets } : { group: t.group, ifindex: t.ifindex, dmac: t.dmac, packets: t.packets });
+    }
+  }
+  return [...sums.values()];
 }

@@ -5,7 +5,11 @@ export interface StatusJson {
   readonly ready: boolean;
   readonly startedAt: string;
   readonly backend: string;
-  readonly ports: ReadonlyArray<{ ifindex: number; dev: string; backend: string; table: number; attached: string | null; refused?: string }>;
+  readonly ports: ReadonlyArray<{
+    ifindex: number; dev: string; backend: string; table: number; attached: string | null; refused?: string;
+    /** The tc backend refused this port (hardware): where it went (`backend` is what it runs now). */
+    fallback?: { from: 'tc'; to: string; code: string; reason: string };
+  }>;
   readonly counts: {
     links: number; neighbors: number; routes: number; entries: number; forward: number; punt: number;
     groups: number; skipped: number; unresolved: number;
@@ -14,6 +18,8 @@ export interface StatusJson {
   readonly lastResync: Daemon['lastResync'];
   readonly lastError: Daemon['lastError'];
   readonly xdp: { progId: number; pinDir: string; load: string; verdicts: Record<string, number> } | null;
+  /** tc blocks as last reconciled: placement (skip_sw / none / skip_hw) and rule counts. */
+  readonly tc: { blocks: Array<{ block: number; table: number; placement: string; rules: number; inHw: number; notInHw: number; failures: number }> } | null;
 }
 
 export function statusOf(d: Daemon): StatusJson {
@@ -23,7 +29,10 @@ export function statusOf(d: Daemon): StatusJson {
   const rec = d.lastReconcile;
   const attached = new Map<string, string>();
   for (const a of rec?.attached ?? []) attached.set(a.dev, a.mode);
-  const refused = new Map((rec?.refused ?? []).map((r) => [r.dev, r.reason] as const));
+  const tcRec = d.lastTcReconcile;
+  const refused = new Map([...(rec?.refused ?? []), ...(tcRec?.refused ?? [])].map((r) => [r.dev, r.reason] as const));
+  const tcPlacement = new Map((tcRec?.blocks ?? []).map((b) => [b.table, b.placement] as const));
+  const fallen = d.tcFallbacks;
   let verdicts: Record<string, number> = {};
   if (backend) {
     try {
@@ -37,14 +46,19 @@ export function statusOf(d: Daemon): StatusJson {
     ready: d.ready,
     startedAt: d.startedAt.toISOString(),
     backend: d.backendChoice,
-    ports: (plan?.ports ?? []).filter((p) => p.backend !== 'none').map((p) => ({
-      ifindex: p.ifindex,
-      dev: p.dev,
-      backend: p.backend,
-      table: p.table,
-      attached: refused.has(p.dev) ? null : attached.get(p.dev) ?? (backend ? 'yes' : null),
-      ...(refused.has(p.dev) ? { refused: refused.get(p.dev)! } : {}),
-    })),
+    ports: (plan?.ports ?? []).filter((p) => p.backend !== 'none' || fallen.has(p.dev)).map((p) => {
+      const f = fallen.get(p.dev);
+      const tcAttached = p.backend === 'tc' ? `tc ${tcPlacement.get(p.table) ?? 'pending'}` : null;
+      return {
+        ifindex: p.ifindex,
+        dev: p.dev,
+        backend: p.backend,
+        table: p.table,
+        attached: refused.has(p.dev) || p.backend === 'none' ? null : tcAttached ?? attached.get(p.dev) ?? (backend ? 'yes' : null),
+        ...(refused.has(p.dev) ? { refused: refused.get(p.dev)! } : {}),
+        ...(f ? { fallback: { from: 'tc' as const, to: f.to, code: f.code, reason: f.reason } } : {}),
+      };
+    }),
     counts: plan && mirror ? {
       links: mirror.counts.links,
       neighbors: mirror.counts.neighbors,
@@ -60,6 +74,12 @@ export function statusOf(d: Daemon): StatusJson {
     lastResync: d.lastResync,
     lastError: d.lastError,
     xdp: backend ? { progId: backend.progId, pinDir: backend.loader.dir, load: backend.load.how, verdicts } : null,
+    tc: tcRec ? {
+      blocks: tcRec.blocks.map((b) => ({
+        block: b.block, table: b.table, placement: b.placement, rules: b.adds + b.replaces + b.unchanged,
+        inHw: b.inHw, notInHw: b.notInHw, failures: b.failures.length,
+      })),
+    } : null,
   };
 }
 
@@ -67,7 +87,8 @@ export function statusText(s: StatusJson): string {
   const lines: string[] = [];
   lines.push(`fib-offload: ${s.ready ? 'ready' : 'starting'} since ${s.startedAt}, backend ${s.backend}`);
   if (s.xdp) lines.push(`xdp: program id ${s.xdp.progId} (${s.xdp.load}), pinned at ${s.xdp.pinDir}`);
-  lines.push(`ports: ${s.ports.length ? s.ports.map((p) => `${p.dev}(${p.backend}${p.refused ? `, refused: ${p.refused}` : ''})`).join(' ') : '(none)'}`);
+  lines.push(`ports: ${s.ports.length ? s.ports.map((p) => `${p.dev}(${p.backend}${p.fallback ? `, tc fell back to ${p.fallback.to}: ${p.fallback.code}` : ''}${p.refused ? `, refused: ${p.refused}` : ''})`).join(' ') : '(none)'}`);
+  for (const b of s.tc?.blocks ?? []) lines.push(`tc: block ${b.block} (table ${b.table}, ${b.placement}): ${b.rules} rules, in_hw ${b.inHw}, not_in_hw ${b.notInHw}${b.failures ? `, ${b.failures} failed` : ''}`);
   if (s.counts) {
     const c = s.counts;
     lines.push(`mirror: ${c.links} links, ${c.neighbors} neighbours, ${c.routes} routes`);

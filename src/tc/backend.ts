@@ -332,7 +332,7 @@ export class TcBackend {
         if (!a || !isOurCookie(a.cookie)) continue;
         const redirect = f.actions.find((x) => x.kind === 'mirred');
         out.push({
-          id: f.id, inHw: f.inHw, notInHw: f.notInHw, placement: placementOf(f.flags),
+          id: f.id, key: filterKey(f.id.chain, f.id.proto, f.id.prio, f.matchKey), inHw: f.inHw, notInHw: f.notInHw, placement: placementOf(f.flags),
           packets: a.stats.packets, bytes: a.stats.bytes, hwPackets: a.stats.hwPackets,
           lastUsedAgo: (redirect ?? a).stats.lastUsedAgo,
         });
@@ -387,6 +387,8 @@ export class TcBackend {
 
 export interface RuleStats {
   readonly id: FilterId;
+  /** Identity within the block (DesiredFilter.key of the rule it corresponds to). */
+  readonly key: string;
   readonly placement: FilterPlacement;
   readonly inHw: boolean;
   readonly notInHw: boolean;

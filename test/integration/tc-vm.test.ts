@@ -12,7 +12,7 @@ const ROOT = new URL('../..', import.meta.url).pathname.replace(/\/$/, '');
 const VM_DIR = join(ROOT, 'test/vm');
 const RUN = join(ROOT, 'scripts/vm/run.sh');
 /** The whole VM run: boot (~7 s), vitest startup (~10 s) and the suites. */
-const VM_TIMEOUT_S = 420;
+const VM_TIMEOUT_S = 720;
 
 interface AssertionResult {
   readonly fullName: string;
