@@ -157,7 +157,7 @@ export const USAGE: Readonly<Record<CommandName | 'main', string>> = {
     '  run     the daemon: mirror, plan, program, serve metrics',
     '  show    dump the kernel and print routes with resolved nexthops',
     '  plan    print the forwarding plan (--json, --tc-batch)',
-    '  apply   reconcile the installed offload to the plan once (XDP; tc not built yet)',
+    '  apply   reconcile the installed offload (tc flower, XDP) to the plan once',
     '  flush   remove everything the agent installed (XDP program, maps, pins)',
     '  status  ask a running daemon for its /status',
     '  lab     the namespace lab: FRR peers over BGP unnumbered, the agent offloading: up|down|traffic|status',
@@ -174,9 +174,9 @@ export const USAGE: Readonly<Record<CommandName | 'main', string>> = {
     'run [options]',
     'Run the daemon: mirror the kernel tables, keep the offload in sync with the plan, serve\n' +
       '/metrics, /status and /healthz. Flags override the config file. SIGTERM leaves the offload\n' +
-      'installed (the next start reconciles by diff); SIGHUP reloads the config file. The tc\n' +
-      'backend is not built: tc ports follow tc.fallback (xdp by default). In a namespace, run it\n' +
-      'with `nsenter --net=/run/netns/NAME` (ip netns exec hides the host bpffs).',
+      'installed (the next start reconciles by diff); SIGHUP reloads the config file. tc ports get\n' +
+      "their table's shared flower block (tc.policy); a block the NIC refuses follows tc.fallback.\n" +
+      'In a namespace, run it with `nsenter --net=/run/netns/NAME` (ip netns exec hides the host bpffs).',
   ),
   show: commandUsage(
     'show',
