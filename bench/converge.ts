@@ -1,5 +1,5 @@
 // Convergence benchmark: the real daemon (`fib-offload run`, XDP backend) in a
-// namespace `fot-bench-<pid>-dut` with two veth ports to two peer namespaces,
+// namespace `fob-bench-<pid>-dut` with two veth ports to two peer namespaces,
 // and the kernel's routes changed under it.
 //  1. single route changes, one at a time (each its own batch): the daemon's
 //     own per-batch `ms` (first event's arrival → backend acknowledgement);
@@ -49,6 +49,8 @@ export interface SingleChanges {
   observedDelete: Dist;
   /** Batches that held more than the one event (left out of the figures). */
   otherBatches: number;
+  /** The daemon's `ms` of every single-event batch, in the order measured (the latency CDF chart). */
+  samples: { add: number[]; delete: number[] };
 }
 
 export interface BurstRun {
@@ -125,7 +127,7 @@ const singleDst = (base: number, i: number): string => `172.${base + (i >> 8)}.$
 export async function benchConverge(opts: ConvergeOptions): Promise<ConvergeResult> {
   const log = opts.log ?? (() => {});
   const pauseMs = opts.pauseMs ?? 5;
-  const prefix = `fot-bench-${process.pid}`;
+  const prefix = `fob-bench-${process.pid}`;
   const names = { dut: `${prefix}-dut`, p1: `${prefix}-p1`, p2: `${prefix}-p2` };
   const tmp = join(tmpdir(), `${prefix}-converge`);
   let dut: Ns | null = null;
@@ -376,6 +378,7 @@ async function singleChanges(
     tableEntries, changes: n,
     add: dist(out.add), delete: dist(out.del), observedAdd: dist(out.obsAdd), observedDelete: dist(out.obsDel),
     otherBatches: out.other,
+    samples: { add: out.add, delete: out.del },
   };
 }
 

@@ -1,15 +1,21 @@
-// `npm run bench [-- --quick] [-- --routes N] [-- --only ingest|plan|xdp|converge]`:
-// runs the benchmarks that exist so far and writes bench/results/<date>.json.
-// No assertions: figures only. Needs root (the ingest, xdp and converge
-// benches make namespaces; xdp and converge also pin under /sys/fs/bpf).
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus, release } from 'node:os';
+// `npm run bench [-- --quick] [-- --routes N] [-- --only ingest,plan,xdp,converge,dataplane,memory]`:
+// runs the benchmarks and writes bench/results/<date>.json (machine facts and
+// figures) and the charts (bench/charts/*.svg). No assertions: figures only.
+// Needs root (the benches make namespaces and pin under /sys/fs/bpf).
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, freemem, loadavg, release, totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { benchIngest } from './ingest.js';
 import { benchPlan } from './plan.js';
 import { benchXdp } from './xdp.js';
 import { benchConverge } from './converge.js';
+import { benchDataplane, type Layout } from './dataplane.js';
+import { benchMemory } from './memory.js';
+import { renderCharts, type BenchResult } from './charts.js';
+
+const BENCHES = ['ingest', 'plan', 'xdp', 'converge', 'dataplane', 'memory'] as const;
 
 const { values } = parseArgs({
   options: {
@@ -22,42 +28,167 @@ const { values } = parseArgs({
     'converge-singles': { type: 'string' },
     'converge-repeats': { type: 'string' },
     'converge-loaded': { type: 'string' },
+    'dataplane-routes': { type: 'string' },
+    'dataplane-repeats': { type: 'string' },
+    'dataplane-window': { type: 'string' },
+    'dataplane-layouts': { type: 'string' },
+    'dataplane-cpus': { type: 'string' },
+    'dataplane-trafgen': { type: 'boolean', default: false },
+    'memory-routes': { type: 'string' },
+    'memory-rate': { type: 'string' },
+    'memory-seconds': { type: 'string' },
+    'memory-repeats': { type: 'string' },
+    'no-charts': { type: 'boolean', default: false },
   },
 });
-const routes = values.routes ? Number(values.routes) : values.quick ? 100_000 : 1_000_000;
-const routesV6 = values['routes-v6'] ? Number(values['routes-v6']) : values.quick ? 0 : 200_000;
+const quick = values.quick;
+const num = (v: string | undefined, dflt: number): number => (v === undefined ? dflt : Number(v));
+const list = (v: string): number[] => v.split(',').map(Number);
+const routes = num(values.routes, quick ? 100_000 : 1_000_000);
+const routesV6 = num(values['routes-v6'], quick ? 0 : 200_000);
 // XDP map updates: 100k and 1M routes (quick: 100k), or exactly --routes.
-const xdpSizes = values.routes ? [routes] : values.quick ? [100_000] : [100_000, 1_000_000];
+const xdpSizes = values.routes ? [routes] : quick ? [100_000] : [100_000, 1_000_000];
 // Convergence (the daemon in a namespace): burst / start-up table size
 // (--converge-routes, else --routes, else 100k, quick too), single changes on
 // a small table and on the burst's table (each costs a full re-plan: fewer on
-// big tables), burst and start-up repeats.
-const convergeBurst = values['converge-routes'] ? Number(values['converge-routes']) : values.routes ? routes : 100_000;
+// big tables), burst and start-up repeats (quick: 2).
+const convergeBurst = num(values['converge-routes'], values.routes ? routes : 100_000);
 const converge = {
   burst: convergeBurst,
-  singles: values['converge-singles'] ? Number(values['converge-singles']) : values.quick ? 300 : 1000,
-  singlesLoaded: values['converge-loaded'] ? Number(values['converge-loaded']) : convergeBurst > 200_000 ? 20 : values.quick ? 50 : 100,
-  repeats: values['converge-repeats'] ? Number(values['converge-repeats']) : 3,
+  singles: num(values['converge-singles'], quick ? 300 : 1000),
+  singlesLoaded: num(values['converge-loaded'], convergeBurst > 200_000 ? 20 : quick ? 50 : 100),
+  repeats: num(values['converge-repeats'], quick ? 2 : 3),
 };
-const log = (s: string) => process.stderr.write(`${s}\n`);
-const want = (name: string) => values.only === undefined || values.only === name;
+// Data plane: the table scenario's size (--dataplane-routes, else --routes, else 1M; quick 100k),
+// kernel/XDP pairs per scenario, seconds per window, layouts, generator and forwarder CPUs.
+const [genCpu, fwdCpu] = list(values['dataplane-cpus'] ?? '0,1');
+const dataplane = {
+  tableRoutes: num(values['dataplane-routes'], routes),
+  repeats: num(values['dataplane-repeats'], quick ? 3 : 5),
+  windowSeconds: num(values['dataplane-window'], quick ? 1.5 : 4),
+  warmupSeconds: quick ? 0.5 : 1,
+  layouts: (values['dataplane-layouts'] ?? (quick ? 'split' : 'split,shared')).split(',') as Layout[],
+  genCpu: genCpu ?? 0,
+  fwdCpu: fwdCpu ?? 1,
+  trafgen: values['dataplane-trafgen'],
+};
+// Daemon memory / CPU: idle at table sizes up to --routes (quick: 100k), then route changes at a steady rate.
+const memorySizes = values['memory-routes'] ? list(values['memory-routes'])
+  : values.routes ? [0, Math.round(routes / 4), Math.round(routes / 2), routes]
+    : quick ? [0, 50_000, 100_000] : [0, 100_000, 250_000, 500_000, 1_000_000];
+const memory = {
+  sizes: memorySizes,
+  idleSeconds: quick ? 3 : 5,
+  churnRate: num(values['memory-rate'], 1000),
+  churnSeconds: num(values['memory-seconds'], 20),
+  // At 1M routes one run and its drain take minutes (every batch re-plans the table): 2 runs in the full bench.
+  churnRepeats: num(values['memory-repeats'], quick ? 1 : 2),
+  drainTimeoutSeconds: 420,
+};
 
+const log = (s: string) => process.stderr.write(`${s}\n`);
+const only = values.only?.split(',').map((s) => s.trim()).filter(Boolean);
+for (const o of only ?? []) {
+  if (!(BENCHES as readonly string[]).includes(o)) {
+    log(`bench: --only ${o}: unknown (one or more of ${BENCHES.join(', ')}, comma-separated)`);
+    process.exit(2);
+  }
+}
+for (const [k, v] of Object.entries({ routes, routesV6, ...dataplane, ...memory, memorySizes })) {
+  if (typeof v === 'number' && !(v >= 0)) {
+    log(`bench: ${k}: not a number`);
+    process.exit(2);
+  }
+}
+if (dataplane.layouts.some((l) => l !== 'split' && l !== 'shared')) {
+  log('bench: --dataplane-layouts: split and/or shared');
+  process.exit(2);
+}
+const want = (name: (typeof BENCHES)[number]) => only === undefined || only.includes(name);
+
+/** Facts about the machine and the checkout, read once. */
+function machine(): Record<string, unknown> {
+  const tryRun = (argv: string[]): string | null => {
+    try {
+      return execFileSync(argv[0]!, argv.slice(1), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    } catch {
+      return null;
+    }
+  };
+  let os = 'unknown';
+  try {
+    os = /^PRETTY_NAME="?([^"\n]*)"?/m.exec(readFileSync('/etc/os-release', 'utf8'))?.[1] ?? os;
+  } catch {
+    // no os-release
+  }
+  const cpuInfo = cpus();
+  return {
+    kernel: release(),
+    cpu: cpuInfo[0]?.model ?? 'unknown',
+    cores: cpuInfo.length,
+    node: process.version,
+    os,
+    memoryGB: Math.round((totalmem() / 2 ** 30) * 10) / 10,
+    freeMemoryGB: Math.round((freemem() / 2 ** 30) * 10) / 10,
+    loadavg: loadavg(),
+    systemdDetectVirt: tryRun(['systemd-detect-virt']) ?? undefined,
+    commit: tryRun(['git', 'rev-parse', '--short', 'HEAD']),
+    dirty: (tryRun(['git', 'status', '--porcelain', '--untracked-files=no']) ?? '') !== '',
+  };
+}
+
+const tStart = Date.now();
 const result: Record<string, unknown> = {
   date: new Date().toISOString(),
-  machine: { kernel: release(), cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, node: process.version },
+  machine: machine(),
+  args: process.argv.slice(2),
+  quick,
 };
-if (want('ingest')) result.ingest = await benchIngest(routes, routesV6, log);
+const walls: Record<string, number> = {};
+const failed: string[] = [];
+/** Run one bench; a failure is recorded in its place ({ error }) and the others still run and are written. */
+const timed = async <T>(name: string, fn: () => Promise<T> | T): Promise<T | { error: string }> => {
+  const t = Date.now();
+  try {
+    return await fn();
+  } catch (err) {
+    log(`bench: ${name} failed: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
+    failed.push(name);
+    return { error: err instanceof Error ? err.message : String(err) };
+  } finally {
+    walls[name] = (Date.now() - t) / 1e3;
+  }
+};
+if (want('ingest')) result.ingest = await timed('ingest', () => benchIngest(routes, routesV6, log));
 if (want('plan')) {
   log(`plan: ${routes} synthetic routes`);
-  result.plan = benchPlan(routes);
+  result.plan = await timed('plan', () => benchPlan(routes));
 }
 if (want('xdp')) {
-  result.xdp = await benchXdp({ sizes: xdpSizes, repeats: values['xdp-repeats'] ? Number(values['xdp-repeats']) : 3, log });
+  result.xdp = await timed('xdp', () => benchXdp({ sizes: xdpSizes, repeats: num(values['xdp-repeats'], 3), log }));
 }
-if (want('converge')) result.converge = await benchConverge({ ...converge, log });
+if (want('converge')) result.converge = await timed('converge', () => benchConverge({ ...converge, log }));
+if (want('dataplane')) {
+  log(`dataplane: 1 route, 2-way ECMP, ${dataplane.tableRoutes} routes; ${dataplane.layouts.join(' + ')}; ${dataplane.repeats} kernel/XDP pairs of ${dataplane.windowSeconds} s`);
+  result.dataplane = await timed('dataplane', () => benchDataplane({ ...dataplane, log }));
+}
+if (want('memory')) result.memory = await timed('memory', () => benchMemory({ ...memory, log }));
+result.loadavgAtEnd = loadavg();
+result.wallSeconds = { ...walls, total: (Date.now() - tStart) / 1e3 };
+
 const dir = fileURLToPath(new URL('../../bench/results/', import.meta.url));
 mkdirSync(dir, { recursive: true });
 const file = `${dir}${String(result.date).slice(0, 19).replace(/:/g, '')}.json`;
 writeFileSync(file, JSON.stringify(result, null, 2) + '\n');
-process.stdout.write(JSON.stringify(result, null, 2) + '\n');
 log(`bench: wrote ${file}`);
+if (!values['no-charts']) {
+  try {
+    for (const f of await renderCharts(result as unknown as BenchResult)) log(`bench: wrote ${f}`);
+  } catch (err) {
+    log(`bench: charts failed: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
+    failed.push('charts');
+  }
+}
+log(`bench: ${((Date.now() - tStart) / 1e3).toFixed(0)} s${failed.length ? `; FAILED: ${failed.join(', ')}` : ''}`);
+process.stdout.write(`${file}\n`);
+if (failed.length) process.exitCode = 1;

@@ -27,9 +27,9 @@ const WORKER = fileURLToPath(new URL('./xdp-worker.js', import.meta.url));
 
 export async function benchXdp(opts: XdpBenchOptions): Promise<XdpBenchResult> {
   const log = opts.log ?? (() => {});
-  const ns = `fot-bench-${process.pid}`;
-  const pinDir = `/sys/fs/bpf/fot-bench-${process.pid}`;
-  const tmpDir = join(tmpdir(), `fot-bench-${process.pid}`);
+  const ns = `fob-bench-${process.pid}`;
+  const pinDir = `/sys/fs/bpf/fob-bench-${process.pid}`;
+  const tmpDir = join(tmpdir(), `fob-bench-${process.pid}`);
   const ip = (...a: string[]) => execFileSync('ip', ['-n', ns, ...a], { encoding: 'utf8' });
   const cleanup = () => {
     rmSync(pinDir, { recursive: true, force: true });
