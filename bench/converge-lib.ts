@@ -10,6 +10,7 @@ import { readFileSync, rmdirSync, rmSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import type { StatusJson } from '../src/daemon/status.js';
+import { prepareVethPeer } from '../src/xdp/loader.js';
 
 /** The agent's CLI as built (dist/src/cli/main.js); FOT_DAEMON_CLI runs another build of it (as in the tests). */
 export const CLI = process.env['FOT_DAEMON_CLI'] ?? fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
@@ -69,6 +70,30 @@ export function addNs(name: string): Ns {
   const ns = new Ns(name);
   ns.ip('link', 'set', 'dev', 'lo', 'up');
   return ns;
+}
+
+/**
+ * The benches' router: p1 eth0 — eth1 dut eth2 — eth0 p2, IPv6 off, 10.1.0.0/24
+ * and 10.2.0.0/24, both gateways PERMANENT neighbours (no NUD timers: the
+ * figures see route events only), the peers ready for XDP-redirected frames.
+ */
+export async function twoPortDut(names: { readonly dut: string; readonly p1: string; readonly p2: string }): Promise<{ dut: Ns; p1: Ns; p2: Ns }> {
+  const d = addNs(names.dut);
+  const p1 = addNs(names.p1);
+  const p2 = addNs(names.p2);
+  for (const ns of [d, p1, p2]) ns.sysctl('net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1');
+  for (const [dev, peer, n] of [['eth1', p1, 1], ['eth2', p2, 2]] as const) {
+    d.ip('link', 'add', 'name', dev, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', peer.name);
+    d.ip('link', 'set', 'dev', dev, 'up');
+    peer.ip('link', 'set', 'dev', 'eth0', 'up');
+    d.ip('addr', 'add', `10.${n}.0.1/24`, 'dev', dev);
+    peer.ip('addr', 'add', `10.${n}.0.2/24`, 'dev', 'eth0');
+  }
+  for (const [ns, dev] of [[d, 'eth1'], [d, 'eth2'], [p1, 'eth0'], [p2, 'eth0']] as const) await ns.waitCarrier(dev);
+  d.ip('neigh', 'replace', '10.1.0.2', 'lladdr', p1.mac('eth0'), 'dev', 'eth1', 'nud', 'permanent');
+  d.ip('neigh', 'replace', '10.2.0.2', 'lladdr', p2.mac('eth0'), 'dev', 'eth2', 'nud', 'permanent');
+  for (const ns of [p1, p2]) await prepareVethPeer(ns.name, 'eth0');
+  return { dut: d, p1, p2 };
 }
 
 export function delNs(name: string): void {

@@ -15,11 +15,10 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { prepareVethPeer } from '../src/xdp/loader.js';
 import { PinnedMaps } from '../src/xdp/maps.js';
 import type { StatusJson } from '../src/daemon/status.js';
 import {
-  CLI, Daemon, NsHttp, addNs, delNs, dist, now, removePins, resyncDelta, resyncsByReason, sampleSum, sleep, stat,
+  CLI, Daemon, NsHttp, delNs, twoPortDut, dist, now, removePins, resyncDelta, resyncsByReason, sampleSum, sleep, stat,
   type Dist, type LogLine, type Ns, type Stat,
 } from './converge-lib.js';
 
@@ -174,24 +173,8 @@ export async function benchConverge(opts: ConvergeOptions): Promise<ConvergeResu
   try {
     for (const n of Object.values(names)) delNs(n);
     mkdirSync(tmp, { recursive: true });
-    // --- topology: p1 eth0 — eth1 dut eth2 — eth0 p2 ---------------------
-    const d = addNs(names.dut);
+    const { dut: d } = await twoPortDut(names);
     dut = d;
-    const p1 = addNs(names.p1);
-    const p2 = addNs(names.p2);
-    for (const ns of [d, p1, p2]) ns.sysctl('net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1');
-    for (const [dev, peer, n] of [['eth1', p1, 1], ['eth2', p2, 2]] as const) {
-      d.ip('link', 'add', 'name', dev, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', peer.name);
-      d.ip('link', 'set', 'dev', dev, 'up');
-      peer.ip('link', 'set', 'dev', 'eth0', 'up');
-      d.ip('addr', 'add', `10.${n}.0.1/24`, 'dev', dev);
-      peer.ip('addr', 'add', `10.${n}.0.2/24`, 'dev', 'eth0');
-    }
-    for (const [ns, dev] of [[d, 'eth1'], [d, 'eth2'], [p1, 'eth0'], [p2, 'eth0']] as const) await ns.waitCarrier(dev);
-    // The gateways resolved for good (no NUD timers: the figures see route events only).
-    d.ip('neigh', 'replace', '10.1.0.2', 'lladdr', p1.mac('eth0'), 'dev', 'eth1', 'nud', 'permanent');
-    d.ip('neigh', 'replace', GW, 'lladdr', p2.mac('eth0'), 'dev', 'eth2', 'nud', 'permanent');
-    for (const ns of [p1, p2]) await prepareVethPeer(ns.name, 'eth0');
     pins = d.pinDir();
     http = new NsHttp(d, 60_000);
     const h = http;

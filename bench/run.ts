@@ -17,30 +17,71 @@ import { renderCharts, type BenchResult } from './charts.js';
 
 const BENCHES = ['ingest', 'plan', 'xdp', 'converge', 'dataplane', 'memory'] as const;
 
-const { values } = parseArgs({
-  options: {
-    quick: { type: 'boolean', default: false },
-    routes: { type: 'string' },
-    'routes-v6': { type: 'string' },
-    only: { type: 'string' },
-    'xdp-repeats': { type: 'string' },
-    'converge-routes': { type: 'string' },
-    'converge-singles': { type: 'string' },
-    'converge-repeats': { type: 'string' },
-    'converge-loaded': { type: 'string' },
-    'dataplane-routes': { type: 'string' },
-    'dataplane-repeats': { type: 'string' },
-    'dataplane-window': { type: 'string' },
-    'dataplane-layouts': { type: 'string' },
-    'dataplane-cpus': { type: 'string' },
-    'dataplane-trafgen': { type: 'boolean', default: false },
-    'memory-routes': { type: 'string' },
-    'memory-rate': { type: 'string' },
-    'memory-seconds': { type: 'string' },
-    'memory-repeats': { type: 'string' },
-    'no-charts': { type: 'boolean', default: false },
-  },
-});
+const USAGE = `Usage: npm run bench -- [options]   (root; writes bench/results/<date>.json and bench/charts/*.svg)
+
+  --quick                    100k routes, fewer repeats (under 5 min on 2 cores)
+  --only LIST                ${BENCHES.join(',')} (comma-separated; default: all)
+  --routes N                 IPv4 table size (default 1000000; quick 100000)
+  --routes-v6 N              IPv6 routes for ingest (default 200000; quick 0)
+  --xdp-repeats K            XDP map-update repeats
+  --converge-routes N        burst / start-up size (default --routes, else 100000)
+  --converge-singles N       single route changes on a small table
+  --converge-loaded N        single route changes on the burst's table
+  --converge-repeats K       burst and start-up repeats
+  --dataplane-routes N       table size of the data-plane table scenarios (default --routes)
+  --dataplane-repeats K      kernel/XDP pairs per scenario (default 5; quick 3)
+  --dataplane-window S       seconds per measurement window (default 4; quick 1.5)
+  --dataplane-layouts L      split (generator and forwarder on separate CPUs), shared
+  --dataplane-cpus G,F       generator CPU, forwarder CPU (default 0,1)
+  --dataplane-trafgen        also measure with trafgen (netsniff-ng) for comparison
+  --memory-routes LIST       table sizes for the idle daemon
+  --memory-rate R            route changes per second under load (default 1000)
+  --memory-seconds S         seconds of steady changes
+  --memory-repeats K         repeats of the idle measurement
+  --no-charts                do not redraw bench/charts
+  -h, --help                 this text
+`;
+
+let parsed: ReturnType<typeof parseOptions>;
+try {
+  parsed = parseOptions();
+} catch (err) {
+  process.stderr.write(`bench: ${err instanceof Error ? err.message : String(err)}\n\n${USAGE}`);
+  process.exit(2);
+}
+if (parsed.values.help) {
+  process.stdout.write(USAGE);
+  process.exit(0);
+}
+const { values } = parsed;
+
+function parseOptions() {
+  return parseArgs({
+    options: {
+      help: { type: 'boolean', short: 'h', default: false },
+      quick: { type: 'boolean', default: false },
+      routes: { type: 'string' },
+      'routes-v6': { type: 'string' },
+      only: { type: 'string' },
+      'xdp-repeats': { type: 'string' },
+      'converge-routes': { type: 'string' },
+      'converge-singles': { type: 'string' },
+      'converge-repeats': { type: 'string' },
+      'converge-loaded': { type: 'string' },
+      'dataplane-routes': { type: 'string' },
+      'dataplane-repeats': { type: 'string' },
+      'dataplane-window': { type: 'string' },
+      'dataplane-layouts': { type: 'string' },
+      'dataplane-cpus': { type: 'string' },
+      'dataplane-trafgen': { type: 'boolean', default: false },
+      'memory-routes': { type: 'string' },
+      'memory-rate': { type: 'string' },
+      'memory-seconds': { type: 'string' },
+      'memory-repeats': { type: 'string' },
+      'no-charts': { type: 'boolean', default: false },
+    },
+  });
+}
 const quick = values.quick;
 const num = (v: string | undefined, dflt: number): number => (v === undefined ? dflt : Number(v));
 const list = (v: string): number[] => v.split(',').map(Number);
