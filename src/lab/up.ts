@@ -28,7 +28,8 @@ const FRR_BIN = '/usr/lib/frr';
 
 export async function labUp(opts: UpOptions): Promise<LabState> {
   const lab = new Lab(opts.name);
-  if (readState(opts.name) !== null || [...(await listNetns())].some((n) => n.startsWith(`${opts.name}-`) && LAB_ROLES.some((r) => n === nsName(opts.name, r)))) {
+  const existing = await listNetns();
+  if (readState(opts.name) !== null || LAB_ROLES.some((r) => existing.has(nsName(opts.name, r)))) {
     throw new LabError(`lab ${opts.name} is already up (or left over from a crash): run \`fib-offload lab down${opts.name === 'fol' ? '' : ` --name ${opts.name}`}\` first`);
   }
   await installMissing(opts.say);
