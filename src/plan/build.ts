@@ -14,7 +14,7 @@ import { sweep, type SweepItem, type SweepOut } from './sweep.js';
 import type { Plan, PlanGroup, PlanOptions, PlanPort } from './types.js';
 
 /** Interns drafts so a million routes via one gateway share one draft object. */
-class DraftRegistry {
+export class DraftRegistry {
   private readonly byKey = new Map<string, Map<string, GroupDraft>>();
 
   intern(key: string, slots: readonly GroupSlot[]): GroupDraft {
@@ -26,16 +26,23 @@ class DraftRegistry {
     return d;
   }
 
-  /**
-   * The group key of a draft: its identity, unless routes with the same
-   * identity resolved differently in this plan (per-route RTNH flags), in
-   * which case each content variant is told apart by its signature hash —
-   * decided per key, not by arrival order, so it is deterministic.
-   */
-  finalKey(d: GroupDraft): string {
-    const variants = this.byKey.get(d.key)!;
-    return variants.size === 1 ? d.key : `${d.key}#${fnv1a32(draftSignature(d.slots)).toString(16)}`;
+  /** Take an existing draft as the one for its identity and content. */
+  adopt(d: GroupDraft): void {
+    let variants = this.byKey.get(d.key);
+    if (!variants) this.byKey.set(d.key, (variants = new Map()));
+    variants.set(draftSignature(d.slots), d);
   }
+}
+
+/**
+ * The group key of a draft: its identity, unless routes with the same
+ * identity resolved differently in this plan (per-route RTNH flags), in
+ * which case each content variant is told apart by its signature hash —
+ * decided per key over the drafts the plan's entries use, not by arrival
+ * order, so it is deterministic and the same however the plan was reached.
+ */
+export function finalKey(d: GroupDraft, variantsOfKey: number): string {
+  return variantsOfKey === 1 ? d.key : `${d.key}#${fnv1a32(draftSignature(d.slots)).toString(16)}`;
 }
 
 /** Default tables: main and every VRF's table. */
@@ -45,9 +52,20 @@ function defaultTables(view: MirrorView): number[] {
   return [...t];
 }
 
-interface TableItems {
+export interface TableItems {
   readonly v4: SweepItem<number>[];
   readonly v6: SweepItem<bigint>[];
+}
+
+/** A plan with what an incremental planner needs to continue from it (see incremental.ts). */
+export interface BuiltPlan {
+  readonly plan: Plan;
+  /** Per table: the sweep's inputs in sweep order, overlays and routes only (hosts are derived). */
+  readonly items: ReadonlyMap<number, TableItems>;
+  /** Forward entries per draft: the drafts the plan's groups are made of. */
+  readonly refs: ReadonlyMap<GroupDraft, number>;
+  /** Group id per draft in `refs`. */
+  readonly ids: ReadonlyMap<GroupDraft, number>;
 }
 
 function overlayItem<K extends number | bigint>(space: AddrSpace<K>, o: Overlay): SweepItem<K> {
@@ -55,6 +73,10 @@ function overlayItem<K extends number | bigint>(space: AddrSpace<K>, o: Overlay)
 }
 
 export function buildPlan(view: MirrorView, opts: PlanOptions): Plan {
+  return buildPlanState(view, opts).plan;
+}
+
+export function buildPlanState(view: MirrorView, opts: PlanOptions): BuiltPlan {
   const ports = selectPorts(view.links(), opts.ports, opts.backendFor, (i) => view.tableOfLink(i));
   const offload = new Map<number, PlanPort>();
   for (const p of ports) if (p.backend !== 'none') offload.set(p.ifindex, p);
@@ -139,8 +161,12 @@ export function buildPlan(view: MirrorView, opts: PlanOptions): Plan {
     sweep(SPACE6, t, items.v6, out);
   }
 
+  const refs = new Map<GroupDraft, number>();
+  for (const d of out.forwardDraft) refs.set(d, (refs.get(d) ?? 0) + 1);
+  const variants = new Map<string, number>();
+  for (const d of refs.keys()) variants.set(d.key, (variants.get(d.key) ?? 0) + 1);
   const used = new Map<string, GroupDraft>();
-  for (const d of new Set(out.forwardDraft)) used.set(registry.finalKey(d), d);
+  for (const d of refs.keys()) used.set(finalKey(d, variants.get(d.key)!), d);
   const previous = opts.previous ? new Map(opts.previous.groups.map((g) => [g.key, g.id] as const)) : undefined;
   const ids = allocateGroupIds([...used.keys()].sort(), previous);
   const groups: PlanGroup[] = [];
@@ -154,7 +180,19 @@ export function buildPlan(view: MirrorView, opts: PlanOptions): Plan {
   const { entries, skipped, forwardIndex, forwardDraft } = out;
   for (let i = 0; i < forwardIndex.length; i++) entries[forwardIndex[i]!]!.group = idOf.get(forwardDraft[i]!)!;
 
-  return { ports, groups, entries, skipped, ttlPunt: true, tables };
+  // The sweep sorted each list in place; hosts are re-derived from neighbours when needed.
+  for (const items of perTable.values()) {
+    if (items.v4.some((i) => i.rank === 2)) removeHosts(items.v4);
+    if (items.v6.some((i) => i.rank === 2)) removeHosts(items.v6);
+  }
+  const plan: Plan = { ports, groups, entries, skipped, ttlPunt: true, tables };
+  return { plan, items: perTable, refs, ids: idOf };
+}
+
+function removeHosts<K>(items: SweepItem<K>[]): void {
+  let j = 0;
+  for (let i = 0; i < items.length; i++) if (items[i]!.rank !== 2) items[j++] = items[i]!;
+  items.length = j;
 }
 
 /**
@@ -188,16 +226,27 @@ function addHosts(
         ? contains(SPACE4, c.item as SweepItem<number>, n.address)
         : contains(SPACE6, c.item as SweepItem<bigint>, n.address);
       if (!inside) continue;
-      const slot: GroupSlot = { ifindex: c.ifindex, dev: port.dev, via: n.address, weight: 1, dmac: n.mac, smac: c.smac, state: 'usable' };
-      // Same identity as a single-path route via this neighbour: they share one group.
-      const draft = registry.intern(`${c.ifindex}/${n.address}@1`, [slot]);
-      if (c.family === 4) {
-        items.v4.push({ rank: 2, lo: SPACE4.parse(n.address), len: 32, dst: `${n.address}/32`, owner: c.item as SweepItem<number>, draft });
-      } else {
-        items.v6.push({ rank: 2, lo: SPACE6.parse(n.address), len: 128, dst: `${n.address}/128`, owner: c.item as SweepItem<bigint>, draft });
-      }
+      const intern = (key: string, slots: readonly GroupSlot[]) => registry.intern(key, slots);
+      if (c.family === 4) items.v4.push(hostItem(SPACE4, c.item as SweepItem<number>, port, c.smac, n, intern));
+      else items.v6.push(hostItem(SPACE6, c.item as SweepItem<bigint>, port, c.smac, n, intern));
     }
   }
+}
+
+/** The host entry of one resolved neighbour inside a connected subnet on an offload port. */
+export function hostItem<K extends number | bigint>(
+  space: AddrSpace<K>,
+  owner: SweepItem<K>,
+  port: PlanPort,
+  smac: string,
+  n: Neighbor,
+  intern: (key: string, slots: readonly GroupSlot[]) => GroupDraft,
+): SweepItem<K> {
+  const slot: GroupSlot = { ifindex: port.ifindex, dev: port.dev, via: n.address, weight: 1, dmac: n.mac, smac, state: 'usable' };
+  // Same identity as a single-path route via this neighbour: they share one group.
+  const draft = intern(`${port.ifindex}/${n.address}@1`, [slot]);
+  const len = space.bits;
+  return { rank: 2, lo: space.parse(n.address), len, dst: `${n.address}/${len}`, owner, draft };
 }
 
 function contains<K extends number | bigint>(space: AddrSpace<K>, owner: SweepItem<K>, address: string): boolean {
