@@ -14,7 +14,9 @@ import { Mirror } from '../mirror/mirror.js';
 import { canonicalState } from '../mirror/canonical.js';
 import type { KernelEvent } from '../model/index.js';
 import { KernelAdapter, type ResyncReason } from '../netlink/kernel.js';
-import { buildPlan, diffPlans, type Plan, type PlanOptions, type PortBackend } from '../plan/index.js';
+import { diffPlans, type Plan, type PlanOptions, type PortBackend } from '../plan/index.js';
+import { PlanState, type PlanHow } from '../plan/incremental.js';
+import { mergeDeltas } from '../mirror/delta.js';
 import { planOptionsFor } from '../cli/inputs.js';
 import { XdpBackend, type ProgramResult, type ReconcileResult } from '../xdp/backend.js';
 import { TcBackend, type TcFallback, type TcReconcileResult } from '../tc/backend.js';
@@ -82,6 +84,8 @@ export class Daemon {
   private tcSwBlocks = new Set<number>();
   private mirror: Mirror | null = null;
   private plan: Plan | null = null;
+  /** `plan` with what incremental planning continues from; replaced together with it. */
+  private planState: PlanState | null = null;
   private pending: Pending[] = [];
   private batchScheduled = false;
   private resyncQueued: TriggerReason | null = null;
@@ -245,17 +249,24 @@ export class Daemon {
     this.metrics.queueDepth.set(0);
     if (batch.length === 0) return;
     const started = process.hrtime.bigint();
-    for (const p of batch) this.mirror.apply(p.ev);
-    let next = buildPlan(this.mirror, this.planOptions(this.plan));
-    let ops = diffPlans(this.plan, next);
+    const deltas = batch.map((p) => this.mirror!.apply(p.ev));
+    // Only the prefixes the events touched are re-planned (see plan/incremental.ts), unless they change ports or overlays.
+    const step = this.planState!.next(this.mirror, mergeDeltas(deltas), this.planOptions(null));
+    let state = step.state;
+    let next = state.plan;
+    let ops = step.ops;
+    const planMs = Number(process.hrtime.bigint() - started) / 1e6;
     const t0 = process.hrtime.bigint();
     let result: ProgramResult | ReconcileResult | null = null;
     if (this.backendChoice !== 'dry-run' && ops.length > 0) {
       try {
         // tc has no incremental path: the blocks are reconciled by diff (only changed rules are sent).
         if (this.tc || hasPorts(next, 'tc')) {
-          next = await this.syncTc(next);
-          ops = diffPlans(this.plan, next);
+          state = await this.syncTc(state);
+          if (state.plan !== next) {
+            next = state.plan;
+            ops = diffPlans(this.plan, next);
+          }
         }
         if (this.backend || hasPorts(next, 'xdp')) {
           result = (await this.ensureXdp()) ? await this.backend!.reconcile(next) : await this.backend!.applyOps(ops, next);
@@ -268,6 +279,7 @@ export class Daemon {
       }
     }
     this.plan = next;
+    this.planState = state;
     const ack = process.hrtime.bigint();
     for (const p of batch) this.metrics.eventToInstall.observe(Number(ack - p.at) / 1e9);
     this.metrics.programDuration.observe(Number(ack - t0) / 1e9);
@@ -278,7 +290,7 @@ export class Daemon {
     this.gaugesStale = true; // refreshGauges(): counting routes is O(table), not for every batch
     if (ops.length > 0) {
       this.log.info(
-        { events: batch.length, planOps: ops.length, mapOps: result?.ops ?? 0, ms: Number(ack - batch[0]!.at) / 1e6 },
+        { events: batch.length, planOps: ops.length, mapOps: result?.ops ?? 0, planned: step.how satisfies PlanHow, planMs, ms: Number(ack - batch[0]!.at) / 1e6 },
         'programmed batch',
       );
       if (this.log.isLevelEnabled('debug')) for (const op of ops) this.log.debug({ op: op.op, ...opSubject(op) }, 'plan op');
@@ -309,12 +321,12 @@ export class Daemon {
     if (!mirror) throw new Error('resync delivered no snapshot');
     const mirrorChanged = this.mirror !== null && reason === 'periodic' && !sameState(this.mirror, mirror);
     this.mirror = mirror;
-    let plan = buildPlan(mirror, this.planOptions(this.plan));
+    let state = PlanState.build(mirror, this.planOptions(this.plan));
     let repairs = 0;
     if (this.backendChoice !== 'dry-run') {
       try {
-        if (this.tc || hasPorts(plan, 'tc') || this.backendChoice === 'tc') {
-          plan = await this.syncTc(plan);
+        if (this.tc || hasPorts(state.plan, 'tc') || this.backendChoice === 'tc') {
+          state = await this.syncTc(state);
           const t = this.lastTcReconcile!;
           repairs += t.blocks.reduce((n, b) => n + b.adds + b.replaces + b.deletes, 0) + t.joined.length + t.left.length;
         }
@@ -327,13 +339,13 @@ export class Daemon {
         return;
       }
     }
-    if (this.backend || (this.backendChoice !== 'dry-run' && hasPorts(plan, 'xdp'))) {
+    if (this.backend || (this.backendChoice !== 'dry-run' && hasPorts(state.plan, 'xdp'))) {
       try {
         await this.ensureXdp();
         const xdp = this.backend!;
         // ecmp.hash may have changed (SIGHUP), or the kernel's fib_multipath_hash_policy.
         xdp.setHash(this.config.ecmp.hash);
-        const r = await xdp.reconcile(plan);
+        const r = await xdp.reconcile(state.plan);
         this.lastReconcile = r;
         repairs += r.ops + r.attached.length + r.detached.length;
         this.countOps(r, 'ok');
@@ -350,7 +362,9 @@ export class Daemon {
         return;
       }
     }
+    const plan = state.plan;
     this.plan = plan;
+    this.planState = state;
     const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
     this.metrics.resyncs.inc({ reason });
     if (reason === 'periodic') {
@@ -423,11 +437,11 @@ export class Daemon {
    * Make the tc blocks equal to the plan. Blocks the hardware refuses move
    * per tc.fallback: to sw they stay tc ports in software; to xdp or none
    * their ports leave tc, and the plan is rebuilt (and tc reconciled again,
-   * which takes their clsact away). Returns the plan to install.
+   * which takes their clsact away). Returns the plan (with its state) to install.
    */
-  private async syncTc(plan: Plan): Promise<Plan> {
+  private async syncTc(state: PlanState): Promise<PlanState> {
     this.tc ??= new TcBackend({ policy: this.config.tc.policy, fallback: this.config.tc.fallback });
-    let r = await this.tc.reconcile(plan);
+    let r = await this.tc.reconcile(state.plan);
     this.noteTc(r);
     const sw = new Set<number>();
     let moved = false;
@@ -446,11 +460,11 @@ export class Daemon {
     for (const [dev, f] of this.tcFallen) if (f.to === 'sw' && !sw.has(f.block)) this.tcFallen.delete(dev);
     this.tcSwBlocks = sw;
     if (moved) {
-      plan = buildPlan(this.mirror!, this.planOptions(this.plan));
-      r = await this.tc.reconcile(plan);
+      state = PlanState.build(this.mirror!, this.planOptions(this.plan));
+      r = await this.tc.reconcile(state.plan);
       this.noteTc(r, this.lastTcReconcile?.fallbacks);
     }
-    return plan;
+    return state;
   }
 
   private noteTc(r: TcReconcileResult, earlierFallbacks: TcReconcileResult['fallbacks'] = []): void {
