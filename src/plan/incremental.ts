@@ -416,25 +416,15 @@ class Step {
     deleteOps.sort((a, b) => groupId(a) - groupId(b));
 
     // Rows: regions come in canonical order (table, family, address); each is spliced over its old range.
-    const entryChunks: PlanEntry[][] = [];
-    const skippedChunks: SkippedRoute[][] = [];
     const entryOps: PlanOp[] = [];
     const entryDeletes: PlanOp[] = [];
-    let ep = 0;
-    let sp = 0;
     for (const res of this.results) {
       const { rows } = res;
       for (let i = 0; i < rows.forwardIndex.length; i++) rows.entries[rows.forwardIndex[i]!]!.group = ids.get(rows.forwardDraft[i]!)!;
-      entryChunks.push(old.entries.slice(ep, res.e0), rows.entries);
-      skippedChunks.push(old.skipped.slice(sp, res.s0), rows.skipped);
-      ep = res.e1;
-      sp = res.s1;
       diffRows(old.entries, res.e0, res.e1, rows.entries, entryOps, entryDeletes);
     }
-    entryChunks.push(old.entries.slice(ep));
-    skippedChunks.push(old.skipped.slice(sp));
-    const entries = ([] as PlanEntry[]).concat(...entryChunks);
-    const skipped = ([] as SkippedRoute[]).concat(...skippedChunks);
+    const entries = spliceRows(old.entries, this.results.map((r) => ({ from: r.e0, to: r.e1, rows: r.rows.entries })));
+    const skipped = spliceRows(old.skipped, this.results.map((r) => ({ from: r.s0, to: r.s1, rows: r.rows.skipped })));
     const groups = [...groupsById.values()].sort((a, b) => a.id - b.id);
     const plan: Plan = { ports: old.ports, groups, entries, skipped, ttlPunt: true, tables: old.tables };
 
@@ -443,6 +433,22 @@ class Step {
     const ops = [...groupOps, ...entryOps, ...entryDeletes, ...deleteOps];
     return { state: PlanState.from(plan, items, refs, ids), ops, how: 'incremental', regions: this.nRegions };
   }
+}
+
+/** `rows` with each [from, to) replaced, in one pass into a list of the final size. */
+function spliceRows<T>(rows: readonly T[], parts: readonly { from: number; to: number; rows: readonly T[] }[]): T[] {
+  let size = rows.length;
+  for (const p of parts) size += p.rows.length - (p.to - p.from);
+  const out = new Array<T>(size);
+  let i = 0;
+  let o = 0;
+  for (const p of parts) {
+    while (i < p.from) out[o++] = rows[i++]!;
+    for (const x of p.rows) out[o++] = x;
+    i = p.to;
+  }
+  while (i < rows.length) out[o++] = rows[i++]!;
+  return out;
 }
 
 function groupId(op: PlanOp): number {
@@ -472,31 +478,27 @@ function sameVerdict(a: Verdict, b: Verdict): boolean {
 }
 
 /**
- * The list with replacements, removals and insertions applied. Few changes
- * are spliced in (a memmove each); many are merged in one pass.
+ * The list with replacements, removals and insertions applied: O(list) per
+ * step, whatever the number of changes (a chunked list would make it
+ * O(changes); at a million routes this copy is most of a small step's cost).
  */
 function withChanges<K extends number | bigint>(space: AddrSpace<K>, items: readonly SweepItem<K>[], changes: Change<K>[]): SweepItem<K>[] {
   // By position; at one position, insertions (which sort before the item
   // there) in prefix order, then the change of the item there.
-  const order = changes.map((c) => ({ c })).sort((a, b) => a.c.at - b.c.at || (a.c.cur ? 1 : 0) - (b.c.cur ? 1 : 0)
-    || (a.c.cur ? 0 : space.compare(a.c.next!.lo, b.c.next!.lo) || a.c.next!.len - b.c.next!.len));
-  if (changes.length <= 16) {
-    const out = items.slice();
-    for (let k = order.length - 1; k >= 0; k--) {
-      const { at, cur, next } = order[k]!.c;
-      if (cur && next) out[at] = next;
-      else if (cur) out.splice(at, 1);
-      else out.splice(at, 0, next!);
-    }
-    return out;
-  }
-  const out: SweepItem<K>[] = [];
+  changes.sort((a, b) => a.at - b.at || (a.cur ? 1 : 0) - (b.cur ? 1 : 0)
+    || (a.cur ? 0 : space.compare(a.next!.lo, b.next!.lo) || a.next!.len - b.next!.len));
+  let size = items.length;
+  for (const c of changes) size += (c.next ? 1 : 0) - (c.cur ? 1 : 0);
+  // One pass into a list of the final size: cheaper than a copy plus splices (each a memmove of the rest).
+  const out = new Array<SweepItem<K>>(size);
   let i = 0;
-  for (const { c } of order) {
-    while (i < c.at) out.push(items[i++]!);
-    if (c.cur) { i++; if (c.next) out.push(c.next); } else out.push(c.next!);
+  let o = 0;
+  for (const c of changes) {
+    while (i < c.at) out[o++] = items[i++]!;
+    if (c.cur) i++;
+    if (c.next) out[o++] = c.next;
   }
-  while (i < items.length) out.push(items[i++]!);
+  while (i < items.length) out[o++] = items[i++]!;
   return out;
 }
 
