@@ -10,17 +10,7 @@ import type { NexthopObject } from '../../src/model/nexthop.js';
 import { prefixKey, type Route, type RouteNexthop } from '../../src/model/route.js';
 import { addr, devNh, gwNh, link, neigh, nhGroup, nhObj, route, snapshot } from '../fixtures/mirror/build.js';
 import { ReferenceKernel } from '../fixtures/mirror/reference.js';
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { rng } from '../fixtures/rng.js';
 
 const IFS = [2, 3, 4];
 const GW4 = ['169.254.0.1', '10.0.0.2'];

@@ -15,17 +15,7 @@ import type { Route, RouteNexthop } from '../../src/model/route.js';
 import { buildPlan, diffPlans, type PlanOptions } from '../../src/plan/index.js';
 import { PlanState, type PlanHow } from '../../src/plan/incremental.js';
 import { addr, connected, devNh, gwNh, link, neigh, nhGroup, nhObj, route, snapshot } from '../fixtures/mirror/build.js';
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { rng } from '../fixtures/rng.js';
 
 // eth2 and eth3 are offload ports, eth4 is not.
 const OPTS: PlanOptions = { ports: ['eth2', 'eth3'] };
