@@ -83,8 +83,7 @@ export class Daemon {
   /** Blocks counted as fallen back to sw (counted once while it lasts). */
   private tcSwBlocks = new Set<number>();
   private mirror: Mirror | null = null;
-  private plan: Plan | null = null;
-  /** `plan` with what incremental planning continues from; replaced together with it. */
+  /** The installed plan, with what incremental planning continues from. */
   private planState: PlanState | null = null;
   private pending: Pending[] = [];
   private batchScheduled = false;
@@ -119,6 +118,10 @@ export class Daemon {
 
   get currentPlan(): Plan | null {
     return this.plan;
+  }
+
+  private get plan(): Plan | null {
+    return this.planState?.plan ?? null;
   }
 
   get currentMirror(): Mirror | null {
@@ -278,7 +281,6 @@ export class Daemon {
         return;
       }
     }
-    this.plan = next;
     this.planState = state;
     const ack = process.hrtime.bigint();
     for (const p of batch) this.metrics.eventToInstall.observe(Number(ack - p.at) / 1e9);
@@ -363,7 +365,6 @@ export class Daemon {
       }
     }
     const plan = state.plan;
-    this.plan = plan;
     this.planState = state;
     const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
     this.metrics.resyncs.inc({ reason });

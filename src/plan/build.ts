@@ -22,7 +22,7 @@ export class DraftRegistry {
     let variants = this.byKey.get(key);
     if (!variants) this.byKey.set(key, (variants = new Map()));
     let d = variants.get(sig);
-    if (!d) variants.set(sig, (d = { key, slots }));
+    if (!d) variants.set(sig, (d = { key, slots, sig }));
     return d;
   }
 
@@ -30,7 +30,7 @@ export class DraftRegistry {
   adopt(d: GroupDraft): void {
     let variants = this.byKey.get(d.key);
     if (!variants) this.byKey.set(d.key, (variants = new Map()));
-    variants.set(draftSignature(d.slots), d);
+    variants.set(d.sig, d);
   }
 }
 
@@ -42,7 +42,7 @@ export class DraftRegistry {
  * order, so it is deterministic and the same however the plan was reached.
  */
 export function finalKey(d: GroupDraft, variantsOfKey: number): string {
-  return variantsOfKey === 1 ? d.key : `${d.key}#${fnv1a32(draftSignature(d.slots)).toString(16)}`;
+  return variantsOfKey === 1 ? d.key : `${d.key}#${fnv1a32(d.sig).toString(16)}`;
 }
 
 /** Default tables: main and every VRF's table. */

@@ -27,6 +27,26 @@ function sameEntry(a: PlanEntry, b: PlanEntry): boolean {
   return a.action === b.action && a.group === b.group;
 }
 
+/**
+ * Entry ops between old[from, to) and `next`, both in canonical order, by one
+ * merge walk: adds and replaces go to `ops` in new order, deletes to `deletes`
+ * in old order.
+ */
+export function diffEntryRun(old: readonly PlanEntry[], from: number, to: number, next: readonly PlanEntry[], ops: PlanOp[], deletes: PlanOp[]): void {
+  let i = from;
+  let j = 0;
+  while (i < to || j < next.length) {
+    const o = i < to ? old[i] : undefined;
+    const e = next[j];
+    const c = o === undefined ? 1 : e === undefined ? -1 : compareRows(o, e);
+    if (c < 0) { deletes.push({ op: 'entry-delete', entry: o! }); i++; } else if (c > 0) { ops.push({ op: 'entry-add', entry: e! }); j++; } else {
+      if (!sameEntry(o!, e!)) ops.push({ op: 'entry-replace', entry: e!, old: o! });
+      i++;
+      j++;
+    }
+  }
+}
+
 export function sameGroup(a: PlanGroup, b: PlanGroup): boolean {
   if (a.key !== b.key || a.bucketBits !== b.bucketBits || a.members.length !== b.members.length) return false;
   for (let i = 0; i < a.members.length; i++) {
@@ -72,20 +92,7 @@ export function diffPlans(old: Plan, next: Plan): PlanOp[] {
   const deletes: PlanOp[] = [];
   if (isOrdered(old.entries) && isOrdered(next.entries)) {
     // Both in canonical order (buildPlan's): one merge walk, no hashing.
-    const a = old.entries;
-    const b = next.entries;
-    let i = 0;
-    let j = 0;
-    while (i < a.length || j < b.length) {
-      const o = a[i];
-      const e = b[j];
-      const c = o === undefined ? 1 : e === undefined ? -1 : compareRows(o, e);
-      if (c < 0) { deletes.push({ op: 'entry-delete', entry: o! }); i++; } else if (c > 0) { ops.push({ op: 'entry-add', entry: e! }); j++; } else {
-        if (!sameEntry(o!, e!)) ops.push({ op: 'entry-replace', entry: e!, old: o! });
-        i++;
-        j++;
-      }
-    }
+    diffEntryRun(old.entries, 0, old.entries.length, next.entries, ops, deletes);
   } else {
     const oldEntries = new Map<string, PlanEntry>();
     for (const e of old.entries) oldEntries.set(entryKey(e), e);

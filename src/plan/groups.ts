@@ -24,6 +24,8 @@ export interface GroupSlot extends BucketSlot {
 export interface GroupDraft {
   readonly key: string;
   readonly slots: readonly GroupSlot[];
+  /** draftSignature(slots), computed once when the draft is interned. */
+  readonly sig: string;
 }
 
 /** FNV-1a over the key's UTF-16 units: cheap, well spread, no dependency. */
@@ -93,7 +95,7 @@ export function canonicalSlots(slots: GroupSlot[]): GroupSlot[] {
 const RANK: Readonly<Record<SlotState, number>> = { usable: 0, punt: 1, excluded: 2 };
 
 /** The finished group: usable members and the bucket table over them. */
-export function finishGroup(id: number, draft: GroupDraft, bitsCap: number): PlanGroup {
+export function finishGroup(id: number, draft: Pick<GroupDraft, 'key' | 'slots'>, bitsCap: number): PlanGroup {
   const members: GroupMember[] = [];
   const memberOfSlot = draft.slots.map((s) => {
     if (s.state !== 'usable' || s.dmac === null) return PUNT_BUCKET;

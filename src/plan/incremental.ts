@@ -24,9 +24,8 @@ import { RT_TABLE_LOCAL, type Route } from '../model/route.js';
 import { DEFAULT_BUCKET_BITS } from './buckets.js';
 import { buildPlanState, DraftRegistry, finalKey, hostItem, type TableItems } from './build.js';
 import { classifyRoute, type ClassifyContext, type Verdict } from './classify.js';
-import { diffPlans, sameGroup, type PlanOp } from './diff.js';
+import { diffEntryRun, diffPlans, sameGroup, type PlanOp } from './diff.js';
 import { allocateGroupIds, finishGroup, type GroupDraft } from './groups.js';
-import { compareRows } from './order.js';
 import { SPACE4, SPACE6, type AddrSpace } from './prefix.js';
 import { sweep, type SweepItem, type SweepOut } from './sweep.js';
 import type { Plan, PlanEntry, PlanGroup, PlanOptions, PlanPort, SkippedRoute } from './types.js';
@@ -421,7 +420,7 @@ class Step {
     for (const res of this.results) {
       const { rows } = res;
       for (let i = 0; i < rows.forwardIndex.length; i++) rows.entries[rows.forwardIndex[i]!]!.group = ids.get(rows.forwardDraft[i]!)!;
-      diffRows(old.entries, res.e0, res.e1, rows.entries, entryOps, entryDeletes);
+      diffEntryRun(old.entries, res.e0, res.e1, rows.entries, entryOps, entryDeletes);
     }
     const entries = spliceRows(old.entries, this.results.map((r) => ({ from: r.e0, to: r.e1, rows: r.rows.entries })));
     const skipped = spliceRows(old.skipped, this.results.map((r) => ({ from: r.s0, to: r.s1, rows: r.rows.skipped })));
@@ -455,21 +454,6 @@ function groupId(op: PlanOp): number {
   return 'group' in op ? op.group.id : 0;
 }
 
-/** Entry ops for one region, as diffPlans makes them: adds and replaces in new order, deletes in old order. */
-function diffRows(old: readonly PlanEntry[], i: number, end: number, next: readonly PlanEntry[], ops: PlanOp[], deletes: PlanOp[]): void {
-  let j = 0;
-  while (i < end || j < next.length) {
-    const o = i < end ? old[i] : undefined;
-    const e = next[j];
-    const c = o === undefined ? 1 : e === undefined ? -1 : compareRows(o, e);
-    if (c < 0) { deletes.push({ op: 'entry-delete', entry: o! }); i++; } else if (c > 0) { ops.push({ op: 'entry-add', entry: e! }); j++; } else {
-      if (o!.action !== e!.action || o!.group !== e!.group) ops.push({ op: 'entry-replace', entry: e!, old: o! });
-      i++;
-      j++;
-    }
-  }
-}
-
 /** What is installed for a route is decided by its verdict; equal verdicts change no row. */
 function sameVerdict(a: Verdict, b: Verdict): boolean {
   if (a.kind === 'skip') return b.kind === 'skip' && a.reason === b.reason;
@@ -487,19 +471,7 @@ function withChanges<K extends number | bigint>(space: AddrSpace<K>, items: read
   // there) in prefix order, then the change of the item there.
   changes.sort((a, b) => a.at - b.at || (a.cur ? 1 : 0) - (b.cur ? 1 : 0)
     || (a.cur ? 0 : space.compare(a.next!.lo, b.next!.lo) || a.next!.len - b.next!.len));
-  let size = items.length;
-  for (const c of changes) size += (c.next ? 1 : 0) - (c.cur ? 1 : 0);
-  // One pass into a list of the final size: cheaper than a copy plus splices (each a memmove of the rest).
-  const out = new Array<SweepItem<K>>(size);
-  let i = 0;
-  let o = 0;
-  for (const c of changes) {
-    while (i < c.at) out[o++] = items[i++]!;
-    if (c.cur) i++;
-    if (c.next) out[o++] = c.next;
-  }
-  while (i < items.length) out[o++] = items[i++]!;
-  return out;
+  return spliceRows(items, changes.map((c) => ({ from: c.at, to: c.cur ? c.at + 1 : c.at, rows: c.next ? [c.next] : [] })));
 }
 
 /** The prefix of length `len` containing `lo`. */
