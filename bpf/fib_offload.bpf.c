@@ -81,18 +81,39 @@ struct vlan_hdr {
 	__be16 encap_proto;
 };
 
+/* Frame length without subtracting packet pointers: pointer minus pointer
+ * needs CAP_PERFMON from the verifier (allow_ptr_leaks), and a router needs
+ * only CAP_BPF and CAP_NET_ADMIN for XDP. */
+static __always_inline __u32 frame_len(struct xdp_md *ctx)
+{
+	return (__u32)bpf_xdp_get_buff_len(ctx);
+}
+
 static __always_inline int verdict(struct xdp_md *ctx, __u32 v, int action)
 {
 	struct fo_counter *c = bpf_map_lookup_elem(&fo_verdicts, &v);
 
 	if (c) {
 		c->packets++;
-		c->bytes += ctx->data_end - ctx->data;
+		c->bytes += frame_len(ctx);
 	}
 	return action;
 }
 
 #define PASS(v) return verdict(ctx, (v), XDP_PASS)
+
+/* A big-endian 16-bit length field, with bounds the verifier can see.
+ * Verifiers before 6.x (Debian 12's 6.1) lose a value's bounds through a
+ * BPF_END swap and through an OR of two bounded values, and then refuse
+ * packet-pointer arithmetic with it. The empty asm hides the value from
+ * clang, so the mask survives into the program and bounds it for them. */
+static __always_inline __u32 load_be16(const __be16 *p)
+{
+	__u32 v = bpf_ntohs(*p);
+
+	asm volatile("" : "+r"(v));
+	return v & 0xffff;
+}
 
 static __always_inline __u32 rotl(__u32 x, int r)
 {
@@ -217,7 +238,7 @@ int fib_offload(struct xdp_md *ctx)
 			PASS(FO_V_MALFORMED);
 		if (ip->ihl != 5)
 			PASS(FO_V_OPTIONS);
-		tot = bpf_ntohs(ip->tot_len);
+		tot = load_be16(&ip->tot_len);
 		if (tot < sizeof(*ip) || l3 + tot > end)
 			PASS(FO_V_MALFORMED);
 		w = (__u16 *)ip;
@@ -256,7 +277,7 @@ int fib_offload(struct xdp_md *ctx)
 		if (!pick(rv->group, h, &d.m))
 			PASS(FO_V_BUCKET_PUNT);
 		d.group = rv->group;
-		d.trim = end - (l3 + tot);
+		d.trim = frame_len(ctx) - (d.l3off + tot);
 		d.family = 4;
 	} else if (proto == bpf_htons(ETH_P_IPV6)) {
 		struct ipv6hdr *ip6 = l3;
@@ -270,7 +291,7 @@ int fib_offload(struct xdp_md *ctx)
 			PASS(FO_V_MALFORMED);
 		if (ip6->version != 6)
 			PASS(FO_V_MALFORMED);
-		plen = bpf_ntohs(ip6->payload_len);
+		plen = load_be16(&ip6->payload_len);
 		if (plen == 0 && ip6->nexthdr == 0)
 			PASS(FO_V_OPTIONS); /* jumbogram */
 		if ((void *)(ip6 + 1) + plen > end)
@@ -316,7 +337,7 @@ int fib_offload(struct xdp_md *ctx)
 		if (!pick(rv->group, h, &d.m))
 			PASS(FO_V_BUCKET_PUNT);
 		d.group = rv->group;
-		d.trim = end - ((void *)(ip6 + 1) + plen);
+		d.trim = frame_len(ctx) - (d.l3off + sizeof(*ip6) + plen);
 		d.family = 6;
 	} else {
 		PASS(FO_V_NOT_IP);
@@ -391,7 +412,7 @@ int fib_offload(struct xdp_md *ctx)
 		}
 		if (c) {
 			c->packets++;
-			c->bytes += ctx->data_end - ctx->data;
+			c->bytes += frame_len(ctx);
 		}
 		/* Looked up above; a miss now means the entry went away meanwhile. */
 		if (bpf_redirect_map(&fo_tx, egress, XDP_DROP) != XDP_REDIRECT)
