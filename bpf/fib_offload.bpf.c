@@ -38,6 +38,23 @@ struct {
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 } fo_lpm6 SEC(".maps");
 
+/* Large IPv4 tables: table -> its DIR-24-8 array (fib_offload.h). A table
+ * moves between the LPM trie and its flat array with one update here. The
+ * inner maps are made and pinned by the agent; this is their template. */
+struct fo_flat4_inner {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(max_entries, FO_FLAT4_ENTRIES);
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH_OF_MAPS);
+	__type(key, __u32);
+	__uint(max_entries, 4096);
+	__array(values, struct fo_flat4_inner);
+} fo_flat4 SEC(".maps");
+
 /* Not preallocated: an update swaps in a new element under RCU, so a reader
  * sees the old group or the new one, never a mix. */
 struct {
@@ -229,7 +246,8 @@ int fib_offload(struct xdp_md *ctx)
 		struct iphdr *ip = l3;
 		struct fo_lpm4_key key = { .prefixlen = 64, .table_be = bpf_htonl(port->table) };
 		const struct fo_route_val *rv;
-		__u32 sum = 0, tot, h, a;
+		void *flat;
+		__u32 sum = 0, tot, h, a, group;
 		__u16 *w;
 
 		if ((void *)(ip + 1) > end)
@@ -258,12 +276,35 @@ int fib_offload(struct xdp_md *ctx)
 		a = bpf_ntohl(ip->daddr);
 		if ((a >> 28) == 0xe || (a >> 24) == 0 || (a >> 24) == 127 || a == 0xffffffff)
 			PASS(FO_V_SPECIAL);
-		__builtin_memcpy(key.addr, &ip->daddr, 4);
-		rv = bpf_map_lookup_elem(&fo_lpm4, &key);
-		if (!rv)
-			PASS(FO_V_NO_ROUTE);
-		if (rv->action != FO_ACTION_FORWARD)
-			PASS(FO_V_ROUTE_PUNT);
+		flat = bpf_map_lookup_elem(&fo_flat4, &port->table);
+		if (flat) {
+			/* a still holds the destination, host order. */
+			__u32 idx = a >> 8;
+			const __u32 *e = bpf_map_lookup_elem(flat, &idx);
+			__u32 v;
+
+			if (!e)
+				PASS(FO_V_NO_ROUTE);
+			v = *e;
+			if (v & FO_D24_EXT) {
+				idx = FO_TBL24_SIZE + ((v & FO_D24_TBL8_MASK) << 8) + (a & 0xff);
+				e = bpf_map_lookup_elem(flat, &idx);
+				if (!e)
+					PASS(FO_V_NO_ROUTE);
+				v = *e;
+			}
+			if (!(v & FO_D24_FWD))
+				PASS(v & FO_D24_PUNT ? FO_V_ROUTE_PUNT : FO_V_NO_ROUTE);
+			group = v & FO_D24_GROUP_MASK;
+		} else {
+			__builtin_memcpy(key.addr, &ip->daddr, 4);
+			rv = bpf_map_lookup_elem(&fo_lpm4, &key);
+			if (!rv)
+				PASS(FO_V_NO_ROUTE);
+			if (rv->action != FO_ACTION_FORWARD)
+				PASS(FO_V_ROUTE_PUNT);
+			group = rv->group;
+		}
 		h = mix(seed, ip->saddr);
 		h = mix(h, ip->daddr);
 		if (pol4 == FO_HASH_L4) {
@@ -274,9 +315,9 @@ int fib_offload(struct xdp_md *ctx)
 				h = mix(h, l4_ports(ip + 1, end, ip->protocol));
 		}
 		h = fmix(h);
-		if (!pick(rv->group, h, &d.m))
+		if (!pick(group, h, &d.m))
 			PASS(FO_V_BUCKET_PUNT);
-		d.group = rv->group;
+		d.group = group;
 		d.trim = frame_len(ctx) - (d.l3off + tot);
 		d.family = 4;
 	} else if (proto == bpf_htons(ETH_P_IPV6)) {

@@ -37,6 +37,20 @@ struct fo_lpm6_key {
 	__u32 table_be;
 	__u8 addr[16];
 };
+/* Flat IPv4 tables (DIR-24-8, as DPDK's rte_lpm): one u32 array per large
+ * table, reached through fo_flat4 (table -> array). Indices [0, 2^24) are
+ * tbl24, indexed by the top 24 address bits; tbl8 group g holds the 256
+ * entries of one /24 at FO_TBL24_SIZE + g * 256. At most two dependent reads
+ * per lookup, whatever the table size. src/xdp/dir24.ts keeps the contents. */
+#define FO_TBL24_SIZE (1u << 24)
+#define FO_TBL8_GROUPS 16384
+#define FO_FLAT4_ENTRIES (FO_TBL24_SIZE + FO_TBL8_GROUPS * 256)
+#define FO_D24_EXT 0x80000000u   /* tbl24 only: | tbl8 group */
+#define FO_D24_PUNT 0x40000000u  /* the kernel forwards */
+#define FO_D24_FWD 0x20000000u   /* | adjacency group id */
+#define FO_D24_GROUP_MASK 0x0fffffffu
+#define FO_D24_TBL8_MASK 0x0fffffffu
+
 #define FO_ACTION_FORWARD 0
 #define FO_ACTION_PUNT 1
 struct fo_route_val {

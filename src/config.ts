@@ -49,7 +49,8 @@ export interface Config {
   readonly portBackends: readonly PortBackendRule[];
   readonly tc: { readonly policy: TcPolicy; readonly fallback: TcFallback };
   /** bpffs: mount point of the BPF file system the program and maps are pinned under. */
-  readonly xdp: { readonly mode: XdpMode; readonly bpffs: string };
+  /** flatThreshold: IPv4 tables with at least this many entries get a flat DIR-24-8 array (0 = every table). */
+  readonly xdp: { readonly mode: XdpMode; readonly bpffs: string; readonly flatThreshold: number };
   readonly ecmp: { readonly hash: EcmpHash };
   readonly metrics: ListenAddress;
   readonly resync: { readonly intervalMs: number };
@@ -68,7 +69,7 @@ export function defaultConfig(): Config {
     backend: 'auto',
     portBackends: [],
     tc: { policy: 'hw-preferred', fallback: 'xdp' },
-    xdp: { mode: 'native', bpffs: '/sys/fs/bpf' },
+    xdp: { mode: 'native', bpffs: '/sys/fs/bpf', flatThreshold: 4096 },
     ecmp: { hash: 'kernel' },
     metrics: { listen: DEFAULT_LISTEN, host: '127.0.0.1', port: 9469 },
     resync: { intervalMs: DEFAULT_RESYNC_MS },
@@ -250,7 +251,15 @@ const TcSchema = z.strictObject(
 const absolutePath = z
   .string(expect('expected an absolute path'))
   .refine((t) => t.startsWith('/') && !t.split('/').includes('..'), { message: 'expected an absolute path without ".."' });
-const XdpSchema = z.strictObject({ mode: enumOf(XDP_MODES).optional(), bpffs: absolutePath.optional() }, mapping);
+const XdpSchema = z.strictObject(
+  {
+    mode: enumOf(XDP_MODES).optional(),
+    bpffs: absolutePath.optional(),
+    flat_threshold: z.number(expect('expected a whole number of routes, 0 or more')).int(expect('expected a whole number of routes, 0 or more'))
+      .min(0, expect('expected a whole number of routes, 0 or more')).optional(),
+  },
+  mapping,
+);
 const EcmpSchema = z.strictObject({ hash: enumOf(ECMP_HASHES).optional() }, mapping);
 const MetricsSchema = z.strictObject({ listen: listen.optional() }, mapping);
 const ResyncSchema = z.strictObject({ interval: duration.optional() }, mapping);
@@ -377,7 +386,11 @@ function build(raw: RawConfig): Config {
     backend: raw.backend ?? d.backend,
     portBackends: Object.entries(raw.port_backends ?? {}).map(([pattern, backend]) => ({ pattern, backend })),
     tc: { policy: raw.tc?.policy ?? d.tc.policy, fallback: raw.tc?.fallback ?? d.tc.fallback },
-    xdp: { mode: raw.xdp?.mode ?? d.xdp.mode, bpffs: (raw.xdp?.bpffs ?? d.xdp.bpffs).replace(/\/+$/, '') || '/' },
+    xdp: {
+      mode: raw.xdp?.mode ?? d.xdp.mode,
+      bpffs: (raw.xdp?.bpffs ?? d.xdp.bpffs).replace(/\/+$/, '') || '/',
+      flatThreshold: raw.xdp?.flat_threshold ?? d.xdp.flatThreshold,
+    },
     ecmp: { hash: raw.ecmp?.hash ?? d.ecmp.hash },
     metrics: raw.metrics?.listen !== undefined ? parseListenAddress(raw.metrics.listen, 'metrics.listen') : d.metrics,
     resync: {

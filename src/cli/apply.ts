@@ -33,7 +33,9 @@ export async function runApply(opts: ApplyOptions, out: NodeJS.WritableStream = 
     if (opts.backend === 'tc' && !plan.ports.some((p) => p.backend === 'xdp')) return status;
   }
   if (opts.backend !== 'xdp' && plan.ports.some((p) => p.backend === 'tc') && !plan.ports.some((p) => p.backend === 'xdp')) return status;
-  const backend = await XdpBackend.open({ bpffs: config.xdp.bpffs, mode: config.xdp.mode, hash: config.ecmp.hash });
+  const backend = await XdpBackend.open({
+    bpffs: config.xdp.bpffs, mode: config.xdp.mode, hash: config.ecmp.hash, flatThreshold: config.xdp.flatThreshold,
+  });
   try {
     const result = await backend.reconcile(plan);
     out.write(applyText(plan, backend, result));
@@ -72,6 +74,11 @@ export function applyText(plan: Plan, backend: XdpBackend, r: ReconcileResult): 
   }
   for (const d of r.detached) lines.push(`xdp: detached from ${d}`);
   for (const f of r.refused) lines.push(`xdp: NOT attached to ${f.dev}: ${f.reason} (its traffic stays with the kernel)`);
+  for (const f of r.flat) {
+    const how = f.made ? 'made' : f.written > 0 ? 'repaired' : 'unchanged';
+    lines.push(`xdp: table ${f.table} IPv4: flat DIR-24-8 array (${f.routes} routes), ${how}${f.written > 0 ? `, ${f.written} slots written` : ''}${f.published ? ', published' : ''}`);
+  }
+  for (const t of r.flatWithdrawn) lines.push(`xdp: table ${t} IPv4: back to the LPM trie (flat array withdrawn)`);
   const changed = Object.entries(r.counts).filter(([, c]) => c.adds + c.updates + c.deletes > 0);
   for (const [map, c] of changed) lines.push(`xdp: ${map}: +${c.adds} ~${c.updates} -${c.deletes}`);
   if (r.staleCounters > 0) lines.push(`xdp: removed ${r.staleCounters} counters of groups or members that are gone`);

@@ -429,7 +429,9 @@ export class Daemon {
   /** Load (or reuse) the pinned XDP program the first time it is needed; true when it was loaded just now. */
   private async ensureXdp(): Promise<boolean> {
     if (this.backend) return false;
-    this.backend = await XdpBackend.open({ bpffs: this.config.xdp.bpffs, mode: this.config.xdp.mode, hash: this.config.ecmp.hash });
+    this.backend = await XdpBackend.open({
+      bpffs: this.config.xdp.bpffs, mode: this.config.xdp.mode, hash: this.config.ecmp.hash, flatThreshold: this.config.xdp.flatThreshold,
+    });
     this.log.info({ how: this.backend.load.how, progId: this.backend.progId, dir: this.backend.loader.dir }, 'xdp program loaded');
     return true;
   }

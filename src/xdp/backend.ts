@@ -8,6 +8,7 @@ import {
   DEFAULT_BPFFS,
   XdpLoader,
   hashPolicies,
+  runTool,
   type AttachResult,
   type EcmpHash,
   type LinkXdp,
@@ -17,17 +18,28 @@ import {
 } from './loader.js';
 import type { MemberCounter, PinnedMaps } from './maps.js';
 export type { MemberCounter } from './maps.js';
+import type { MapRef } from 'bpf';
+import { arrayReadAll, arrayWrite } from './bulk.js';
+import { Dir24Table, type D24Writes } from './dir24.js';
+import { FlatStore } from './flat.js';
+import { FLAT4_ENTRIES, TBL8_GROUPS, ipv4Prefix } from './layout.js';
 import {
   PLAN_MAPS,
+  chooseFlat,
   desiredState,
   diffStates,
   emptyState,
+  flatValue,
   isXdp,
   planOpsToMapOps,
+  v4Counts,
   type MapOp,
   type PlanMap,
   type XdpState,
 } from './state.js';
+
+/** IPv4 tables with at least this many entries get a flat DIR-24-8 array (`xdp.flat_threshold`). */
+export const DEFAULT_FLAT_THRESHOLD = 4096;
 
 export interface XdpBackendOptions {
   readonly bpffs?: string;
@@ -37,6 +49,23 @@ export interface XdpBackendOptions {
   /** Pin directory override (tests); default <bpffs>/fib-offload/ns<netns inode>. */
   readonly pinDir?: string;
   readonly run?: Runner;
+  /** IPv4 tables with at least this many entries use a flat array; 0 = every table with an IPv4 entry. */
+  readonly flatThreshold?: number;
+}
+
+/** A flat table as installed: its DIR-24-8 bookkeeping and its array in the kernel. */
+interface FlatTable {
+  readonly dir: Dir24Table;
+  readonly ref: MapRef;
+}
+
+export interface FlatTableStats {
+  readonly table: number;
+  readonly routes: number;
+  readonly tbl8Used: number;
+  readonly tbl8Free: number;
+  /** /24 blocks handed to the kernel because no tbl8 group was free. */
+  readonly starved: number;
 }
 
 export interface MapOpCounts {
@@ -45,8 +74,11 @@ export interface MapOpCounts {
   deletes: number;
 }
 
+/** Route ops per map; 'flat4' counts the routes of flat tables (not array slots). */
+export type CountedMap = PlanMap | 'flat4';
+
 export interface ProgramResult {
-  readonly counts: Readonly<Record<PlanMap, MapOpCounts>>;
+  readonly counts: Readonly<Record<CountedMap, MapOpCounts>>;
   readonly ops: number;
   readonly seconds: number;
 }
@@ -58,10 +90,30 @@ export interface ReconcileResult extends ProgramResult {
   readonly refused: ReadonlyArray<{ readonly dev: string; readonly reason: string }>;
   /** fo_stats keys removed because their group or member is gone. */
   readonly staleCounters: number;
+  /** Flat IPv4 tables as reconciled, and tables whose flat array was withdrawn. */
+  readonly flat: readonly FlatSync[];
+  readonly flatWithdrawn: readonly number[];
 }
 
-function zeroCounts(): Record<PlanMap, MapOpCounts> {
-  return Object.fromEntries(PLAN_MAPS.map((m) => [m, { adds: 0, updates: 0, deletes: 0 }])) as Record<PlanMap, MapOpCounts>;
+export interface FlatSync {
+  readonly table: number;
+  readonly routes: number;
+  /** Array slots written (0 when the kernel already held this table). */
+  readonly written: number;
+  /** The array was made now (the table just became flat, or its pin was missing). */
+  readonly made: boolean;
+  /** fo_flat4 now points at it (it didn't before). */
+  readonly published: boolean;
+}
+
+function zeroCounts(): Record<CountedMap, MapOpCounts> {
+  return Object.fromEntries([...PLAN_MAPS, 'flat4'].map((m) => [m, { adds: 0, updates: 0, deletes: 0 }])) as Record<CountedMap, MapOpCounts>;
+}
+
+function sameSet(a: ReadonlySet<number>, b: ReadonlySet<number>): boolean {
+  if (a.size !== b.size) return false;
+  for (const x of a) if (!b.has(x)) return false;
+  return true;
 }
 
 export class XdpBackend {
@@ -73,13 +125,21 @@ export class XdpBackend {
   private readonly ours: Set<number>;
   /** XDP ports whose attach was refused (another program, or both modes failed). */
   private unusable = new Set<number>();
+  private readonly store: FlatStore;
+  private readonly flatThreshold: number;
+  /** Flat tables as installed, by table. */
+  private readonly flat = new Map<number, FlatTable>();
+  /** IPv4 entries per table in the plan last programmed: decides when a table moves to or from a flat array. */
+  private v4 = new Map<number, number>();
 
-  private constructor(loader: XdpLoader, load: LoadResult, mode: XdpMode) {
+  private constructor(loader: XdpLoader, load: LoadResult, mode: XdpMode, flatThreshold: number, run: Runner) {
     this.loader = loader;
     this.load = load;
     this.maps = load.maps;
     this.mode = mode;
     this.ours = new Set([load.progId, ...(load.previousProgId !== null ? [load.previousProgId] : [])]);
+    this.store = new FlatStore(loader.mapsDir, load.maps.get('fo_flat4'), run);
+    this.flatThreshold = flatThreshold;
   }
 
   /** Mount bpffs if needed, then load or reuse the pinned program and maps. */
@@ -87,7 +147,8 @@ export class XdpBackend {
     const bpffs = opts.bpffs ?? DEFAULT_BPFFS;
     const loader = loaderFor(opts);
     await loader.ensureBpffs(opts.pinDir ? bpffsRootOf(opts.pinDir, bpffs) : bpffs);
-    return new XdpBackend(loader, await loader.load(opts.hash), opts.mode);
+    const threshold = opts.flatThreshold ?? DEFAULT_FLAT_THRESHOLD;
+    return new XdpBackend(loader, await loader.load(opts.hash), opts.mode, threshold, opts.run ?? runTool);
   }
 
   /** Rewrite the hash fields of fo_config (keeping the seed, so flows stay where they are). */
@@ -129,6 +190,10 @@ export class XdpBackend {
     let i = 0;
     while (i < ops.length) {
       const op = ops[i]!;
+      if (op.op === 'flat-set' || op.op === 'flat-delete') {
+        i = this.programFlatRun(ops, i, counts.flat4);
+        continue;
+      }
       const c = counts[op.map];
       if (op.op === 'delete') {
         this.maps.delete(op.map, op.key);
@@ -149,6 +214,88 @@ export class XdpBackend {
       i = j;
     }
     return { counts, ops: ops.length, seconds: (performance.now() - t0) / 1000 };
+  }
+
+  /**
+   * A run of flat-table route ops from ops[i]: applied to each table's
+   * DIR-24-8, then its writes go out, tbl8 groups before the tbl24 entries
+   * that point at them. Returns the index after the run.
+   */
+  private programFlatRun(ops: readonly MapOp[], i: number, c: MapOpCounts): number {
+    const touched = new Set<FlatTable>();
+    for (; i < ops.length; i++) {
+      const op = ops[i]!;
+      if (op.op !== 'flat-set' && op.op !== 'flat-delete') break;
+      const t = this.flat.get(op.table);
+      if (!t) throw new Error(`flat op for table ${op.table}, which has no flat array`);
+      if (op.op === 'flat-set') {
+        t.dir.set(op.addr, op.len, op.value);
+        if (op.add) c.adds++; else c.updates++;
+      } else {
+        t.dir.delete(op.addr, op.len);
+        c.deletes++;
+      }
+      touched.add(t);
+    }
+    for (const t of touched) writeFlat(t.ref, t.dir.take());
+    return i;
+  }
+
+  /**
+   * Build or rebuild the flat arrays of `tables` from the plan: each array
+   * is read back (unless just made), and only what differs is written, tbl8
+   * groups first; a table not yet published is published after its array is
+   * complete.
+   */
+  private async syncFlat(plan: Plan, tables: ReadonlySet<number>): Promise<FlatSync[]> {
+    const published = this.store.published();
+    const out: FlatSync[] = [];
+    for (const table of tables) {
+      let ref = this.flat.get(table)?.ref ?? this.store.open(table);
+      let installed: Uint32Array | undefined;
+      if (ref) installed = arrayReadAll(ref, FLAT4_ENTRIES, `read the flat array of table ${table}`);
+      else ref = await this.store.create(table);
+      const routes: Array<[number, number, number]> = [];
+      for (const e of plan.entries) {
+        if (e.family !== 4 || e.table !== table) continue;
+        const { addr, len } = ipv4Prefix(e.dst);
+        routes.push([addr, len, flatValue(e)]);
+      }
+      // Groups the running table retired moments ago may still be read through an old pointer: not reusable yet.
+      const quarantined = this.flat.get(table)?.dir.quarantinedGroups() ?? [];
+      const { table: dir, writes } = Dir24Table.build(routes, { tbl8Groups: TBL8_GROUPS, quarantined, ...(installed ? { installed } : {}) });
+      writeFlat(ref, writes);
+      const publish = published.get(table) !== ref.id;
+      if (publish) this.store.publish(table, ref);
+      this.flat.set(table, { dir, ref });
+      out.push({ table, routes: routes.length, written: writes.tbl8.indices.length + writes.tbl24.indices.length, made: !installed, published: publish });
+    }
+    return out;
+  }
+
+  /** Withdraw and unpin every flat array not in `keep`: tables that left, and leftovers of earlier runs. */
+  private retireFlat(keep: ReadonlySet<number>): number[] {
+    const withdrawn: number[] = [];
+    for (const table of this.store.published().keys()) {
+      if (keep.has(table)) continue;
+      this.store.unpublish(table);
+      withdrawn.push(table);
+    }
+    for (const [table, t] of this.flat) {
+      if (keep.has(table)) continue;
+      t.ref.close();
+      this.flat.delete(table);
+    }
+    for (const table of this.store.pinnedTables()) if (!keep.has(table)) this.store.unpin(table);
+    return withdrawn;
+  }
+
+  /** Flat tables with their DIR-24-8 occupancy: /status and metrics. */
+  flatStats(): FlatTableStats[] {
+    return [...this.flat].map(([table, t]) => {
+      const s = t.dir.stats();
+      return { table, routes: s.routes, tbl8Used: s.tbl8Used, tbl8Free: s.tbl8Free, starved: s.starved };
+    });
   }
 
   /**
@@ -180,7 +327,26 @@ export class XdpBackend {
       }
     }
     // After an upgrade, links running the old program that aren't XDP ports any more still get the new one detached below.
-    const result = this.program(diffStates(this.installed(), desiredState(plan, this.unusable)));
+    const usable = want.some((p) => !this.unusable.has(p.ifindex));
+    this.v4 = v4Counts(plan);
+    const flat = usable ? chooseFlat(this.v4, new Set(this.flat.keys()), this.flatThreshold) : new Set<number>();
+    const ops = diffStates(this.installed(), desiredState(plan, this.unusable, flat));
+    // Egress ports and groups first, then the flat arrays (they point at
+    // groups), then the other route and port sets; tables leaving the flat
+    // arrays are withdrawn once their LPM entries are in, before any delete.
+    const t0 = performance.now();
+    const firstDelete = ops.findIndex((o) => o.op === 'delete');
+    const sets = firstDelete < 0 ? ops : ops.slice(0, firstDelete);
+    const deletes = firstDelete < 0 ? [] : ops.slice(firstDelete);
+    const isBase = (o: MapOp): boolean => o.op === 'set' && (o.map === 'fo_tx' || o.map === 'fo_groups');
+    const parts = [this.program(sets.filter(isBase))];
+    const flatSync = await this.syncFlat(plan, flat);
+    parts.push(this.program(sets.filter((o) => !isBase(o))));
+    const flatWithdrawn = this.retireFlat(flat);
+    parts.push(this.program(deletes));
+    const merged = mergeResults(parts, (performance.now() - t0) / 1000);
+    const flatOps = flatSync.reduce((n, f) => n + f.written + (f.published ? 1 : 0), 0) + flatWithdrawn.length;
+    const result = { ...merged, ops: merged.ops + flatOps };
     const staleCounters = this.pruneCounters(plan);
 
     const keep = new Set(want.map((p) => p.ifindex).filter((i) => !this.unusable.has(i)));
@@ -188,7 +354,7 @@ export class XdpBackend {
     for (const link of links) {
       if (!keep.has(link.ifindex) && (await this.loader.detach(link, this.ours))) detached.push(link.dev);
     }
-    return { ...result, attached, detached, refused, staleCounters };
+    return { ...result, attached, detached, refused, staleCounters, flat: flatSync, flatWithdrawn };
   }
 
   /**
@@ -196,9 +362,24 @@ export class XdpBackend {
    * alter every group's reachable members, so they take a full reconcile.
    */
   async applyOps(ops: readonly PlanOp[], next: Plan): Promise<ProgramResult | ReconcileResult> {
-    const mapOps = planOpsToMapOps(ops, next, this.unusable);
+    // A table crossing the flat threshold moves between LPM trie and array: a full reconcile does that in a safe order.
+    const v4 = new Map(this.v4);
+    for (const op of ops) {
+      if ((op.op === 'entry-add' || op.op === 'entry-delete') && op.entry.family === 4) {
+        v4.set(op.entry.table, (v4.get(op.entry.table) ?? 0) + (op.op === 'entry-add' ? 1 : -1));
+      }
+    }
+    const flat = new Set(this.flat.keys());
+    if (this.flat.size > 0 || this.v4.size > 0) {
+      if (!sameSet(chooseFlat(v4, flat, this.flatThreshold), flat) && next.ports.some((p) => isXdp(p) && !this.unusable.has(p.ifindex))) {
+        return this.reconcile(next);
+      }
+    }
+    const mapOps = planOpsToMapOps(ops, next, this.unusable, flat);
     if (mapOps === null) return this.reconcile(next);
-    return this.program(mapOps);
+    const r = this.program(mapOps);
+    this.v4 = v4;
+    return r;
   }
 
   /** Per-verdict totals over all CPUs. */
@@ -227,6 +408,8 @@ export class XdpBackend {
   }
 
   close(): void {
+    for (const t of this.flat.values()) t.ref.close();
+    this.flat.clear();
     this.maps.close();
   }
 
@@ -252,6 +435,26 @@ export class XdpBackend {
     loader.removePins();
     return { pinned: true, detached, dir: loader.dir };
   }
+}
+
+/** Write a DIR-24-8 change set: every tbl8 slot, then the tbl24 entries (a reader never follows a pointer into a half-built group). */
+function writeFlat(ref: MapRef, w: D24Writes): void {
+  if (w.tbl8.indices.length > 0) arrayWrite(ref, w.tbl8.indices, w.tbl8.values, 'write tbl8 groups of a flat IPv4 array');
+  if (w.tbl24.indices.length > 0) arrayWrite(ref, w.tbl24.indices, w.tbl24.values, 'write tbl24 of a flat IPv4 array');
+}
+
+function mergeResults(parts: readonly ProgramResult[], seconds: number): ProgramResult {
+  const counts = zeroCounts();
+  let ops = 0;
+  for (const p of parts) {
+    ops += p.ops;
+    for (const [m, c] of Object.entries(p.counts) as Array<[CountedMap, MapOpCounts]>) {
+      counts[m].adds += c.adds;
+      counts[m].updates += c.updates;
+      counts[m].deletes += c.deletes;
+    }
+  }
+  return { counts, ops, seconds };
 }
 
 function loaderFor(opts: Pick<XdpBackendOptions, 'bpffs' | 'objectPath' | 'pinDir' | 'run'>): XdpLoader {

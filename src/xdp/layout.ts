@@ -14,8 +14,15 @@ export const HASH_L3 = 0;
 export const HASH_L4 = 1;
 
 export const MAP_NAMES = [
-  'fo_ports', 'fo_lpm4', 'fo_lpm6', 'fo_groups', 'fo_tx', 'fo_config', 'fo_stats', 'fo_verdicts',
+  'fo_ports', 'fo_lpm4', 'fo_lpm6', 'fo_groups', 'fo_tx', 'fo_config', 'fo_stats', 'fo_verdicts', 'fo_flat4',
 ] as const;
+
+/** Flat IPv4 tables (fib_offload.h): tbl24 then FO_TBL8_GROUPS groups of 256, u32 each. */
+export const TBL24_SIZE = 1 << 24;
+export const TBL8_GROUPS = 16384;
+export const FLAT4_ENTRIES = TBL24_SIZE + TBL8_GROUPS * 256;
+/** Kernel memory of one flat table's array. */
+export const FLAT4_BYTES = FLAT4_ENTRIES * 4;
 export type MapName = (typeof MAP_NAMES)[number];
 
 /** Key and value sizes per map, as in the object's BTF (checked by a test against `bpftool map show`). */
@@ -28,6 +35,7 @@ export const MAP_SIZES: Readonly<Record<MapName, { key: number; value: number }>
   fo_config: { key: 4, value: 16 },
   fo_stats: { key: 16, value: 16 },
   fo_verdicts: { key: 4, value: 16 },
+  fo_flat4: { key: 4, value: 4 },
 };
 
 /** enum fo_verdict, in order. */
@@ -89,6 +97,14 @@ export function encodeLpmKey(table: number, dst: string): { family: Family; key:
   key.writeUInt32BE(table, 4);
   Buffer.from(addr).copy(key, 8);
   return { family, key };
+}
+
+/** An IPv4 prefix as (address as an unsigned host-order number, length): the flat tables' key. */
+export function ipv4Prefix(dst: string): { addr: number; len: number } {
+  const { family, address, len } = parsePrefix(dst);
+  if (family !== 4) throw new RangeError(`${dst} is not an IPv4 prefix`);
+  const b = parseIp(address);
+  return { addr: ((b[0]! << 24) | (b[1]! << 16) | (b[2]! << 8) | b[3]!) >>> 0, len };
 }
 
 export function encodeRouteValue(r: Pick<RouteRecord, 'action' | 'group'>): Buffer {

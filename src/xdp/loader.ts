@@ -205,7 +205,10 @@ export class XdpLoader {
       writeConfig();
       return { maps, progId: await this.progIdOf(this.progPath), how: 'upgraded', previousProgId };
     }
-    // Fresh: whatever partial state is there was ours and is unusable.
+    // Fresh: whatever partial state is there was ours and is unusable. A
+    // program pinned with maps of another layout (an older agent) may still
+    // be attached: it is ours to replace, atomically, like an upgrade.
+    const previousProgId = existsSync(this.progPath) ? await this.progIdOf(this.progPath).catch(() => null) : null;
     rmSync(this.dir, { recursive: true, force: true });
     mkdirSync(this.dir, { recursive: true });
     try {
@@ -215,7 +218,7 @@ export class XdpLoader {
       );
       const fresh = PinnedMaps.open(this.mapsDir);
       fresh.set('fo_config', Buffer.alloc(4), encodeConfig({ hashV4: policies.v4, hashV6: policies.v6, seed: randomInt(0, 2 ** 32 - 1), buildId }));
-      return { maps: fresh, progId: await this.progIdOf(this.progPath), how: 'fresh', previousProgId: null };
+      return { maps: fresh, progId: await this.progIdOf(this.progPath), how: previousProgId !== null ? 'upgraded' : 'fresh', previousProgId };
     } catch (err) {
       rmSync(this.dir, { recursive: true, force: true });
       throw err;

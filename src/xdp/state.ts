@@ -1,7 +1,8 @@
 // What the XDP maps must hold for a plan, and the ordered map changes that
 // take what is installed there. Pure: keys and values are the encoded bytes
 // (layout.ts), compared as bytes, so a read-back diff finds any drift.
-import type { Plan, PlanGroup, PlanOp, PlanPort } from '../plan/index.js';
+import type { Plan, PlanEntry, PlanGroup, PlanOp, PlanPort } from '../plan/index.js';
+import { d24Value } from './dir24.js';
 import {
   BUCKET_PUNT,
   encodeGroupKey,
@@ -11,6 +12,7 @@ import {
   encodePortValue,
   encodeRouteValue,
   encodeU32,
+  ipv4Prefix,
   type MapName,
 } from './layout.js';
 
@@ -46,12 +48,39 @@ export function routeEntry(table: number, dst: string, action: 'forward' | 'punt
   return { map: family === 4 ? 'fo_lpm4' : 'fo_lpm6', key, value: encodeRouteValue({ action, group }) };
 }
 
+/** IPv4 entries per table: what decides which tables get a flat (DIR-24-8) array. */
+export function v4Counts(plan: Plan): Map<number, number> {
+  const n = new Map<number, number>();
+  for (const e of plan.entries) if (e.family === 4) n.set(e.table, (n.get(e.table) ?? 0) + 1);
+  return n;
+}
+
+/**
+ * The tables whose IPv4 lookup is a flat array: those with at least
+ * `threshold` IPv4 entries. A flat table stays flat until it falls under
+ * half the threshold, so a table hovering at the threshold doesn't move back
+ * and forth (each move rewrites it). With no usable XDP port, none.
+ */
+export function chooseFlat(counts: ReadonlyMap<number, number>, previous: ReadonlySet<number>, threshold: number): Set<number> {
+  const out = new Set<number>();
+  for (const [table, n] of counts) {
+    if (n >= threshold || (previous.has(table) && n >= threshold / 2)) out.add(table);
+  }
+  return out;
+}
+
+/** An entry's value in a flat table (dir24.ts). */
+export function flatValue(e: Pick<PlanEntry, 'action' | 'group'>): number {
+  return d24Value(e.action, e.action === 'forward' ? e.group ?? 0 : 0);
+}
+
 /**
  * The maps' contents for a plan. With no XDP port, everything is empty.
  * `unusable`: XDP ports the program could not be attached to; they are left
- * out, and group members behind them punt.
+ * out, and group members behind them punt. IPv4 entries of `flat` tables
+ * live in their flat arrays, not in fo_lpm4 (the backend writes those).
  */
-export function desiredState(plan: Plan, unusable: ReadonlySet<number> = new Set()): XdpState {
+export function desiredState(plan: Plan, unusable: ReadonlySet<number> = new Set(), flat: ReadonlySet<number> = new Set()): XdpState {
   const s = emptyState();
   const ports = plan.ports.filter((p) => isXdp(p) && !unusable.has(p.ifindex));
   if (ports.length === 0) return s;
@@ -62,6 +91,7 @@ export function desiredState(plan: Plan, unusable: ReadonlySet<number> = new Set
   }
   for (const g of plan.groups) put(s.fo_groups, encodeGroupKey(g.id), xdpGroupValue(g, ifindexes));
   for (const e of plan.entries) {
+    if (e.family === 4 && flat.has(e.table)) continue;
     const r = routeEntry(e.table, e.dst, e.action, e.group ?? 0);
     put(s[r.map], r.key, r.value);
   }
@@ -70,7 +100,10 @@ export function desiredState(plan: Plan, unusable: ReadonlySet<number> = new Set
 
 export type MapOp =
   | { readonly op: 'set'; readonly map: PlanMap; readonly key: Buffer; readonly value: Buffer; readonly add: boolean }
-  | { readonly op: 'delete'; readonly map: PlanMap; readonly key: Buffer };
+  | { readonly op: 'delete'; readonly map: PlanMap; readonly key: Buffer }
+  /** A route of a flat table: the backend applies a run of these to the table's DIR-24-8 and writes the result. */
+  | { readonly op: 'flat-set'; readonly table: number; readonly addr: number; readonly len: number; readonly value: number; readonly add: boolean }
+  | { readonly op: 'flat-delete'; readonly table: number; readonly addr: number; readonly len: number };
 
 /** Adds and updates in dependency order (PLAN_MAPS: egress, groups, routes, then ingress ports), deletes in reverse. */
 const SET_ORDER: readonly PlanMap[] = PLAN_MAPS;
@@ -102,9 +135,12 @@ export function diffStates(installed: XdpState, desired: XdpState): MapOp[] {
  * Plan ops (diffPlans, already in a safe order) → map ops, for the daemon's
  * incremental path. `next` is the plan the ops lead to. A port change also
  * changes which group members are reachable (every group value), so with a
- * port op this returns null: reconcile the whole state instead.
+ * port op this returns null: reconcile the whole state instead. IPv4 entries
+ * of `flat` tables become flat-set / flat-delete ops in the same place.
  */
-export function planOpsToMapOps(ops: readonly PlanOp[], next: Plan, unusable: ReadonlySet<number> = new Set()): MapOp[] | null {
+export function planOpsToMapOps(
+  ops: readonly PlanOp[], next: Plan, unusable: ReadonlySet<number> = new Set(), flat: ReadonlySet<number> = new Set(),
+): MapOp[] | null {
   const xdp = new Set(next.ports.filter((p) => isXdp(p) && !unusable.has(p.ifindex)).map((p) => p.ifindex));
   if (ops.some((o) => o.op === 'port-add' || o.op === 'port-update' || o.op === 'port-delete')) return null;
   // desiredState keeps every map empty without a usable XDP port; so does this.
@@ -126,11 +162,21 @@ export function planOpsToMapOps(ops: readonly PlanOp[], next: Plan, unusable: Re
       case 'entry-add':
       case 'entry-replace': {
         const e = op.entry;
+        if (e.family === 4 && flat.has(e.table)) {
+          const { addr, len } = ipv4Prefix(e.dst);
+          out.push({ op: 'flat-set', table: e.table, addr, len, value: flatValue(e), add: op.op === 'entry-add' });
+          break;
+        }
         const r = routeEntry(e.table, e.dst, e.action, e.group ?? 0);
         out.push({ op: 'set', map: r.map, key: r.key, value: r.value, add: op.op === 'entry-add' });
         break;
       }
       case 'entry-delete': {
+        if (op.entry.family === 4 && flat.has(op.entry.table)) {
+          const { addr, len } = ipv4Prefix(op.entry.dst);
+          out.push({ op: 'flat-delete', table: op.entry.table, addr, len });
+          break;
+        }
         const r = routeEntry(op.entry.table, op.entry.dst, 'punt', 0);
         out.push({ op: 'delete', map: r.map, key: r.key });
         break;

@@ -1,7 +1,7 @@
 // Byte layouts of the XDP maps (src/xdp/layout.ts) against hand-written bytes
 // and against the compiled object's BTF (bpf/build/fib_offload.bpf.o).
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, it, expect } from 'vitest';
@@ -30,7 +30,12 @@ import {
   encodeU32,
   sumPerCpu,
   type MemberRecord,
+  FLAT4_ENTRIES,
+  TBL24_SIZE,
+  TBL8_GROUPS,
+  ipv4Prefix,
 } from '../../src/xdp/layout.js';
+import { D24_EXT, D24_FWD, D24_GROUP_MAX, D24_PUNT, d24ArrayLength } from '../../src/xdp/dir24.js';
 
 /** Hex with spaces/newlines allowed, for readable expectations. */
 const hex = (s: string): string => s.replace(/\s+/g, '');
@@ -42,6 +47,33 @@ describe('layout constants', () => {
     expect(VERDICTS).toHaveLength(16);
     expect(VERDICTS[0]).toBe('forwarded');
     expect(VERDICTS[15]).toBe('dropped');
+  });
+});
+
+describe('flat IPv4 tables', () => {
+  // The program's #defines, read from the header it is built from.
+  const header = readFileSync(new URL('../../bpf/fib_offload.h', import.meta.url), 'utf8');
+  const define = (name: string): number => {
+    const m = new RegExp(`#define ${name} \\(?([^/\\n]+?)\\)?\\s*(/\\*|$)`, 'm').exec(header);
+    if (!m) throw new Error(`${name} not defined in fib_offload.h`);
+    return Number(m[1]!.replace(/u$/, '').replace(/\(1u << 24\)|1u << 24/, String(1 << 24)));
+  };
+
+  it('the array layout and entry encoding match bpf/fib_offload.h and dir24.ts', () => {
+    expect(define('FO_TBL24_SIZE')).toBe(TBL24_SIZE);
+    expect(define('FO_TBL8_GROUPS')).toBe(TBL8_GROUPS);
+    expect(FLAT4_ENTRIES).toBe(d24ArrayLength(TBL8_GROUPS));
+    expect(define('FO_D24_EXT')).toBe(D24_EXT);
+    expect(define('FO_D24_PUNT')).toBe(D24_PUNT);
+    expect(define('FO_D24_FWD')).toBe(D24_FWD);
+    expect(define('FO_D24_GROUP_MASK')).toBe(D24_GROUP_MAX);
+  });
+
+  it('ipv4Prefix: address as an unsigned number, and the length', () => {
+    expect(ipv4Prefix('0.0.0.0/0')).toEqual({ addr: 0, len: 0 });
+    expect(ipv4Prefix('255.255.255.255/32')).toEqual({ addr: 0xffffffff, len: 32 });
+    expect(ipv4Prefix('198.51.100.0/24')).toEqual({ addr: 0xc6336400, len: 24 });
+    expect(() => ipv4Prefix('2001:db8::/32')).toThrow(RangeError);
   });
 });
 
@@ -362,7 +394,9 @@ describe.skipIf(skipReason !== null)(`MAP_SIZES against the object's BTF${skipRe
       if (!v) throw new Error(`map ${name} not in the object's BTF`);
       const def = btf.get(v.type_id!)!;
       const ptr = (m: string) => btf.get(def.members!.find((x) => x.name === m)!.type_id)!;
-      got[name] = { key: sizeOf(btf, ptr('key').type_id!), value: sizeOf(btf, ptr('value').type_id!) };
+      // A map of maps declares `values` (its inner maps); its value is an inner map's fd or id, 4 bytes.
+      const mapOfMaps = def.members!.some((x) => x.name === 'values');
+      got[name] = { key: sizeOf(btf, ptr('key').type_id!), value: mapOfMaps ? 4 : sizeOf(btf, ptr('value').type_id!) };
     }
     expect(got).toEqual(MAP_SIZES);
   });

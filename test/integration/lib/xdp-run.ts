@@ -109,6 +109,20 @@ export class XdpRunner {
     }
   }
 
+  /**
+   * Run frames through a program someone else pinned (the agent's, under
+   * <bpffs>/fib-offload/ns<inode>/): nothing is loaded, and destroy() leaves
+   * the pins alone.
+   */
+  static existing(pinDir: string, netns: string): XdpRunner {
+    const maps = PinnedMaps.open(join(pinDir, 'maps'));
+    const r = new XdpRunner(pinDir, maps, mkdtempSync(join(tmpdir(), 'fot-xdp-run-')), netns);
+    r.borrowed = true;
+    return r;
+  }
+
+  private borrowed = false;
+
   /** argv run inside the test namespace (nsenter keeps this mount namespace, so bpffs stays visible). */
   private inNs(argv: readonly string[]): string[] {
     return ['nsenter', `--net=/run/netns/${this.netns}`, ...argv];
@@ -153,6 +167,34 @@ export class XdpRunner {
     } finally {
       for (const f of [fin, fout, fctx]) rmSync(f, { force: true });
     }
+  }
+
+  /**
+   * Many frames in one process (bpf/build/prog-run-batch): the same
+   * BPF_PROG_TEST_RUN as run(), without a bpftool process per frame.
+   */
+  runMany(frames: ReadonlyArray<{ frame: Buffer; ingress: number }>): RunResult[] {
+    const req = Buffer.concat(frames.flatMap(({ frame, ingress }) => {
+      const h = Buffer.alloc(8);
+      h.writeUInt32LE(ingress, 0);
+      h.writeUInt32LE(frame.length, 4);
+      return [h, frame];
+    }));
+    const argv = this.inNs([`${ROOT}bpf/build/prog-run-batch`, this.prog]);
+    const p = spawnSync(argv[0]!, argv.slice(1), { input: req, maxBuffer: 256 << 20 });
+    if (p.error) throw p.error;
+    if (p.status !== 0) throw new Error(`prog-run-batch (${p.status}): ${p.stderr.toString()}`);
+    const out: RunResult[] = [];
+    const b = p.stdout;
+    for (let off = 0; off < b.length;) {
+      const retval = b.readUInt32LE(off);
+      const durationNs = b.readUInt32LE(off + 4);
+      const len = b.readUInt32LE(off + 8);
+      out.push({ retval, durationNs, dataOut: Buffer.from(b.subarray(off + 12, off + 12 + len)) });
+      off += 12 + len;
+    }
+    if (out.length !== frames.length) throw new Error(`prog-run-batch answered ${out.length} of ${frames.length} frames`);
+    return out;
   }
 
   // ---- map population ---------------------------------------------------
@@ -215,8 +257,10 @@ export class XdpRunner {
     try {
       this.maps.close();
     } finally {
-      rmSync(this.pinDir, { recursive: true, force: true });
-      livePins.delete(this.pinDir);
+      if (!this.borrowed) {
+        rmSync(this.pinDir, { recursive: true, force: true });
+        livePins.delete(this.pinDir);
+      }
       rmSync(this.tmp, { recursive: true, force: true });
     }
   }
