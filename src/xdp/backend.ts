@@ -39,7 +39,7 @@ import {
 } from './state.js';
 
 /** IPv4 tables with at least this many entries get a flat DIR-24-8 array (`xdp.flat_threshold`). */
-export const DEFAULT_FLAT_THRESHOLD = 4096;
+export const DEFAULT_FLAT_THRESHOLD = 100_000;
 
 export interface XdpBackendOptions {
   readonly bpffs?: string;
