@@ -126,7 +126,7 @@ export class Receiver {
     return new Receiver(name, `${maps}/counts`);
   }
 
-  /** Generator frames (IPv4/UDP to port 9) counted so far, per CPU. */
+  /** Generator frames (IPv4 or IPv6 UDP to port 9) counted so far, per CPU. */
   perCpu(): number[] {
     const key = Buffer.alloc(4);
     key.writeUInt32LE(1);
@@ -162,6 +162,10 @@ export interface GenFlow {
   /** > 1: destinations spread over this many addresses `dstStride` apart (a route table). */
   dstCount: number;
   dstStride: number;
+  /** 6: IPv6 frames (srcIp/dstIp are IPv6). Default 4. */
+  family?: 4 | 6;
+  /** Destinations from this file (16 bytes each, network order) instead of dstCount/dstStride. */
+  dstFile?: string;
 }
 
 /** What cleanup kills: a child process, or a process group. */
@@ -191,6 +195,8 @@ export function startLivegen(ns: Ns, dev: string, cpu: number, flow: GenFlow, ma
     '--dev', dev, '--src-mac', flow.srcMac, '--dst-mac', flow.dstMac, '--src-ip', flow.srcIp, '--dst-ip', flow.dstIp,
     '--sport', '1024', '--sport-count', String(flow.sportCount),
     '--dst-count', String(flow.dstCount), '--dst-stride', String(flow.dstStride), '--seconds', String(maxSeconds),
+    ...(flow.family === 6 ? ['--family', '6', '--size', '62'] : []),
+    ...(flow.dstFile ? ['--dst-file', flow.dstFile] : []),
   ];
   const child = spawn('nsenter', argv, { stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(child);

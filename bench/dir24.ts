@@ -4,19 +4,9 @@
 // with its take(). Figures only, no assertions. Standalone:
 // `npx tsc -p tsconfig.json && node dist/bench/dir24.js [--routes N]`.
 import { parseArgs } from 'node:util';
+import { rng } from './rng.js';
 import { Dir24Table, d24ArrayLength, d24Value, type D24Writes } from '../src/xdp/dir24.js';
 
-/** mulberry32, as in test/fixtures/rng.ts: the same table every run. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Prefix-length mix of a full table (roughly the 2024 DFZ), plus 2% /25../32 as an IGP adds them. */
 const LENGTHS: readonly [len: number, share: number][] = [

@@ -12,10 +12,11 @@ import { benchPlan } from './plan.js';
 import { benchXdp } from './xdp.js';
 import { benchConverge } from './converge.js';
 import { benchDataplane, type Layout } from './dataplane.js';
+import { benchLookup } from './lookup.js';
 import { benchMemory } from './memory.js';
 import { renderCharts, type BenchResult } from './charts.js';
 
-const BENCHES = ['ingest', 'plan', 'xdp', 'converge', 'dataplane', 'memory'] as const;
+const BENCHES = ['ingest', 'plan', 'xdp', 'converge', 'dataplane', 'lookup', 'memory'] as const;
 
 const USAGE = `Usage: npm run bench -- [options]   (root; writes bench/results/<date>.json and bench/charts/*.svg)
 
@@ -34,6 +35,11 @@ const USAGE = `Usage: npm run bench -- [options]   (root; writes bench/results/<
   --dataplane-layouts L      split (generator and forwarder on separate CPUs), shared
   --dataplane-cpus G,F       generator CPU, forwarder CPU (default 0,1)
   --dataplane-trafgen        also measure with trafgen (netsniff-ng) for comparison
+  --lookup-sizes LIST        IPv4 table sizes of the lookup bench (default 1,100000,1000000; quick 1,100000)
+  --lookup-v6 N              its IPv6 table size (default 230000; quick 0)
+  --lookup-destinations N    distinct destinations per table (default 100000)
+  --lookup-repeats K         mode cycles per table, ABBA (default 3; quick 2)
+  --lookup-window S          seconds per Mpps window (default 3; quick 1.5)
   --memory-routes LIST       table sizes for the idle daemon
   --memory-rate R            route changes per second under load (default 1000)
   --memory-seconds S         seconds of steady changes
@@ -74,6 +80,11 @@ function parseOptions() {
       'dataplane-layouts': { type: 'string' },
       'dataplane-cpus': { type: 'string' },
       'dataplane-trafgen': { type: 'boolean', default: false },
+      'lookup-sizes': { type: 'string' },
+      'lookup-v6': { type: 'string' },
+      'lookup-destinations': { type: 'string' },
+      'lookup-repeats': { type: 'string' },
+      'lookup-window': { type: 'string' },
       'memory-routes': { type: 'string' },
       'memory-rate': { type: 'string' },
       'memory-seconds': { type: 'string' },
@@ -112,6 +123,16 @@ const dataplane = {
   genCpu: genCpu ?? 0,
   fwdCpu: fwdCpu ?? 1,
   trafgen: values['dataplane-trafgen'],
+};
+// Lookup: the LPM trie, the flat array and bpf_fib_lookup against the kernel on Internet-like tables.
+const lookup = {
+  sizes4: list(values['lookup-sizes'] ?? (quick ? '1,100000' : '1,100000,1000000')),
+  routes6: num(values['lookup-v6'], quick ? 0 : 230_000),
+  destinations: num(values['lookup-destinations'], 100_000),
+  repeats: num(values['lookup-repeats'], quick ? 2 : 3),
+  windowSeconds: num(values['lookup-window'], quick ? 1.5 : 3),
+  warmupSeconds: quick ? 0.5 : 1,
+  genCpu: genCpu!, fwdCpu: fwdCpu!,
 };
 // Daemon memory / CPU: idle at table sizes up to --routes (quick: 100k), then route changes at a steady rate.
 const memorySizes = values['memory-routes'] ? list(values['memory-routes'])
@@ -212,6 +233,10 @@ if (want('converge')) result.converge = await timed('converge', () => benchConve
 if (want('dataplane')) {
   log(`dataplane: 1 route, 2-way ECMP, ${dataplane.tableRoutes} routes; ${dataplane.layouts.join(' + ')}; ${dataplane.repeats} kernel/XDP pairs of ${dataplane.windowSeconds} s`);
   result.dataplane = await timed('dataplane', () => benchDataplane({ ...dataplane, log }));
+}
+if (want('lookup')) {
+  log(`lookup: IPv4 ${lookup.sizes4.join(', ')} routes${lookup.routes6 ? `, IPv6 ${lookup.routes6}` : ''}; ${lookup.destinations} destinations; ${lookup.repeats} ABBA cycles of ${lookup.windowSeconds} s`);
+  result.lookup = await timed('lookup', () => benchLookup({ ...lookup, log }));
 }
 if (want('memory')) result.memory = await timed('memory', () => benchMemory({ ...memory, log }));
 result.loadavgAtEnd = loadavg();

@@ -10,6 +10,7 @@ import { performance } from 'node:perf_hooks';
 import type { Plan, PlanEntry, PlanGroup, PlanPort } from '../src/plan/index.js';
 import { XdpBackend } from '../src/xdp/backend.js';
 import { desiredState } from '../src/xdp/state.js';
+import { rng } from './rng.js';
 
 export interface WorkerConfig {
   /** Pin directory on the host's bpffs (removed before and after). */
@@ -149,17 +150,6 @@ const FRAME_DST = [198, 51, 100, 10];
 const MISS_DST = [203, 0, 113, 10];
 const FRAME_SRC = [192, 0, 2, 1];
 
-/** mulberry32: a seeded generator so every run programs the same table. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0);
-  };
-}
 
 const ipText = (a: number) => `${a >>> 24}.${(a >>> 16) & 255}.${(a >>> 8) & 255}.${a & 255}`;
 
@@ -170,7 +160,8 @@ const ipText = (a: number) => `${a >>> 24}.${(a >>> 16) & 255}.${(a >>> 8) & 255
  * plan's canonical order.
  */
 function entries(n: number): PlanEntry[] {
-  const next = rng(0xf1b0 + n);
+  const r = rng(0xf1b0 + n);
+  const next = (): number => Math.floor(r() * 4294967296); // the u32 the generator made
   const seen = new Set<number>();
   const match = (198 << 24 | 51 << 16 | 100 << 8) >>> 0;
   const miss = (203 << 24 | 0 << 16 | 113 << 8) >>> 0;

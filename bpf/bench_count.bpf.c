@@ -1,20 +1,21 @@
 // SPDX-License-Identifier: MIT OR GPL-2.0
 /* Bench only (bench/dataplane.ts): the receiver at the far end of the
- * forwarder. Counts the frames that arrive (all, and IPv4/UDP to port 9, the
- * generator's) per CPU, and drops them all: XDP_DROP is the cheapest way to
+ * forwarder. Counts the frames that arrive (all, and IPv4 or IPv6 UDP to port
+ * 9, the generator's) per CPU, and drops them all: XDP_DROP is the cheapest way to
  * take frames off a veth, so the receiver costs the forwarder's CPU little.
  * Also keeps the veth peer's NAPI on, which XDP-redirected frames need. */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <linux/in.h>
 #include <linux/ip.h>
+#include <linux/ipv6.h>
 #include <linux/udp.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";
 
-/* 0: every frame, 1: IPv4/UDP to port 9 (the generator's). */
+/* 0: every frame, 1: IPv4 or IPv6 UDP to port 9 (the generator's). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 2);
@@ -41,7 +42,14 @@ int xdp_count(struct xdp_md *ctx)
 
 	bump(0);
 	if ((void *)(udp + 1) <= end && eth->h_proto == bpf_htons(ETH_P_IP) && ip->ihl == 5 &&
-	    ip->protocol == IPPROTO_UDP && udp->dest == bpf_htons(9))
+	    ip->protocol == IPPROTO_UDP && udp->dest == bpf_htons(9)) {
 		bump(1);
+	} else if ((void *)(eth + 1) <= end && eth->h_proto == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr *ip6 = (void *)(eth + 1);
+		struct udphdr *udp6 = (void *)(ip6 + 1);
+
+		if ((void *)(udp6 + 1) <= end && ip6->nexthdr == IPPROTO_UDP && udp6->dest == bpf_htons(9))
+			bump(1);
+	}
 	return XDP_DROP;
 }

@@ -8,12 +8,15 @@
  * The whole header is rewritten, not just patched: live-mode pages are
  * initialised once and recycled, and a forwarder that rewrote the frame (MACs,
  * TTL) hands the page back with its changes. The destination address can walk
- * over dst_count /24-spaced addresses (a table of routes) and the UDP source
+ * over dst_count /24-spaced addresses (a table of routes) or over a list of
+ * addresses in gen_dsts (IPv4 or IPv6: bench/lookup.ts), and the UDP source
  * port over sport_count values (ECMP spread); the IPv4 checksum is computed
- * here for every frame. */
+ * here for every frame (IPv6 has none; the UDP checksum is left 0 in both:
+ * forwarding does not read it). */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <linux/ip.h>
+#include <linux/ipv6.h>
 #include <linux/udp.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
@@ -21,12 +24,16 @@
 char LICENSE[] SEC("license") = "Dual MIT/GPL";
 
 #define HDR_LEN (sizeof(struct ethhdr) + sizeof(struct iphdr) + sizeof(struct udphdr))
+#define HDR6_LEN (sizeof(struct ethhdr) + sizeof(struct ipv6hdr) + sizeof(struct udphdr))
+#define GEN_DSTS_MAX (1 << 20)
 
 struct gen_cfg {
-	__u8 hdr[HDR_LEN];  /* template: Ethernet + IPv4 (checksum ignored) + UDP */
+	__u8 hdr[HDR6_LEN]; /* template: Ethernet + IPv4 (checksum ignored) + UDP, or Ethernet + IPv6 + UDP */
 	__u16 sport_count;  /* > 1: UDP source port = template's + seq % sport_count */
 	__u32 dst_count;    /* > 1: IPv4 dst = template's + ((seq * K) % dst_count) * dst_stride */
 	__u32 dst_stride;
+	__u32 list_len;     /* > 0: dst = gen_dsts[(seq * K) % list_len] (IPv4: its first 4 bytes) */
+	__u32 v6;           /* the template is IPv6 */
 };
 
 struct {
@@ -35,6 +42,18 @@ struct {
 	__type(key, __u32);
 	__type(value, struct gen_cfg);
 } gen_cfg SEC(".maps");
+
+/* A destination list (bench/lookup.ts: addresses spread over a route table), network order. */
+struct gen_dst {
+	__u8 addr[16];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, GEN_DSTS_MAX);
+	__type(key, __u32);
+	__type(value, struct gen_dst);
+} gen_dsts SEC(".maps");
 
 /* Frames generated so far; the generator runs on one CPU. */
 __u64 seq = 0;
@@ -54,16 +73,36 @@ int xdp_gen(struct xdp_md *ctx)
 	__u32 key = 0;
 	struct gen_cfg *cfg = bpf_map_lookup_elem(&gen_cfg, &key);
 
-	if (!cfg || data + HDR_LEN > end)
+	if (!cfg)
+		return XDP_ABORTED;
+	__u64 s = seq++;
+	/* K is prime and coprime with the counts: consecutive frames jump across the table. */
+	__u32 li = cfg->list_len ? (__u32)((s * 2654435761ULL) % cfg->list_len) : 0;
+	struct gen_dst *dst = cfg->list_len ? bpf_map_lookup_elem(&gen_dsts, &li) : 0;
+
+	if (cfg->v6) {
+		if (data + HDR6_LEN > end)
+			return XDP_ABORTED;
+		__builtin_memcpy(data, cfg->hdr, HDR6_LEN);
+		struct ipv6hdr *ip6 = data + sizeof(struct ethhdr);
+		struct udphdr *udp6 = (void *)(ip6 + 1);
+
+		if (dst)
+			__builtin_memcpy(&ip6->daddr, dst->addr, 16);
+		if (cfg->sport_count > 1)
+			udp6->source = bpf_htons(bpf_ntohs(udp6->source) + (__u16)(s % cfg->sport_count));
+		return XDP_TX;
+	}
+	if (data + HDR_LEN > end)
 		return XDP_ABORTED;
 	__builtin_memcpy(data, cfg->hdr, HDR_LEN);
 
-	__u64 s = seq++;
 	struct iphdr *ip = data + sizeof(struct ethhdr);
 	struct udphdr *udp = (void *)(ip + 1);
 
-	if (cfg->dst_count > 1) {
-		/* K is prime and coprime with the count: consecutive frames jump across the table. */
+	if (dst) {
+		__builtin_memcpy(&ip->daddr, dst->addr, 4);
+	} else if (cfg->dst_count > 1) {
 		__u32 i = (__u32)((s * 2654435761ULL) % cfg->dst_count);
 		ip->daddr = bpf_htonl(bpf_ntohl(ip->daddr) + i * cfg->dst_stride);
 	}

@@ -27,17 +27,22 @@
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <linux/ip.h>
+#include <linux/ipv6.h>
 #include <linux/udp.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
 #define HDR_LEN (sizeof(struct ethhdr) + sizeof(struct iphdr) + sizeof(struct udphdr))
+#define HDR6_LEN (sizeof(struct ethhdr) + sizeof(struct ipv6hdr) + sizeof(struct udphdr))
 
+/* As in bench_gen.bpf.c. */
 struct gen_cfg {
-	__u8 hdr[HDR_LEN];
+	__u8 hdr[HDR6_LEN];
 	__u16 sport_count;
 	__u32 dst_count;
 	__u32 dst_stride;
+	__u32 list_len;
+	__u32 v6;
 };
 
 static volatile sig_atomic_t stop;
@@ -61,7 +66,11 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: bench-livegen OBJ --dev IF --src-mac M --dst-mac M --src-ip A --dst-ip A\n"
 		"       [--sport P] [--sport-count N] [--dst-count N] [--dst-stride S] [--ttl T]\n"
-		"       [--size BYTES] [--batch N] [--repeat N] [--seconds S] [--slice S]\n");
+		"       [--size BYTES] [--batch N] [--repeat N] [--seconds S] [--slice S]\n"
+		"       [--family 4|6] [--dst-file FILE]\n"
+		"  --family 6: --src-ip/--dst-ip are IPv6, frames Ethernet/IPv6/UDP (--size >= 62)\n"
+		"  --dst-file: destinations, 16 bytes each in network order (IPv4: the first 4),\n"
+		"              visited in a scattered order instead of --dst-count/--dst-stride\n");
 	exit(2);
 }
 
@@ -88,9 +97,48 @@ static __u32 parse_ip(const char *s)
 	return a.s_addr;
 }
 
+static void parse_ip6(const char *s, struct in6_addr *a)
+{
+	if (inet_pton(AF_INET6, s, a) != 1) {
+		fprintf(stderr, "bench-livegen: bad IPv6 address %s\n", s);
+		exit(2);
+	}
+}
+
+/* The destination list into gen_dsts; returns how many. */
+static __u32 load_dsts(struct bpf_map *map, const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	__u8 rec[16];
+	__u32 n = 0, max = bpf_map__max_entries(map);
+
+	if (!f) {
+		fprintf(stderr, "bench-livegen: %s: %s\n", path, strerror(errno));
+		exit(1);
+	}
+	while (fread(rec, sizeof(rec), 1, f) == 1) {
+		if (n >= max) {
+			fprintf(stderr, "bench-livegen: %s: more than %u destinations\n", path, max);
+			exit(1);
+		}
+		if (bpf_map_update_elem(bpf_map__fd(map), &n, rec, BPF_ANY)) {
+			fprintf(stderr, "bench-livegen: gen_dsts[%u]: %s\n", n, strerror(errno));
+			exit(1);
+		}
+		n++;
+	}
+	fclose(f);
+	if (n == 0) {
+		fprintf(stderr, "bench-livegen: %s: no destinations\n", path);
+		exit(1);
+	}
+	return n;
+}
+
 int main(int argc, char **argv)
 {
-	const char *obj_path, *dev = NULL;
+	const char *obj_path, *dev = NULL, *dst_file = NULL, *src_text = NULL, *dst_text = NULL;
+	int family = 4;
 	__u8 smac[6] = {0}, dmac[6] = {0};
 	__u32 saddr = 0, daddr = 0, dst_count = 1, dst_stride = 256, batch = 64, repeat = 1 << 16;
 	unsigned int sport = 1024, sport_count = 1, ttl = 64, size = 60;
@@ -113,9 +161,13 @@ int main(int argc, char **argv)
 		else if (!strcmp(k, "--dst-mac"))
 			parse_mac(v, dmac), have |= 2;
 		else if (!strcmp(k, "--src-ip"))
-			saddr = parse_ip(v), have |= 4;
+			src_text = v, have |= 4;
 		else if (!strcmp(k, "--dst-ip"))
-			daddr = parse_ip(v), have |= 8;
+			dst_text = v, have |= 8;
+		else if (!strcmp(k, "--family"))
+			family = atoi(v);
+		else if (!strcmp(k, "--dst-file"))
+			dst_file = v;
 		else if (!strcmp(k, "--sport"))
 			sport = strtoul(v, NULL, 0);
 		else if (!strcmp(k, "--sport-count"))
@@ -139,7 +191,7 @@ int main(int argc, char **argv)
 		else
 			usage();
 	}
-	if (!dev || have != 15 || size < HDR_LEN || size > 1500 || sport_count < 1 || sport_count > 65535 ||
+	if (!dev || have != 15 || (family != 4 && family != 6) || size < (family == 6 ? HDR6_LEN : HDR_LEN) || size > 1500 || sport_count < 1 || sport_count > 65535 ||
 	    sport + sport_count > 65536 || dst_count < 1 || ttl < 1 || ttl > 255)
 		usage();
 	int ifindex = (int)if_nametoindex(dev);
@@ -148,25 +200,45 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
-	/* The template: Ethernet + IPv4 + UDP to port 9 (discard), zero payload. */
+	/* The template: Ethernet + IPv4 (or IPv6) + UDP to port 9 (discard), zero payload. */
 	struct gen_cfg cfg;
 	memset(&cfg, 0, sizeof(cfg));
 	struct ethhdr *eth = (struct ethhdr *)cfg.hdr;
-	struct iphdr *ip = (struct iphdr *)(eth + 1);
-	struct udphdr *udp = (struct udphdr *)(ip + 1);
-	memcpy(eth->h_dest, dmac, 6);
-	memcpy(eth->h_source, smac, 6);
-	eth->h_proto = htons(ETH_P_IP);
-	ip->version = 4;
-	ip->ihl = 5;
-	ip->tot_len = htons((__u16)(size - sizeof(struct ethhdr)));
-	ip->ttl = (__u8)ttl;
-	ip->protocol = IPPROTO_UDP;
-	ip->saddr = saddr;
-	ip->daddr = daddr;
-	udp->source = htons((__u16)sport);
-	udp->dest = htons(9);
-	udp->len = htons((__u16)(size - sizeof(struct ethhdr) - sizeof(struct iphdr)));
+	if (family == 6) {
+		struct ipv6hdr *ip6 = (struct ipv6hdr *)(eth + 1);
+		struct udphdr *udp6 = (struct udphdr *)(ip6 + 1);
+		memcpy(eth->h_dest, dmac, 6);
+		memcpy(eth->h_source, smac, 6);
+		eth->h_proto = htons(ETH_P_IPV6);
+		ip6->version = 6;
+		ip6->payload_len = htons((__u16)(size - HDR6_LEN + sizeof(struct udphdr)));
+		ip6->nexthdr = IPPROTO_UDP;
+		ip6->hop_limit = (__u8)ttl;
+		parse_ip6(src_text, &ip6->saddr);
+		parse_ip6(dst_text, &ip6->daddr);
+		udp6->source = htons((__u16)sport);
+		udp6->dest = htons(9);
+		udp6->len = ip6->payload_len;
+		cfg.v6 = 1;
+	} else {
+		saddr = parse_ip(src_text);
+		daddr = parse_ip(dst_text);
+		struct iphdr *ip = (struct iphdr *)(eth + 1);
+		struct udphdr *udp = (struct udphdr *)(ip + 1);
+		memcpy(eth->h_dest, dmac, 6);
+		memcpy(eth->h_source, smac, 6);
+		eth->h_proto = htons(ETH_P_IP);
+		ip->version = 4;
+		ip->ihl = 5;
+		ip->tot_len = htons((__u16)(size - sizeof(struct ethhdr)));
+		ip->ttl = (__u8)ttl;
+		ip->protocol = IPPROTO_UDP;
+		ip->saddr = saddr;
+		ip->daddr = daddr;
+		udp->source = htons((__u16)sport);
+		udp->dest = htons(9);
+		udp->len = htons((__u16)(size - sizeof(struct ethhdr) - sizeof(struct iphdr)));
+	}
 	cfg.sport_count = (__u16)sport_count;
 	cfg.dst_count = dst_count;
 	cfg.dst_stride = dst_stride;
@@ -187,6 +259,14 @@ int main(int argc, char **argv)
 		fprintf(stderr, "bench-livegen: %s has no xdp_gen / gen_cfg\n", obj_path);
 		return 1;
 	}
+	if (dst_file) {
+		struct bpf_map *dsts = bpf_object__find_map_by_name(obj, "gen_dsts");
+		if (!dsts) {
+			fprintf(stderr, "bench-livegen: %s has no gen_dsts\n", obj_path);
+			return 1;
+		}
+		cfg.list_len = load_dsts(dsts, dst_file);
+	}
 	__u32 key = 0;
 	if (bpf_map_update_elem(bpf_map__fd(map), &key, &cfg, BPF_ANY)) {
 		fprintf(stderr, "bench-livegen: gen_cfg: %s\n", strerror(errno));
@@ -195,7 +275,7 @@ int main(int argc, char **argv)
 
 	__u8 frame[1500];
 	memset(frame, 0, sizeof(frame));
-	memcpy(frame, cfg.hdr, HDR_LEN);
+	memcpy(frame, cfg.hdr, family == 6 ? HDR6_LEN : HDR_LEN);
 	struct xdp_md ctx_in = { .data_end = size, .ingress_ifindex = (__u32)ifindex, .rx_queue_index = 0 };
 	LIBBPF_OPTS(bpf_test_run_opts, opts,
 		.data_in = frame,
