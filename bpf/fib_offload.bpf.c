@@ -13,6 +13,8 @@
 #include <bpf/bpf_endian.h>
 #include "fib_offload.h"
 
+_Static_assert(sizeof(struct bpf_fib_lookup) == 64, "struct bpf_fib_lookup is 64 bytes on every kernel (6.1 and later)");
+
 char LICENSE[] SEC("license") = "Dual MIT/GPL";
 
 struct {
@@ -93,6 +95,23 @@ struct {
 	__uint(max_entries, FO_V_COUNT);
 } fo_verdicts SEC(".maps");
 
+/* xdp.audit_rate, written by the agent. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct fo_audit_conf);
+	__uint(max_entries, 1);
+} fo_audit_conf SEC(".maps");
+
+/* Audit counters and the ring of recent disagreements, per CPU: no atomics,
+ * no lock; the agent sums and merges. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct fo_audit_cpu);
+	__uint(max_entries, 1);
+} fo_audit SEC(".maps");
+
 struct vlan_hdr {
 	__be16 tci;
 	__be16 encap_proto;
@@ -164,6 +183,15 @@ static __always_inline int same_mac(const __u8 *a, const __u8 *b)
 	       *(const __u16 *)(a + 4) == *(const __u16 *)(b + 4);
 }
 
+/* same_mac() for a MAC only 2-byte aligned (bpf_fib_lookup.dmac is at
+ * offset 58): the verifier refuses misaligned stack loads. */
+static __always_inline int same_mac16(const __u8 *a, const __u8 *b)
+{
+	const __u16 *x = (const __u16 *)a, *y = (const __u16 *)b;
+
+	return x[0] == y[0] && x[1] == y[1] && x[2] == y[2];
+}
+
 /* Source and destination ports of an unfragmented TCP/UDP/SCTP packet, as one
  * word; 0 when there are none (the kernel's L4 hash also has none then). */
 static __always_inline __u32 l4_ports(void *l4, void *end, __u8 proto)
@@ -177,6 +205,7 @@ static __always_inline __u32 l4_ports(void *l4, void *end, __u8 proto)
 
 struct decision {
 	const struct fo_member *m;
+	__u32 member;  /* m's index in its group */
 	__u32 group;
 	__u32 l3off;   /* 14, or 18 with an 802.1Q tag */
 	__u32 trim;    /* bytes after the IP packet (Ethernet padding) to cut */
@@ -185,7 +214,7 @@ struct decision {
 };
 
 static __always_inline const struct fo_group_val *
-pick(__u32 group, __u32 hash, const struct fo_member **m)
+pick(__u32 group, __u32 hash, const struct fo_member **m, __u32 *index)
 {
 	const struct fo_group_val *g = bpf_map_lookup_elem(&fo_groups, &group);
 	__u32 b;
@@ -196,7 +225,181 @@ pick(__u32 group, __u32 hash, const struct fo_member **m)
 	if (b >= g->nmembers || b >= FO_MAX_MEMBERS)
 		return 0;
 	*m = &g->member[b];
+	*index = b;
 	return g;
+}
+
+/* The kernel's own answer for a frame the program is about to forward
+ * (xdp.audit_rate; fib_offload.h), compared with the program's: counted per
+ * result, and a disagreement recorded in this CPU's ring.
+ *
+ * bpf_fib_lookup() without flags is the kernel's input route lookup from the
+ * ingress device (fib_lookup: ip rules, the local table, the VRF's table
+ * through l3mdev), then its ECMP choice and its neighbour. No
+ * BPF_FIB_LOOKUP_TBID (6.5+; 6.1 refuses the flag with -EINVAL at run time):
+ * the table follows from the ingress port exactly as the plan's port table
+ * does, and ip rules the plan does not model show up as disagreements. The
+ * helper answers FWD_DISABLED, before any lookup, when forwarding is off on
+ * the ingress device; that is counted as such, never as a disagreement.
+ *
+ * A global function: the verifier checks it once, on its own, with unknown
+ * arguments (ctx and scalars only, which 6.1 takes), instead of once for
+ * every path of the main program that reaches it with its 64-member loop.
+ * `where` is the L3 offset (14 or 18) | family << 8. The group is looked up
+ * again by id; a group replaced in between costs one odd sample. */
+__attribute__((noinline)) int fo_audit_sample(struct xdp_md *ctx, __u32 group, __u32 member, __u32 where, __u32 table)
+{
+	__u32 zero = 0, result, l3off = where & 0xff, family = where >> 8, src[4] = {}, dst[4] = {};
+	const struct fo_group_val *g = bpf_map_lookup_elem(&fo_groups, &group);
+	struct fo_audit_cpu *a = bpf_map_lookup_elem(&fo_audit, &zero);
+	const struct fo_member *m;
+	struct fo_audit_rec *r;
+	struct bpf_fib_lookup p;
+	void *data, *end, *l3;
+	__u64 n;
+	long ret;
+
+	if (!g || !a || member >= FO_MAX_MEMBERS || l3off > 18)
+		return -1;
+	/* Every byte set: the verifier wants initialised stack for the helper. */
+	__builtin_memset(&p, 0, sizeof(p));
+	data = (void *)(long)ctx->data;
+	end = (void *)(long)ctx->data_end;
+	l3 = data + l3off;
+	if (family == 4) {
+		struct iphdr *ip = l3;
+
+		if ((void *)(ip + 1) > end)
+			return -1;
+		p.family = 2; /* AF_INET */
+		p.tos = ip->tos;
+		p.l4_protocol = ip->protocol;
+		p.tot_len = bpf_ntohs(ip->tot_len);
+		p.ipv4_src = ip->saddr;
+		p.ipv4_dst = ip->daddr;
+		src[0] = ip->saddr;
+		dst[0] = ip->daddr;
+		if (!(ip->frag_off & bpf_htons(0x3fff)) &&
+		    (ip->protocol == IPPROTO_TCP || ip->protocol == IPPROTO_UDP || ip->protocol == IPPROTO_SCTP)) {
+			__be16 *ports = (void *)(ip + 1);
+
+			if ((void *)(ports + 2) <= end) {
+				p.sport = ports[0];
+				p.dport = ports[1];
+			}
+		}
+	} else {
+		struct ipv6hdr *ip6 = l3;
+
+		if ((void *)(ip6 + 1) > end)
+			return -1;
+		p.family = 10; /* AF_INET6 */
+		p.flowinfo = *(__be32 *)ip6 & bpf_htonl(0x0fffffff);
+		p.l4_protocol = ip6->nexthdr;
+		p.tot_len = sizeof(*ip6) + bpf_ntohs(ip6->payload_len);
+#pragma unroll
+		for (int i = 0; i < 4; i++) {
+			src[i] = ip6->saddr.in6_u.u6_addr32[i];
+			dst[i] = ip6->daddr.in6_u.u6_addr32[i];
+			p.ipv6_src[i] = src[i];
+			p.ipv6_dst[i] = dst[i];
+		}
+		if (ip6->nexthdr == IPPROTO_TCP || ip6->nexthdr == IPPROTO_UDP || ip6->nexthdr == IPPROTO_SCTP) {
+			__be16 *ports = (void *)(ip6 + 1);
+
+			if ((void *)(ports + 2) <= end) {
+				p.sport = ports[0];
+				p.dport = ports[1];
+			}
+		}
+	}
+	p.ifindex = ctx->ingress_ifindex;
+	ret = bpf_fib_lookup(ctx, &p, sizeof(p), 0);
+
+	if (ret == BPF_FIB_LKUP_RET_SUCCESS) {
+		/* ECMP: the kernel's own hash picks its member; any of ours agrees. */
+		__u32 nm = g->nmembers;
+
+		result = FO_A_EGRESS;
+		for (__u32 i = 0; i < FO_MAX_MEMBERS; i++) {
+			__u32 j = i;
+
+			if (i >= nm)
+				break;
+			/* Opaque to clang, so the mask stays and bounds the access
+			 * (else it iterates a pointer up to nmembers, which no
+			 * verifier can bound). */
+			asm volatile("" : "+r"(j));
+			j &= FO_MAX_MEMBERS - 1;
+			if (g->member[j].ifindex != p.ifindex)
+				continue;
+			if (same_mac16(g->member[j].dmac, p.dmac)) {
+				result = FO_A_AGREE;
+				break;
+			}
+			result = FO_A_NEIGH;
+		}
+	} else if (ret == BPF_FIB_LKUP_RET_NO_NEIGH) {
+		result = FO_A_NO_NEIGH;
+	} else if (ret == BPF_FIB_LKUP_RET_FWD_DISABLED) {
+		result = FO_A_FWD_OFF;
+	} else if (ret < 0) {
+		result = FO_A_ERROR;
+	} else {
+		result = FO_A_NO_FORWARD;
+	}
+	if (result >= FO_A_COUNT)
+		return -1;
+	a->result[result]++;
+	if (result == FO_A_AGREE || result == FO_A_FWD_OFF)
+		return result;
+
+	n = a->recorded + 1;
+	r = &a->rec[(n - 1) & (FO_AUDIT_SLOTS - 1)];
+	r->seq = n;
+	asm volatile("" ::: "memory"); /* seq before the fields, seq_end after: the agent skips torn records */
+	r->ktime_ns = bpf_ktime_get_ns();
+	__builtin_memcpy(r->src, src, 16);
+	__builtin_memcpy(r->dst, dst, 16);
+	r->table = table;
+	r->ingress = ctx->ingress_ifindex;
+	r->group = group;
+	asm volatile("" : "+r"(member)); /* the mask must reach the program (see the loop above) */
+	m = &g->member[member & (FO_MAX_MEMBERS - 1)];
+	r->ifindex = m->ifindex;
+	__builtin_memcpy(r->dmac, m->dmac, 6);
+	r->kernel_ret = (__s32)ret;
+	r->kernel_ifindex = ret == BPF_FIB_LKUP_RET_SUCCESS || ret == BPF_FIB_LKUP_RET_NO_NEIGH ? p.ifindex : 0;
+	if (ret == BPF_FIB_LKUP_RET_SUCCESS)
+		__builtin_memcpy(r->kernel_dmac, p.dmac, 6);
+	else
+		__builtin_memset(r->kernel_dmac, 0, 6);
+	r->family = family;
+	r->result = result;
+	asm volatile("" ::: "memory");
+	r->seq_end = n;
+	a->recorded = n;
+	return result;
+}
+
+/* Every rate-th forwarded packet per CPU (xdp.audit_rate), by a per-CPU
+ * counter rather than bpf_get_prandom_u32(): no helper call on the fast
+ * path, and a test that sends N packets at rate 1 sees N samples. */
+static __always_inline int audit_due(void)
+{
+	__u32 zero = 0;
+	const struct fo_audit_conf *conf = bpf_map_lookup_elem(&fo_audit_conf, &zero);
+	struct fo_audit_cpu *a;
+
+	if (!conf || conf->rate == 0)
+		return 0;
+	a = bpf_map_lookup_elem(&fo_audit, &zero);
+	if (!a)
+		return 0;
+	if (++a->tick < conf->rate)
+		return 0;
+	a->tick = 0;
+	return 1;
 }
 
 SEC("xdp")
@@ -315,7 +518,7 @@ int fib_offload(struct xdp_md *ctx)
 				h = mix(h, l4_ports(ip + 1, end, ip->protocol));
 		}
 		h = fmix(h);
-		if (!pick(group, h, &d.m))
+		if (!pick(group, h, &d.m, &d.member))
 			PASS(FO_V_BUCKET_PUNT);
 		d.group = group;
 		d.trim = frame_len(ctx) - (d.l3off + tot);
@@ -375,7 +578,7 @@ int fib_offload(struct xdp_md *ctx)
 		else /* the kernel's L3 policy for IPv6 includes the flow label */
 			h = mix(h, *(__u32 *)ip6 & bpf_htonl(0x000fffff));
 		h = fmix(h);
-		if (!pick(rv->group, h, &d.m))
+		if (!pick(rv->group, h, &d.m, &d.member))
 			PASS(FO_V_BUCKET_PUNT);
 		d.group = rv->group;
 		d.trim = frame_len(ctx) - (d.l3off + sizeof(*ip6) + plen);
@@ -401,6 +604,9 @@ int fib_offload(struct xdp_md *ctx)
 			PASS(FO_V_NO_TX);
 		if (bpf_check_mtu(ctx, egress, &mtu, len_diff, 0))
 			PASS(FO_V_MTU);
+		/* Forwarded for sure now (but for the devmap race): the frame is still as received. */
+		if (audit_due())
+			fo_audit_sample(ctx, d.group, d.member, d.l3off | (d.family << 8), port->table);
 		__builtin_memcpy(dmac, m->dmac, 6);
 		__builtin_memcpy(smac, m->smac, 6);
 		__builtin_memcpy(sk.dmac, dmac, 6);

@@ -117,4 +117,60 @@ enum fo_verdict {
 	FO_V_COUNT
 };
 
+/* Live audit (xdp.audit_rate): every rate-th forwarded packet on each CPU is
+ * also looked up by the kernel (bpf_fib_lookup, no flags: the kernel's own
+ * input route lookup from the ingress port, with its ip rules, VRF and local
+ * table) and the two answers are compared. rate 0 = off. */
+struct fo_audit_conf {
+	__u32 rate;
+	__u32 pad;
+	__u64 taken_ns; /* the agent's own: records stamped up to here are logged (kept across its restarts) */
+};
+
+/* Results (index into fo_audit_cpu.result; src/xdp/layout.ts AUDIT_RESULTS). */
+enum fo_audit_result {
+	FO_A_AGREE = 0,    /* the kernel sends it to the same port and MAC (ECMP: to one of the group's members) */
+	FO_A_EGRESS,       /* the kernel picks an egress port that is none of the group's members' */
+	FO_A_NEIGH,        /* same egress port, another neighbour MAC */
+	FO_A_NO_FORWARD,   /* the kernel would not forward it: no route, local, blackhole, unreachable,
+	                    * prohibit, encapsulation, larger than the route's MTU */
+	FO_A_NO_NEIGH,     /* the kernel has no usable neighbour for its next hop: it would resolve first */
+	FO_A_FWD_OFF,      /* forwarding is off on the ingress port, so the kernel can't be asked
+	                    * (not a disagreement: the offload forwards whatever ip_forward says) */
+	FO_A_ERROR,        /* the helper failed (negative errno) */
+	FO_A_COUNT
+};
+
+/* One disagreement (any result but AGREE and FWD_OFF). The record is whole
+ * when seq == seq_end: seq is written first, seq_end last. */
+#define FO_AUDIT_SLOTS 16 /* per CPU; a power of two */
+struct fo_audit_rec {
+	__u64 seq;            /* 1 + index of the record on its CPU; 0 = never written */
+	__u64 ktime_ns;       /* bpf_ktime_get_ns(): CLOCK_MONOTONIC */
+	__u8 src[16];         /* IPv4: first 4 bytes */
+	__u8 dst[16];
+	__u32 table;          /* the ingress port's table (what the program looked up) */
+	__u32 ingress;        /* ingress ifindex */
+	__u32 group;          /* the adjacency group the program chose from */
+	__u32 ifindex;        /* the program's egress */
+	__u32 kernel_ifindex; /* the kernel's egress (SUCCESS and NO_NEIGH), else 0 */
+	__s32 kernel_ret;     /* bpf_fib_lookup()'s return: BPF_FIB_LKUP_RET_* or -errno */
+	__u8 dmac[6];         /* the program's neighbour MAC */
+	__u8 kernel_dmac[6];  /* the kernel's (SUCCESS only) */
+	__u8 family;          /* 4 or 6 */
+	__u8 result;          /* enum fo_audit_result */
+	__u16 pad;
+	__u64 seq_end;
+};
+
+/* Per CPU (fo_audit, one entry): the sampling counter, sampled packets per
+ * result, and a ring of the last disagreements. */
+struct fo_audit_cpu {
+	__u64 tick;          /* forwarded packets since the last sample */
+	__u64 recorded;      /* disagreements recorded (the ring's write position) */
+	__u64 result[FO_A_COUNT];
+	__u64 pad;
+	struct fo_audit_rec rec[FO_AUDIT_SLOTS];
+};
+
 #endif

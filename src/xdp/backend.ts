@@ -3,7 +3,7 @@
 // changes only the difference; the daemon's incremental path applies plan ops.
 import { performance } from 'node:perf_hooks';
 import type { Plan, PlanOp } from '../plan/index.js';
-import { decodeConfig, decodeStatKey, encodeConfig, type Counter, type Verdict } from './layout.js';
+import { DEFAULT_AUDIT_RATE, decodeConfig, decodeStatKey, encodeConfig, type AuditCpu, type Counter, type Verdict } from './layout.js';
 import {
   DEFAULT_BPFFS,
   XdpLoader,
@@ -51,6 +51,8 @@ export interface XdpBackendOptions {
   readonly run?: Runner;
   /** IPv4 tables with at least this many entries use a flat array; 0 = every table with an IPv4 entry. */
   readonly flatThreshold?: number;
+  /** xdp.audit_rate: 1 in this many forwarded packets per CPU is checked against the kernel's lookup; 0 = off. */
+  readonly auditRate?: number;
 }
 
 /** A flat table as installed: its DIR-24-8 bookkeeping and its array in the kernel. */
@@ -148,7 +150,39 @@ export class XdpBackend {
     const loader = loaderFor(opts);
     await loader.ensureBpffs(opts.pinDir ? bpffsRootOf(opts.pinDir, bpffs) : bpffs);
     const threshold = opts.flatThreshold ?? DEFAULT_FLAT_THRESHOLD;
-    return new XdpBackend(loader, await loader.load(opts.hash), opts.mode, threshold, opts.run ?? runTool);
+    const backend = new XdpBackend(loader, await loader.load(opts.hash), opts.mode, threshold, opts.run ?? runTool);
+    try {
+      backend.setAuditRate(opts.auditRate ?? DEFAULT_AUDIT_RATE);
+    } catch (err) {
+      backend.close();
+      throw err;
+    }
+    return backend;
+  }
+
+  /** Write xdp.audit_rate into the program's fo_audit_conf (when it differs). */
+  setAuditRate(rate: number): void {
+    const c = this.maps.auditConf();
+    if (c.rate !== rate) this.maps.setAuditConf({ ...c, rate });
+  }
+
+  get auditRate(): number {
+    return this.maps.auditRate();
+  }
+
+  /** How far disagreements have been taken from the rings (kept in the pinned map across restarts). */
+  get auditTakenNs(): bigint {
+    return this.maps.auditConf().takenNs;
+  }
+
+  set auditTakenNs(ns: bigint) {
+    const c = this.maps.auditConf();
+    if (c.takenNs !== ns) this.maps.setAuditConf({ ...c, takenNs: ns });
+  }
+
+  /** The audit's counters and recent disagreements, CPU by CPU. */
+  audit(): AuditCpu[] {
+    return this.maps.audit();
   }
 
   /** Rewrite the hash fields of fo_config (keeping the seed, so flows stay where they are). */

@@ -15,6 +15,7 @@ export const HASH_L4 = 1;
 
 export const MAP_NAMES = [
   'fo_ports', 'fo_lpm4', 'fo_lpm6', 'fo_groups', 'fo_tx', 'fo_config', 'fo_stats', 'fo_verdicts', 'fo_flat4',
+  'fo_audit_conf', 'fo_audit',
 ] as const;
 
 /** Flat IPv4 tables (fib_offload.h): tbl24 then FO_TBL8_GROUPS groups of 256, u32 each. */
@@ -24,6 +25,28 @@ export const FLAT4_ENTRIES = TBL24_SIZE + TBL8_GROUPS * 256;
 /** Kernel memory of one flat table's array. */
 export const FLAT4_BYTES = FLAT4_ENTRIES * 4;
 export type MapName = (typeof MAP_NAMES)[number];
+
+/**
+ * enum fo_audit_result, in order: what the kernel's bpf_fib_lookup() said
+ * about a sampled forwarded packet, compared with the program's choice
+ * (bpf/fib_offload.h documents each).
+ */
+export const AUDIT_RESULTS = [
+  'agree', 'egress', 'neigh', 'kernel_no_forward', 'kernel_no_neigh', 'forwarding_off', 'error',
+] as const;
+export type AuditResult = (typeof AUDIT_RESULTS)[number];
+/** Results that are disagreements (recorded in the ring, logged). */
+export const AUDIT_DISAGREEMENTS: ReadonlySet<AuditResult> = new Set(['egress', 'neigh', 'kernel_no_forward', 'kernel_no_neigh', 'error']);
+/** FO_AUDIT_SLOTS: records per CPU. */
+export const AUDIT_SLOTS = 16;
+/** sizeof(struct fo_audit_rec). */
+export const AUDIT_REC_SIZE = 96;
+/** Offset of rec[0] in struct fo_audit_cpu: tick, recorded, result[7], pad. */
+export const AUDIT_REC_OFFSET = 16 + 8 * (AUDIT_RESULTS.length + 1);
+/** sizeof(struct fo_audit_cpu). */
+export const AUDIT_CPU_SIZE = AUDIT_REC_OFFSET + AUDIT_SLOTS * AUDIT_REC_SIZE;
+/** xdp.audit_rate's default: one forwarded packet in 1024 per CPU. */
+export const DEFAULT_AUDIT_RATE = 1024;
 
 /** Key and value sizes per map, as in the object's BTF (checked by a test against `bpftool map show`). */
 export const MAP_SIZES: Readonly<Record<MapName, { key: number; value: number }>> = {
@@ -36,6 +59,8 @@ export const MAP_SIZES: Readonly<Record<MapName, { key: number; value: number }>
   fo_stats: { key: 16, value: 16 },
   fo_verdicts: { key: 4, value: 16 },
   fo_flat4: { key: 4, value: 4 },
+  fo_audit_conf: { key: 4, value: 16 },
+  fo_audit: { key: 4, value: AUDIT_CPU_SIZE },
 };
 
 /** enum fo_verdict, in order. */
@@ -243,4 +268,111 @@ export function sumPerCpu(value: Buffer, cpus: number): Counter {
     bytes += value.readBigUInt64LE(16 * i + 8);
   }
   return { packets, bytes };
+}
+
+/** fo_audit_conf: the sampling rate, and how far the agent has taken the rings (a bpf_ktime_get_ns() stamp). */
+export interface AuditConf {
+  /** 1 in `rate` forwarded packets per CPU is checked; 0 = off. */
+  readonly rate: number;
+  /** Records stamped at or before this were logged by an agent already (this one or one before a restart). */
+  readonly takenNs: bigint;
+}
+
+export function encodeAuditConf(c: AuditConf): Buffer {
+  if (!Number.isInteger(c.rate) || c.rate < 0 || c.rate > 0xffffffff) throw new RangeError(`audit rate ${c.rate}: needs a whole number in 0..2^32-1`);
+  const b = Buffer.alloc(MAP_SIZES.fo_audit_conf.value);
+  b.writeUInt32LE(c.rate, 0);
+  b.writeBigUInt64LE(c.takenNs, 8);
+  return b;
+}
+
+export function decodeAuditConf(value: Buffer): AuditConf {
+  return { rate: value.readUInt32LE(0), takenNs: value.readBigUInt64LE(8) };
+}
+
+/** bpf_fib_lookup()'s BPF_FIB_LKUP_RET_* codes, by value (linux/bpf.h). */
+export const FIB_LOOKUP_RETS = [
+  'success', 'blackhole', 'unreachable', 'prohibit', 'not_forwarded', 'forwarding_disabled',
+  'unsupported_lwt', 'no_neigh', 'frag_needed', 'no_src_addr',
+] as const;
+
+/** A helper return as text: the BPF_FIB_LKUP_RET_* name, or the errno for a negative one. */
+export function fibLookupRetName(ret: number): string {
+  if (ret >= 0) return FIB_LOOKUP_RETS[ret] ?? `ret ${ret}`;
+  return ERRNO_NAMES[-ret] ?? `errno ${-ret}`;
+}
+
+/** The errnos bpf_fib_lookup() returns (ENODEV: ingress gone; EINVAL: flags or size; EAFNOSUPPORT: family). */
+const ERRNO_NAMES: Readonly<Record<number, string>> = { 19: 'ENODEV', 22: 'EINVAL', 97: 'EAFNOSUPPORT' };
+
+/** One struct fo_audit_rec, decoded. */
+export interface AuditRecord {
+  readonly seq: bigint;
+  readonly ktimeNs: bigint;
+  readonly family: Family;
+  readonly src: string;
+  readonly dst: string;
+  readonly table: number;
+  readonly ingress: number;
+  readonly group: number;
+  readonly ifindex: number;
+  readonly dmac: string;
+  readonly kernelIfindex: number;
+  readonly kernelDmac: string | null;
+  readonly kernelRet: number;
+  readonly result: AuditResult;
+}
+
+/** The record at `off`, or null when it is empty or torn (seq != seq_end: read while being written). */
+export function decodeAuditRecord(b: Buffer, off: number): AuditRecord | null {
+  const seq = b.readBigUInt64LE(off);
+  if (seq === 0n || b.readBigUInt64LE(off + 88) !== seq) return null;
+  const family = b[off + 84] === 6 ? 6 : 4;
+  const addr = (at: number): string => formatIp(b.subarray(off + at, off + at + (family === 4 ? 4 : 16)));
+  const result = AUDIT_RESULTS[b[off + 85]!];
+  if (!result) return null;
+  const kernelRet = b.readInt32LE(off + 68);
+  return {
+    seq,
+    ktimeNs: b.readBigUInt64LE(off + 8),
+    family,
+    src: addr(16),
+    dst: addr(32),
+    table: b.readUInt32LE(off + 48),
+    ingress: b.readUInt32LE(off + 52),
+    group: b.readUInt32LE(off + 56),
+    ifindex: b.readUInt32LE(off + 60),
+    kernelIfindex: b.readUInt32LE(off + 64),
+    kernelRet,
+    dmac: formatMac(b.subarray(off + 72, off + 78)),
+    kernelDmac: kernelRet === 0 ? formatMac(b.subarray(off + 78, off + 84)) : null,
+    result,
+  };
+}
+
+/** One CPU's struct fo_audit_cpu. */
+export interface AuditCpu {
+  /** Disagreements recorded on this CPU so far (the ring's write position). */
+  readonly recorded: bigint;
+  readonly packets: Readonly<Record<AuditResult, bigint>>;
+  /** The ring's whole records, oldest first. */
+  readonly records: readonly AuditRecord[];
+}
+
+/** A per-CPU fo_audit value (one AUDIT_CPU_SIZE slot per possible CPU), CPU by CPU. */
+export function decodeAuditPerCpu(value: Buffer, cpus: number): AuditCpu[] {
+  const out: AuditCpu[] = [];
+  for (let c = 0; c < cpus; c++) {
+    const base = c * AUDIT_CPU_SIZE;
+    const packets = {} as Record<AuditResult, bigint>;
+    AUDIT_RESULTS.forEach((r, i) => { packets[r] = value.readBigUInt64LE(base + 16 + 8 * i); });
+    const records: AuditRecord[] = [];
+    for (let s = 0; s < AUDIT_SLOTS; s++) {
+      const r = decodeAuditRecord(value, base + AUDIT_REC_OFFSET + s * AUDIT_REC_SIZE);
+      if (r) records.push(r);
+    }
+    records.sort((a, b) => (a.seq < b.seq ? -1 : a.seq > b.seq ? 1 : 0));
+    out.push({ recorded: value.readBigUInt64LE(base + 8), packets, records });
+  }
+  return out;
 }

@@ -177,11 +177,14 @@ export class XdpLoader {
     }
     const buildId = buildIdOf(this.objectPath);
     const policies = hashPolicies(hash);
-    const mapsPinned = MAP_NAMES.every((n) => existsSync(join(this.mapsDir, n)));
+    // Maps a newer build added (the audit's, say) are not pinned by an older
+    // agent: the rest is still reused, and the new ones are made by the load.
+    const present = MAP_NAMES.filter((n) => existsSync(join(this.mapsDir, n)));
+    const missing = MAP_NAMES.filter((n) => !present.includes(n));
     let maps: PinnedMaps | null = null;
-    if (mapsPinned) {
+    if (present.includes('fo_config')) {
       try {
-        maps = PinnedMaps.open(this.mapsDir);
+        maps = PinnedMaps.open(this.mapsDir, present);
       } catch {
         maps = null; // another layout: start over below
       }
@@ -189,21 +192,31 @@ export class XdpLoader {
     if (maps) {
       const configMap = maps.get('fo_config');
       const cfg = decodeConfig(configMap.get(Buffer.alloc(4))!);
-      const writeConfig = (): void =>
-        maps!.set('fo_config', Buffer.alloc(4), encodeConfig({ hashV4: policies.v4, hashV6: policies.v6, seed: cfg.seed, buildId }));
-      if (cfg.buildId === buildId && existsSync(this.progPath)) {
-        writeConfig();
+      const config = (): Buffer => encodeConfig({ hashV4: policies.v4, hashV6: policies.v6, seed: cfg.seed, buildId });
+      if (missing.length === 0 && cfg.buildId === buildId && existsSync(this.progPath)) {
+        maps.set('fo_config', Buffer.alloc(4), config());
         return { maps, progId: await this.progIdOf(this.progPath), how: 'reused', previousProgId: null };
       }
+      maps.close();
       const previousProgId = existsSync(this.progPath) ? await this.progIdOf(this.progPath).catch(() => null) : null;
       const next = `${this.progPath}_new`; // bpffs reserves names with dots
+      const newMaps = `${this.mapsDir}_new`;
       rmSync(next, { force: true });
-      const reuse = MAP_NAMES.flatMap((n) => ['map', 'name', n, 'pinned', join(this.mapsDir, n)]);
-      await this.run(['bpftool', 'prog', 'load', this.objectPath, next, 'type', 'xdp', ...reuse], 'load the XDP program into the pinned maps');
+      rmSync(newMaps, { recursive: true, force: true });
+      const reuse = present.flatMap((n) => ['map', 'name', n, 'pinned', join(this.mapsDir, n)]);
+      // pinmaps pins every map, the reused ones a second time: only the new ones are moved over.
+      const pin = missing.length > 0 ? ['pinmaps', newMaps] : [];
+      try {
+        await this.run(['bpftool', 'prog', 'load', this.objectPath, next, 'type', 'xdp', ...reuse, ...pin], 'load the XDP program into the pinned maps');
+        for (const n of missing) renameSync(join(newMaps, n), join(this.mapsDir, n));
+      } finally {
+        rmSync(newMaps, { recursive: true, force: true });
+      }
       rmSync(this.progPath, { force: true });
       renameSync(next, this.progPath);
-      writeConfig();
-      return { maps, progId: await this.progIdOf(this.progPath), how: 'upgraded', previousProgId };
+      const all = PinnedMaps.open(this.mapsDir);
+      all.set('fo_config', Buffer.alloc(4), config());
+      return { maps: all, progId: await this.progIdOf(this.progPath), how: 'upgraded', previousProgId };
     }
     // Fresh: whatever partial state is there was ours and is unusable. A
     // program pinned with maps of another layout (an older agent) may still

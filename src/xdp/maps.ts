@@ -8,9 +8,14 @@ import {
   MAP_NAMES,
   MAP_SIZES,
   VERDICTS,
+  decodeAuditConf,
+  decodeAuditPerCpu,
   decodeStatKey,
+  encodeAuditConf,
   encodeU32,
   sumPerCpu,
+  type AuditConf,
+  type AuditCpu,
   type Counter,
   type MapName,
   type StatKey,
@@ -42,7 +47,7 @@ function batchUnsupported(err: unknown): boolean {
   return e === 22 /* EINVAL */ || e === 95 /* EOPNOTSUPP */ || e === 524 /* ENOTSUPP */;
 }
 
-const PERCPU: ReadonlySet<MapName> = new Set<MapName>(['fo_stats', 'fo_verdicts']);
+const PERCPU: ReadonlySet<MapName> = new Set<MapName>(['fo_stats', 'fo_verdicts', 'fo_audit']);
 
 /**
  * The package sizes value buffers by the map's value_size, but a per-CPU map
@@ -81,12 +86,16 @@ export class PinnedMaps {
     this.cpus = cpus;
   }
 
-  /** Open every map pinned under `dir` and check its sizes against the layout. */
-  static open(dir: string): PinnedMaps {
+  /**
+   * Open the maps pinned under `dir` (every map of the layout, or `names`:
+   * the loader reads an older layout's maps before adding the new ones) and
+   * check their sizes against the layout.
+   */
+  static open(dir: string, names: readonly MapName[] = MAP_NAMES): PinnedMaps {
     const cpus = possibleCpus();
     const maps = new Map<MapName, RawMap>();
     try {
-      for (const name of MAP_NAMES) {
+      for (const name of names) {
         const path = join(dir, name);
         let ref: MapRef;
         try {
@@ -193,6 +202,37 @@ export class PinnedMaps {
   /** Every fo_stats entry: what keepalive, metrics and tests read. */
   memberCounters(): MemberCounter[] {
     return this.entries('fo_stats').map(([k, v]) => ({ ...decodeStatKey(k), ...sumPerCpu(v, this.cpus) }));
+  }
+
+  /** fo_audit_conf: the audit's sampling rate and how far the agent has taken the rings. */
+  auditConf(): AuditConf {
+    try {
+      const v = this.get('fo_audit_conf').get(encodeU32(0));
+      return v ? decodeAuditConf(v) : { rate: 0, takenNs: 0n };
+    } catch (err) {
+      throw mapError('read map fo_audit_conf', err);
+    }
+  }
+
+  setAuditConf(c: AuditConf): void {
+    this.set('fo_audit_conf', encodeU32(0), encodeAuditConf(c));
+  }
+
+  /** 1 in `rate` forwarded packets per CPU is checked against the kernel's lookup; 0 = off. */
+  auditRate(): number {
+    return this.auditConf().rate;
+  }
+
+  /** fo_audit, CPU by CPU: counters per result and each CPU's ring of disagreements. */
+  audit(): AuditCpu[] {
+    let value: Buffer | undefined;
+    try {
+      value = this.get('fo_audit').get(encodeU32(0));
+    } catch (err) {
+      throw mapError('read map fo_audit', err);
+    }
+    if (!value) throw new Error('map fo_audit has no entry 0 (an array always has one)');
+    return decodeAuditPerCpu(value, this.cpus);
   }
 
   close(): void {

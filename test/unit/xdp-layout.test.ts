@@ -34,6 +34,16 @@ import {
   TBL24_SIZE,
   TBL8_GROUPS,
   ipv4Prefix,
+  AUDIT_CPU_SIZE,
+  AUDIT_REC_OFFSET,
+  AUDIT_REC_SIZE,
+  AUDIT_RESULTS,
+  AUDIT_SLOTS,
+  decodeAuditConf,
+  decodeAuditPerCpu,
+  decodeAuditRecord,
+  encodeAuditConf,
+  fibLookupRetName,
 } from '../../src/xdp/layout.js';
 import { D24_EXT, D24_FWD, D24_GROUP_MAX, D24_PUNT, d24ArrayLength } from '../../src/xdp/dir24.js';
 
@@ -420,5 +430,107 @@ describe.skipIf(skipReason !== null)(`MAP_SIZES against the object's BTF${skipRe
     expect([member.size, offsetOf(member, 'ifindex'), offsetOf(member, 'dmac'), offsetOf(member, 'smac')]).toEqual([16, 0, 4, 10]);
     expect([offsetOf(stat, 'group'), offsetOf(stat, 'ifindex'), offsetOf(stat, 'dmac')]).toEqual([0, 4, 8]);
     expect(['hash_v4', 'hash_v6', 'seed', 'build_id'].map((m) => offsetOf(cfg, m))).toEqual([0, 4, 8, 12]);
+  });
+
+  it('audit structs: sizes and the offsets decodeAuditRecord reads', () => {
+    const rec = struct(btf, 'fo_audit_rec');
+    const cpu = struct(btf, 'fo_audit_cpu');
+    expect(rec.size).toBe(AUDIT_REC_SIZE);
+    expect(cpu.size).toBe(AUDIT_CPU_SIZE);
+    expect(struct(btf, 'fo_audit_conf').size).toBe(MAP_SIZES.fo_audit_conf.value);
+    expect(['rate', 'taken_ns'].map((m) => offsetOf(struct(btf, 'fo_audit_conf'), m))).toEqual([0, 8]);
+    expect(Object.fromEntries(rec.members!.map((m) => [m.name, m.bits_offset / 8]))).toEqual({
+      seq: 0, ktime_ns: 8, src: 16, dst: 32, table: 48, ingress: 52, group: 56, ifindex: 60, kernel_ifindex: 64,
+      kernel_ret: 68, dmac: 72, kernel_dmac: 78, family: 84, result: 85, pad: 86, seq_end: 88,
+    });
+    expect([offsetOf(cpu, 'tick'), offsetOf(cpu, 'recorded'), offsetOf(cpu, 'result'), offsetOf(cpu, 'rec')]).toEqual([0, 8, 16, AUDIT_REC_OFFSET]);
+    expect(btf.get(cpu.members!.find((m) => m.name === 'result')!.type_id)!.nr_elems).toBe(AUDIT_RESULTS.length);
+    expect(btf.get(cpu.members!.find((m) => m.name === 'rec')!.type_id)!.nr_elems).toBe(AUDIT_SLOTS);
+  });
+
+  it('enum fo_audit_result in bpf/fib_offload.h is AUDIT_RESULTS, in order', () => {
+    // Not in the BTF (no variable has the enum's type): read from the header the program is built from.
+    const header = readFileSync(new URL('../../bpf/fib_offload.h', import.meta.url), 'utf8');
+    const body = /enum fo_audit_result \{([^}]*)\}/.exec(header)?.[1] ?? '';
+    const names = [...body.replace(/\/\*[\s\S]*?\*\//g, '').matchAll(/\b(FO_A_[A-Z_]+)\b/g)].map((m) => m[1]);
+    expect(names).toEqual(['FO_A_AGREE', 'FO_A_EGRESS', 'FO_A_NEIGH', 'FO_A_NO_FORWARD', 'FO_A_NO_NEIGH', 'FO_A_FWD_OFF', 'FO_A_ERROR', 'FO_A_COUNT']);
+    expect(AUDIT_RESULTS).toEqual(['agree', 'egress', 'neigh', 'kernel_no_forward', 'kernel_no_neigh', 'forwarding_off', 'error']);
+    expect(/#define FO_AUDIT_SLOTS (\d+)/.exec(header)?.[1]).toBe(String(AUDIT_SLOTS));
+  });
+});
+
+describe('audit records', () => {
+  /** A struct fo_audit_rec as the program writes it. */
+  function rec(fields: { seq: bigint; seqEnd?: bigint; family: 4 | 6; src: number[]; dst: number[]; result: number; ret: number }): Buffer {
+    const b = Buffer.alloc(AUDIT_REC_SIZE);
+    b.writeBigUInt64LE(fields.seq, 0);
+    b.writeBigUInt64LE(123_456_789n, 8);
+    Buffer.from(fields.src).copy(b, 16);
+    Buffer.from(fields.dst).copy(b, 32);
+    b.writeUInt32LE(254, 48);
+    b.writeUInt32LE(2, 52);
+    b.writeUInt32LE(7, 56);
+    b.writeUInt32LE(3, 60);
+    b.writeUInt32LE(fields.ret === 0 || fields.ret === 7 ? 4 : 0, 64);
+    b.writeInt32LE(fields.ret, 68);
+    Buffer.from([2, 0, 0, 0, 2, 2]).copy(b, 72);
+    Buffer.from([2, 0, 0, 0, 3, 2]).copy(b, 78);
+    b[84] = fields.family;
+    b[85] = fields.result;
+    b.writeBigUInt64LE(fields.seqEnd ?? fields.seq, 88);
+    return b;
+  }
+
+  it('decodes an IPv4 egress disagreement', () => {
+    const b = rec({ seq: 5n, family: 4, src: [10, 1, 0, 2], dst: [198, 51, 100, 1], result: 1, ret: 0 });
+    expect(decodeAuditRecord(b, 0)).toEqual({
+      seq: 5n, ktimeNs: 123_456_789n, family: 4, src: '10.1.0.2', dst: '198.51.100.1', table: 254, ingress: 2, group: 7,
+      ifindex: 3, dmac: '02:00:00:00:02:02', kernelIfindex: 4, kernelDmac: '02:00:00:00:03:02', kernelRet: 0, result: 'egress',
+    });
+  });
+
+  it('decodes an IPv6 record whose kernel answer is a failure: no kernel MAC', () => {
+    const src = [0x20, 0x01, 0x0d, 0xb8, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2];
+    const dst = [0x20, 0x01, 0x0d, 0xb8, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+    const r = decodeAuditRecord(rec({ seq: 1n, family: 6, src, dst, result: 3, ret: 1 }), 0)!;
+    expect([r.src, r.dst, r.result, r.kernelRet, r.kernelDmac, r.kernelIfindex]).toEqual(['2001:db8:1::2', '2001:db8:100::1', 'kernel_no_forward', 1, null, 0]);
+    expect(fibLookupRetName(r.kernelRet)).toBe('blackhole');
+    expect([fibLookupRetName(4), fibLookupRetName(7), fibLookupRetName(8), fibLookupRetName(-19), fibLookupRetName(-5)])
+      .toEqual(['not_forwarded', 'no_neigh', 'frag_needed', 'ENODEV', 'errno 5']);
+  });
+
+  it('an empty slot and a torn record (seq != seq_end) are skipped', () => {
+    expect(decodeAuditRecord(Buffer.alloc(AUDIT_REC_SIZE), 0)).toBeNull();
+    expect(decodeAuditRecord(rec({ seq: 9n, seqEnd: 8n, family: 4, src: [1, 1, 1, 1], dst: [2, 2, 2, 2], result: 1, ret: 0 }), 0)).toBeNull();
+  });
+
+  it('a per-CPU value: counters per result, records sorted by seq, CPU by CPU', () => {
+    const v = Buffer.alloc(2 * AUDIT_CPU_SIZE);
+    // CPU 0: 10 agree, 2 egress; ring slots 1 and 0 hold seq 2 and 17 (wrapped).
+    v.writeBigUInt64LE(2n, 8 + 0);
+    v.writeBigUInt64LE(17n, 8);
+    v.writeBigUInt64LE(10n, 16);
+    v.writeBigUInt64LE(2n, 24);
+    rec({ seq: 17n, family: 4, src: [10, 1, 0, 2], dst: [198, 51, 100, 1], result: 1, ret: 0 }).copy(v, AUDIT_REC_OFFSET);
+    rec({ seq: 2n, family: 4, src: [10, 1, 0, 2], dst: [198, 51, 100, 2], result: 1, ret: 0 }).copy(v, AUDIT_REC_OFFSET + AUDIT_REC_SIZE);
+    // CPU 1: 3 forwarding_off.
+    v.writeBigUInt64LE(3n, AUDIT_CPU_SIZE + 16 + 8 * 5);
+    const cpus = decodeAuditPerCpu(v, 2);
+    expect(cpus).toHaveLength(2);
+    expect(cpus[0]!.recorded).toBe(17n);
+    expect(cpus[0]!.packets).toMatchObject({ agree: 10n, egress: 2n, forwarding_off: 0n });
+    expect(cpus[0]!.records.map((r) => [r.seq, r.dst])).toEqual([[2n, '198.51.100.2'], [17n, '198.51.100.1']]);
+    expect(cpus[1]!.packets).toMatchObject({ agree: 0n, forwarding_off: 3n });
+    expect(cpus[1]!.records).toEqual([]);
+  });
+
+  it('audit conf: rate u32 LE, 4 pad bytes, taken_ns u64 LE; the rate range-checked', () => {
+    const c = { rate: 1024, takenNs: 0x0102030405060708n };
+    expect(encodeAuditConf(c).toString('hex')).toBe(hex('00040000 00000000 0807060504030201'));
+    expect(encodeAuditConf(c).length).toBe(MAP_SIZES.fo_audit_conf.value);
+    expect(decodeAuditConf(encodeAuditConf(c))).toEqual(c);
+    expect(decodeAuditConf(encodeAuditConf({ rate: 0xffffffff, takenNs: 0n })).rate).toBe(0xffffffff);
+    expect(() => encodeAuditConf({ rate: -1, takenNs: 0n })).toThrow(RangeError);
+    expect(() => encodeAuditConf({ rate: 1.5, takenNs: 0n })).toThrow(RangeError);
   });
 });
