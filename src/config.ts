@@ -50,7 +50,8 @@ export interface Config {
   readonly tc: { readonly policy: TcPolicy; readonly fallback: TcFallback };
   /** bpffs: mount point of the BPF file system the program and maps are pinned under. */
   /** flatThreshold: IPv4 tables with at least this many entries get a flat DIR-24-8 array (0 = every table). */
-  readonly xdp: { readonly mode: XdpMode; readonly bpffs: string; readonly flatThreshold: number };
+  /** auditRate: 1 in this many forwarded packets per CPU is checked against the kernel's own lookup (0 = off). */
+  readonly xdp: { readonly mode: XdpMode; readonly bpffs: string; readonly flatThreshold: number; readonly auditRate: number };
   readonly ecmp: { readonly hash: EcmpHash };
   readonly metrics: ListenAddress;
   readonly resync: { readonly intervalMs: number };
@@ -69,7 +70,7 @@ export function defaultConfig(): Config {
     backend: 'auto',
     portBackends: [],
     tc: { policy: 'hw-preferred', fallback: 'xdp' },
-    xdp: { mode: 'native', bpffs: '/sys/fs/bpf', flatThreshold: 100_000 },
+    xdp: { mode: 'native', bpffs: '/sys/fs/bpf', flatThreshold: 100_000, auditRate: 1024 },
     ecmp: { hash: 'kernel' },
     metrics: { listen: DEFAULT_LISTEN, host: '127.0.0.1', port: 9469 },
     resync: { intervalMs: DEFAULT_RESYNC_MS },
@@ -251,12 +252,15 @@ const TcSchema = z.strictObject(
 const absolutePath = z
   .string(expect('expected an absolute path'))
   .refine((t) => t.startsWith('/') && !t.split('/').includes('..'), { message: 'expected an absolute path without ".."' });
+const AUDIT_RATE_EXPECTED = 'expected a whole number N (check 1 in N forwarded packets), 0 = off, at most 4294967295';
 const XdpSchema = z.strictObject(
   {
     mode: enumOf(XDP_MODES).optional(),
     bpffs: absolutePath.optional(),
     flat_threshold: z.number(expect('expected a whole number of routes, 0 or more')).int(expect('expected a whole number of routes, 0 or more'))
       .min(0, expect('expected a whole number of routes, 0 or more')).optional(),
+    audit_rate: z.number(expect(AUDIT_RATE_EXPECTED)).int(expect(AUDIT_RATE_EXPECTED))
+      .min(0, expect(AUDIT_RATE_EXPECTED)).max(0xffffffff, expect(AUDIT_RATE_EXPECTED)).optional(),
   },
   mapping,
 );
@@ -390,6 +394,7 @@ function build(raw: RawConfig): Config {
       mode: raw.xdp?.mode ?? d.xdp.mode,
       bpffs: (raw.xdp?.bpffs ?? d.xdp.bpffs).replace(/\/+$/, '') || '/',
       flatThreshold: raw.xdp?.flat_threshold ?? d.xdp.flatThreshold,
+      auditRate: raw.xdp?.audit_rate ?? d.xdp.auditRate,
     },
     ecmp: { hash: raw.ecmp?.hash ?? d.ecmp.hash },
     metrics: raw.metrics?.listen !== undefined ? parseListenAddress(raw.metrics.listen, 'metrics.listen') : d.metrics,

@@ -34,7 +34,7 @@ export async function runApply(opts: ApplyOptions, out: NodeJS.WritableStream = 
   }
   if (opts.backend !== 'xdp' && plan.ports.some((p) => p.backend === 'tc') && !plan.ports.some((p) => p.backend === 'xdp')) return status;
   const backend = await XdpBackend.open({
-    bpffs: config.xdp.bpffs, mode: config.xdp.mode, hash: config.ecmp.hash, flatThreshold: config.xdp.flatThreshold,
+    bpffs: config.xdp.bpffs, mode: config.xdp.mode, hash: config.ecmp.hash, flatThreshold: config.xdp.flatThreshold, auditRate: config.xdp.auditRate,
   });
   try {
     const result = await backend.reconcile(plan);
