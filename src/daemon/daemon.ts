@@ -23,7 +23,8 @@ import { TcBackend, type TcFallback, type TcReconcileResult } from '../tc/backen
 import { desiredBlocks } from '../tc/rules.js';
 import { keepaliveTick, mergeTraffic, tcMemberTraffic, type MemberTraffic } from './keepalive.js';
 import type { Metrics } from './metrics.js';
-import { VERDICTS } from '../xdp/layout.js';
+import { AUDIT_RESULTS, VERDICTS } from '../xdp/layout.js';
+import { AuditMonitor, disagreementText, type Disagreement } from './audit.js';
 
 export type BackendChoice = 'xdp' | 'tc' | 'dry-run';
 
@@ -102,6 +103,8 @@ export class Daemon {
   batches = 0;
   lastReconcile: ReconcileResult | null = null;
   lastTcReconcile: TcReconcileResult | null = null;
+  /** The XDP program's live check against the kernel's lookup (xdp.audit_rate). */
+  readonly audit = new AuditMonitor();
 
   constructor(opts: DaemonOptions) {
     this.config = opts.config;
@@ -156,6 +159,8 @@ export class Daemon {
     });
     await this.queue.add(() => this.fullSync('start'));
     this.ready = true;
+    // Disagreements recorded while no agent watched (its maps were stale then) are logged now, with names.
+    this.refreshAudit();
     this.startTimers();
     this.kick(); // events that arrived while starting
   }
@@ -345,8 +350,9 @@ export class Daemon {
       try {
         await this.ensureXdp();
         const xdp = this.backend!;
-        // ecmp.hash may have changed (SIGHUP), or the kernel's fib_multipath_hash_policy.
+        // ecmp.hash may have changed (SIGHUP), or the kernel's fib_multipath_hash_policy; xdp.audit_rate too.
         xdp.setHash(this.config.ecmp.hash);
+        xdp.setAuditRate(this.config.xdp.auditRate);
         const r = await xdp.reconcile(state.plan);
         this.lastReconcile = r;
         repairs += r.ops + r.attached.length + r.detached.length;
@@ -431,8 +437,11 @@ export class Daemon {
     if (this.backend) return false;
     this.backend = await XdpBackend.open({
       bpffs: this.config.xdp.bpffs, mode: this.config.xdp.mode, hash: this.config.ecmp.hash, flatThreshold: this.config.xdp.flatThreshold,
+      auditRate: this.config.xdp.auditRate,
     });
     this.log.info({ how: this.backend.load.how, progId: this.backend.progId, dir: this.backend.loader.dir }, 'xdp program loaded');
+    // Every result is exported from the start (a counter with labels prints nothing before its first increment).
+    for (const result of AUDIT_RESULTS) this.metrics.auditPackets.inc({ result }, 0);
     return true;
   }
 
@@ -527,9 +536,59 @@ export class Daemon {
     this.updateGauges();
   }
 
+  /**
+   * Read the audit's counters and the disagreements the program recorded
+   * since the last look: count them, keep the latest for /status, and log
+   * them (at most 10 a minute, then how many were not logged).
+   */
+  refreshAudit(): void {
+    if (!this.backend) return;
+    const xdp = this.backend;
+    let u;
+    try {
+      const taken = xdp.auditTakenNs;
+      u = this.audit.update(xdp.audit(), Date.now(), process.hrtime.bigint(), (i) => this.mirror?.link(i)?.name ?? null, taken);
+      // Kept in the pinned map, so the next process after a restart doesn't log them again.
+      if (u.takenNs !== taken) xdp.auditTakenNs = u.takenNs;
+    } catch (err) {
+      this.fail('read audit', err);
+      return;
+    }
+    for (const result of AUDIT_RESULTS) {
+      const n = u.deltas[result];
+      if (n > 0n) this.metrics.auditPackets.inc({ result }, Number(n));
+    }
+    for (const d of u.log) this.log.warn(disagreementFields(d), `audit: ${disagreementText(d)}`);
+    if (u.suppressed) {
+      this.log.warn({ suppressed: u.suppressed.count, seconds: Math.round(u.suppressed.windowMs / 1000) },
+        `audit: ${u.suppressed.count} more disagreements in the last ${Math.round(u.suppressed.windowMs / 1000)} s not logged (counted in fib_offload_audit_packets_total)`);
+    }
+    if (u.forwardingOffFirst) {
+      this.log.warn({ sampled: Number(u.totals.forwarding_off) },
+        'audit: the kernel answers "forwarding disabled" on an ingress port, so sampled packets there are not checked; ' +
+        'with net.ipv4.ip_forward / net.ipv6.conf.all.forwarding on, they would be');
+    }
+  }
+
+  /** The audit for /status. */
+  auditStatus(): { rate: number; packets: Record<string, number>; lastDisagreements: readonly Disagreement[] } | null {
+    if (!this.backend) return null;
+    this.refreshAudit();
+    let rate: number;
+    try {
+      rate = this.backend.auditRate;
+    } catch (err) {
+      this.fail('read audit rate', err);
+      rate = this.config.xdp.auditRate;
+    }
+    const packets = Object.fromEntries(AUDIT_RESULTS.map((r) => [r, Number(this.audit.packets[r])]));
+    return { rate, packets, lastDisagreements: this.audit.lastDisagreements };
+  }
+
   private sampleCounters(): void {
     this.refreshGauges();
     if (!this.backend) return;
+    this.refreshAudit();
     try {
       const v = this.backend.verdicts();
       for (const name of VERDICTS) this.metrics.xdpPackets.set({ verdict: name }, Number(v[name].packets));
@@ -561,6 +620,7 @@ export class Daemon {
       }
     }
     if (this.backend) {
+      this.refreshAudit(); // the last few seconds' disagreements
       this.backend.close();
       if (flush) {
         const r = await XdpBackend.flush({ bpffs: this.config.xdp.bpffs });
@@ -591,6 +651,15 @@ function hasPorts(plan: Plan, backend: PortBackend): boolean {
 
 function sameState(a: Mirror, b: Mirror): boolean {
   return JSON.stringify(canonicalState(a)) === JSON.stringify(canonicalState(b));
+}
+
+/** A disagreement as log fields: flat, so log tools can filter on them. */
+function disagreementFields(d: Disagreement): Record<string, unknown> {
+  return {
+    component: 'audit', result: d.result, src: d.src, dst: d.dst, table: d.table, ingress: d.ingress.dev ?? d.ingress.ifindex, recordedAt: d.at,
+    ours: { dev: d.ours.dev, ifindex: d.ours.ifindex, dmac: d.ours.dmac, group: d.ours.group },
+    kernel: { answer: d.kernel.answer, dev: d.kernel.dev, ifindex: d.kernel.ifindex, dmac: d.kernel.dmac },
+  };
 }
 
 function opSubject(op: ReturnType<typeof diffPlans>[number]): Record<string, unknown> {

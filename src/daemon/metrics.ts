@@ -59,6 +59,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly auditPackets = new Counter({
+    name: `${P}audit_packets_total`,
+    help: "Forwarded packets the XDP program sampled (xdp.audit_rate) and checked against the kernel's own bpf_fib_lookup(), by result",
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
   }

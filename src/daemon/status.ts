@@ -1,5 +1,6 @@
 // /status: what the daemon is doing, as JSON, and as text for `fib-offload status`.
 import type { Daemon } from './daemon.js';
+import { disagreementText, type Disagreement } from './audit.js';
 
 export interface StatusJson {
   readonly ready: boolean;
@@ -18,6 +19,12 @@ export interface StatusJson {
   readonly lastResync: Daemon['lastResync'];
   readonly lastError: Daemon['lastError'];
   readonly xdp: { progId: number; pinDir: string; load: string; verdicts: Record<string, number> } | null;
+  /**
+   * The XDP program's live check against the kernel (xdp.audit_rate): 1 in
+   * `rate` forwarded packets per CPU (0 = off), sampled packets per result,
+   * and the latest disagreements, newest first. null without the XDP backend.
+   */
+  readonly audit?: { rate: number; packets: Record<string, number>; lastDisagreements: readonly Disagreement[] } | null;
   /** tc blocks as last reconciled: placement (skip_sw / none / skip_hw) and rule counts. */
   readonly tc: { blocks: Array<{ block: number; table: number; placement: string; rules: number; inHw: number; notInHw: number; failures: number }> } | null;
 }
@@ -74,6 +81,7 @@ export function statusOf(d: Daemon): StatusJson {
     lastResync: d.lastResync,
     lastError: d.lastError,
     xdp: backend ? { progId: backend.progId, pinDir: backend.loader.dir, load: backend.load.how, verdicts } : null,
+    audit: d.auditStatus(),
     tc: tcRec ? {
       blocks: tcRec.blocks.map((b) => ({
         block: b.block, table: b.table, placement: b.placement, rules: b.adds + b.replaces + b.unchanged,
@@ -102,6 +110,13 @@ export function statusText(s: StatusJson): string {
   if (s.xdp && Object.keys(s.xdp.verdicts).length) {
     const v = Object.entries(s.xdp.verdicts).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`);
     lines.push(`xdp packets: ${v.length ? v.join(', ') : 'none yet'}`);
+  }
+  if (s.audit) {
+    const a = s.audit;
+    const counts = Object.entries(a.packets).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`);
+    lines.push(`audit: ${a.rate === 0 ? 'off' : `1 in ${a.rate} forwarded packets per CPU checked against the kernel`}; ${counts.length ? counts.join(', ') : 'nothing sampled yet'}`);
+    for (const dis of a.lastDisagreements.slice(0, 5)) lines.push(`  ${disagreementText(dis)}`);
+    if (a.lastDisagreements.length > 5) lines.push(`  ... ${a.lastDisagreements.length - 5} more in /status`);
   }
   lines.push(`last error: ${s.lastError ? `${s.lastError.at} ${s.lastError.message}` : 'none'}`);
   return lines.join('\n') + '\n';
