@@ -234,6 +234,31 @@ describe.skipIf(!isRoot())('XDP audit: forwarded packets checked against the ker
     }
   });
 
+  it('rate N: every Nth forwarded packet on each CPU is sampled (a per-CPU counter, so N±1 per CPU)', () => {
+    const rate4 = `ports: [eth1, eth2, eth3]\nbackend: xdp\nxdp:\n  audit_rate: 4\nmetrics:\n  listen: "${LISTEN}"\n`;
+    const rate1 = rate4.replace('audit_rate: 4', 'audit_rate: 1');
+    writeFileSync(config, rate4);
+    try {
+      apply();
+      expect(readAudit(pins).rate).toBe(4);
+      const before = readAudit(pins);
+      expect(ping(h1, '198.51.100.1', 40).ok).toBe(true);
+      const d = delta(before, readAudit(pins));
+      const sampled = AUDIT_RESULTS.reduce((n, r) => n + d[r], 0);
+      const cpus = PinnedMaps.open(join(pins, 'maps'), ['fo_config']);
+      const slack = cpus.cpus;
+      cpus.close();
+      expect(d.forwarded).toBe(80);
+      expect(sampled).toBeGreaterThanOrEqual(80 / 4 - slack);
+      expect(sampled).toBeLessThanOrEqual(80 / 4 + slack);
+      expect(sampled).toBe(d.agree);
+    } finally {
+      writeFileSync(config, rate1);
+    }
+    apply();
+    expect(readAudit(pins).rate).toBe(1);
+  });
+
   it('the daemon: counters in /metrics and /status; disagreements made while it was stopped are logged at its next start, naming the destination', async () => {
     apply(); // h3 for both families now
     let d = new DaemonProcess(dut, http!, LISTEN, ['--config', config]);
