@@ -229,6 +229,19 @@ pick(__u32 group, __u32 hash, const struct fo_member **m, __u32 *index)
 	return g;
 }
 
+/* v, as a value the verifier can't see through: stored in the map and
+ * loaded back (the empty asm with a memory clobber makes clang reload it).
+ * Without CAP_PERFMON the verifier's Spectre v1 sanitation wants one
+ * pointer-arithmetic state per instruction, so a map pointer plus an index
+ * that is a different constant on each path or loop pass is refused; an
+ * unknown but bounded index is one state. */
+static __always_inline __u32 opaque(struct fo_audit_cpu *a, __u32 v)
+{
+	a->scratch = v;
+	asm volatile("" ::: "memory");
+	return (__u32)a->scratch;
+}
+
 /* The kernel's own answer for a frame the program is about to forward
  * (xdp.audit_rate; fib_offload.h), compared with the program's: counted per
  * result, and a disagreement recorded in this CPU's ring.
@@ -249,68 +262,60 @@ pick(__u32 group, __u32 hash, const struct fo_member **m, __u32 *index)
  * again by id; a group replaced in between costs one odd sample. */
 __attribute__((noinline)) int fo_audit_sample(struct xdp_md *ctx, __u32 group, __u32 member, __u32 where, __u32 table)
 {
-	__u32 zero = 0, result, l3off = where & 0xff, family = where >> 8, src[4] = {}, dst[4] = {};
+	__u32 zero = 0, result, k, l3off = where & 0xff, family = where >> 8;
 	const struct fo_group_val *g = bpf_map_lookup_elem(&fo_groups, &group);
 	struct fo_audit_cpu *a = bpf_map_lookup_elem(&fo_audit, &zero);
 	const struct fo_member *m;
 	struct fo_audit_rec *r;
 	struct bpf_fib_lookup p;
-	void *data, *end, *l3;
+	/* Headers are copied out with bpf_xdp_load_bytes() (5.18+): no packet
+	 * pointer plus a variable offset, which the verifier allows only with
+	 * CAP_PERFMON (Spectre v1 sanitation refuses it for packet pointers). */
+	union {
+		struct iphdr v4;
+		struct ipv6hdr v6;
+	} h;
+	__be16 ports[2];
 	__u64 n;
 	long ret;
 
 	if (!g || !a || member >= FO_MAX_MEMBERS || l3off > 18)
 		return -1;
-	/* Every byte set: the verifier wants initialised stack for the helper. */
+	/* Every byte set: the verifier wants initialised stack for the helper,
+	 * and without CAP_PERFMON it also explores mispredicted branches (the
+	 * IPv6 copy after an IPv4 load), which must not read unset bytes. */
 	__builtin_memset(&p, 0, sizeof(p));
-	data = (void *)(long)ctx->data;
-	end = (void *)(long)ctx->data_end;
-	l3 = data + l3off;
+	__builtin_memset(&h, 0, sizeof(h));
+	__builtin_memset(ports, 0, sizeof(ports));
 	if (family == 4) {
-		struct iphdr *ip = l3;
-
-		if ((void *)(ip + 1) > end)
+		if (bpf_xdp_load_bytes(ctx, l3off, &h.v4, sizeof(h.v4)))
 			return -1;
 		p.family = 2; /* AF_INET */
-		p.tos = ip->tos;
-		p.l4_protocol = ip->protocol;
-		p.tot_len = bpf_ntohs(ip->tot_len);
-		p.ipv4_src = ip->saddr;
-		p.ipv4_dst = ip->daddr;
-		src[0] = ip->saddr;
-		dst[0] = ip->daddr;
-		if (!(ip->frag_off & bpf_htons(0x3fff)) &&
-		    (ip->protocol == IPPROTO_TCP || ip->protocol == IPPROTO_UDP || ip->protocol == IPPROTO_SCTP)) {
-			__be16 *ports = (void *)(ip + 1);
-
-			if ((void *)(ports + 2) <= end) {
-				p.sport = ports[0];
-				p.dport = ports[1];
-			}
+		p.tos = h.v4.tos;
+		p.l4_protocol = h.v4.protocol;
+		p.tot_len = bpf_ntohs(h.v4.tot_len);
+		p.ipv4_src = h.v4.saddr;
+		p.ipv4_dst = h.v4.daddr;
+		/* The main program forwards only ihl 5: the L4 header follows. */
+		if (!(h.v4.frag_off & bpf_htons(0x3fff)) &&
+		    (h.v4.protocol == IPPROTO_TCP || h.v4.protocol == IPPROTO_UDP || h.v4.protocol == IPPROTO_SCTP) &&
+		    !bpf_xdp_load_bytes(ctx, l3off + sizeof(h.v4), ports, sizeof(ports))) {
+			p.sport = ports[0];
+			p.dport = ports[1];
 		}
 	} else {
-		struct ipv6hdr *ip6 = l3;
-
-		if ((void *)(ip6 + 1) > end)
+		if (bpf_xdp_load_bytes(ctx, l3off, &h.v6, sizeof(h.v6)))
 			return -1;
 		p.family = 10; /* AF_INET6 */
-		p.flowinfo = *(__be32 *)ip6 & bpf_htonl(0x0fffffff);
-		p.l4_protocol = ip6->nexthdr;
-		p.tot_len = sizeof(*ip6) + bpf_ntohs(ip6->payload_len);
-#pragma unroll
-		for (int i = 0; i < 4; i++) {
-			src[i] = ip6->saddr.in6_u.u6_addr32[i];
-			dst[i] = ip6->daddr.in6_u.u6_addr32[i];
-			p.ipv6_src[i] = src[i];
-			p.ipv6_dst[i] = dst[i];
-		}
-		if (ip6->nexthdr == IPPROTO_TCP || ip6->nexthdr == IPPROTO_UDP || ip6->nexthdr == IPPROTO_SCTP) {
-			__be16 *ports = (void *)(ip6 + 1);
-
-			if ((void *)(ports + 2) <= end) {
-				p.sport = ports[0];
-				p.dport = ports[1];
-			}
+		p.flowinfo = *(__be32 *)&h.v6 & bpf_htonl(0x0fffffff);
+		p.l4_protocol = h.v6.nexthdr;
+		p.tot_len = sizeof(h.v6) + bpf_ntohs(h.v6.payload_len);
+		__builtin_memcpy(p.ipv6_src, &h.v6.saddr, 16);
+		__builtin_memcpy(p.ipv6_dst, &h.v6.daddr, 16);
+		if ((h.v6.nexthdr == IPPROTO_TCP || h.v6.nexthdr == IPPROTO_UDP || h.v6.nexthdr == IPPROTO_SCTP) &&
+		    !bpf_xdp_load_bytes(ctx, l3off + sizeof(h.v6), ports, sizeof(ports))) {
+			p.sport = ports[0];
+			p.dport = ports[1];
 		}
 	}
 	p.ifindex = ctx->ingress_ifindex;
@@ -321,24 +326,32 @@ __attribute__((noinline)) int fo_audit_sample(struct xdp_md *ctx, __u32 group, _
 		__u32 nm = g->nmembers;
 
 		result = FO_A_EGRESS;
-		for (__u32 i = 0; i < FO_MAX_MEMBERS; i++) {
-			__u32 j = i;
-
-			if (i >= nm)
-				break;
-			/* Opaque to clang, so the mask stays and bounds the access
-			 * (else it iterates a pointer up to nmembers, which no
-			 * verifier can bound). */
-			asm volatile("" : "+r"(j));
-			j &= FO_MAX_MEMBERS - 1;
-			if (g->member[j].ifindex != p.ifindex)
-				continue;
-			if (same_mac16(g->member[j].dmac, p.dmac)) {
-				result = FO_A_AGREE;
-				break;
-			}
-			result = FO_A_NEIGH;
-		}
+		/* Written out 64 times, each member at a constant offset: no loop
+		 * (a bounded loop's counter must stay precise for the verifier to
+		 * tell its passes apart) and no pointer arithmetic (a different
+		 * index on each pass is refused without CAP_PERFMON). */
+#define FO_CHECK_MEMBER(k)                                                   \
+		do {                                                         \
+			if ((k) >= nm)                                       \
+				goto members_done;                           \
+			if (g->member[k].ifindex == p.ifindex) {             \
+				if (same_mac16(g->member[k].dmac, p.dmac)) { \
+					result = FO_A_AGREE;                 \
+					goto members_done;                   \
+				}                                            \
+				result = FO_A_NEIGH;                         \
+			}                                                    \
+		} while (0)
+#define FO_CHECK_8(k)                                                         \
+		FO_CHECK_MEMBER(k); FO_CHECK_MEMBER(k + 1); FO_CHECK_MEMBER(k + 2); \
+		FO_CHECK_MEMBER(k + 3); FO_CHECK_MEMBER(k + 4); FO_CHECK_MEMBER(k + 5); \
+		FO_CHECK_MEMBER(k + 6); FO_CHECK_MEMBER(k + 7)
+		_Static_assert(FO_MAX_MEMBERS == 64, "FO_CHECK_8 below covers 64 members");
+		FO_CHECK_8(0); FO_CHECK_8(8); FO_CHECK_8(16); FO_CHECK_8(24);
+		FO_CHECK_8(32); FO_CHECK_8(40); FO_CHECK_8(48); FO_CHECK_8(56);
+#undef FO_CHECK_8
+#undef FO_CHECK_MEMBER
+members_done:;
 	} else if (ret == BPF_FIB_LKUP_RET_NO_NEIGH) {
 		result = FO_A_NO_NEIGH;
 	} else if (ret == BPF_FIB_LKUP_RET_FWD_DISABLED) {
@@ -348,9 +361,10 @@ __attribute__((noinline)) int fo_audit_sample(struct xdp_md *ctx, __u32 group, _
 	} else {
 		result = FO_A_NO_FORWARD;
 	}
-	if (result >= FO_A_COUNT)
+	k = opaque(a, result);
+	if (k >= FO_A_COUNT)
 		return -1;
-	a->result[result]++;
+	a->result[k]++;
 	if (result == FO_A_AGREE || result == FO_A_FWD_OFF)
 		return result;
 
@@ -359,8 +373,15 @@ __attribute__((noinline)) int fo_audit_sample(struct xdp_md *ctx, __u32 group, _
 	r->seq = n;
 	asm volatile("" ::: "memory"); /* seq before the fields, seq_end after: the agent skips torn records */
 	r->ktime_ns = bpf_ktime_get_ns();
-	__builtin_memcpy(r->src, src, 16);
-	__builtin_memcpy(r->dst, dst, 16);
+	if (family == 4) {
+		__builtin_memcpy(r->src, &h.v4.saddr, 4);
+		__builtin_memset(r->src + 4, 0, 12);
+		__builtin_memcpy(r->dst, &h.v4.daddr, 4);
+		__builtin_memset(r->dst + 4, 0, 12);
+	} else {
+		__builtin_memcpy(r->src, &h.v6.saddr, 16);
+		__builtin_memcpy(r->dst, &h.v6.daddr, 16);
+	}
 	r->table = table;
 	r->ingress = ctx->ingress_ifindex;
 	r->group = group;

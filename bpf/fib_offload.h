@@ -169,7 +169,7 @@ struct fo_audit_cpu {
 	__u64 tick;          /* forwarded packets since the last sample */
 	__u64 recorded;      /* disagreements recorded (the ring's write position) */
 	__u64 result[FO_A_COUNT];
-	__u64 pad;
+	__u64 scratch;       /* the program's: indices passed through memory (fib_offload.bpf.c, opaque()) */
 	struct fo_audit_rec rec[FO_AUDIT_SLOTS];
 };
 
