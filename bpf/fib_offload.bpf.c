@@ -385,7 +385,9 @@ members_done:;
 	r->table = table;
 	r->ingress = ctx->ingress_ifindex;
 	r->group = group;
-	asm volatile("" : "+r"(member)); /* the mask must reach the program (see the loop above) */
+	/* clang knows member < 64 from the check at the top and would drop the
+	 * mask; the verifier may not (that check was on another copy). */
+	asm volatile("" : "+r"(member));
 	m = &g->member[member & (FO_MAX_MEMBERS - 1)];
 	r->ifindex = m->ifindex;
 	__builtin_memcpy(r->dmac, m->dmac, 6);
