@@ -425,6 +425,26 @@ static __always_inline int audit_due(void)
 	return 1;
 }
 
+/* data + 18 behind an 802.1Q tag, else data + 14: immediates only. Without
+ * CAP_PERFMON the verifier hardens pointer arithmetic against Spectre v1 and
+ * refuses a packet pointer plus a register outright ("pointer with
+ * unsupported alu operation ... prohibited for !root"); a pointer plus an
+ * immediate is always allowed. The empty asm keeps clang from merging the
+ * two branches back into one register add. */
+static __always_inline void *l3_of(void *data, __u32 tagged)
+{
+	void *p = data;
+
+	if (tagged) {
+		p += 18;
+		asm volatile("" : "+r"(p));
+	} else {
+		p += 14;
+		asm volatile("" : "+r"(p));
+	}
+	return p;
+}
+
 SEC("xdp")
 int fib_offload(struct xdp_md *ctx)
 {
@@ -466,7 +486,7 @@ int fib_offload(struct xdp_md *ctx)
 		pol4 = cfg->hash_v4;
 		pol6 = cfg->hash_v6;
 	}
-	l3 = data + d.l3off;
+	l3 = l3_of(data, d.tagged);
 
 	if (proto == bpf_htons(ETH_P_IP)) {
 		struct iphdr *ip = l3;
@@ -483,7 +503,8 @@ int fib_offload(struct xdp_md *ctx)
 		if (ip->ihl != 5)
 			PASS(FO_V_OPTIONS);
 		tot = load_be16(&ip->tot_len);
-		if (tot < sizeof(*ip) || l3 + tot > end)
+		/* Lengths, not pointers: a packet pointer plus a register needs CAP_PERFMON (l3_of()). */
+		if (tot < sizeof(*ip) || d.l3off + tot > frame_len(ctx))
 			PASS(FO_V_MALFORMED);
 		w = (__u16 *)ip;
 #pragma unroll
@@ -561,7 +582,7 @@ int fib_offload(struct xdp_md *ctx)
 		plen = load_be16(&ip6->payload_len);
 		if (plen == 0 && ip6->nexthdr == 0)
 			PASS(FO_V_OPTIONS); /* jumbogram */
-		if ((void *)(ip6 + 1) + plen > end)
+		if (d.l3off + sizeof(*ip6) + plen > frame_len(ctx))
 			PASS(FO_V_MALFORMED);
 		if (ip6->nexthdr == 0)
 			PASS(FO_V_OPTIONS); /* hop-by-hop: router alert etc. */
@@ -639,9 +660,7 @@ int fib_offload(struct xdp_md *ctx)
 			PASS(FO_V_ADJUST_ERR);
 		data = (void *)(long)ctx->data;
 		end = (void *)(long)ctx->data_end;
-		if (d.l3off > 18)
-			return verdict(ctx, FO_V_DROPPED, XDP_DROP);
-		l3 = data + d.l3off;
+		l3 = l3_of(data, d.tagged);
 		if (d.family == 4) {
 			struct iphdr *ip = l3;
 			__u32 check;
@@ -663,7 +682,12 @@ int fib_offload(struct xdp_md *ctx)
 		/* New Ethernet header; with a tag, written 4 bytes in so that
 		 * dropping the first 4 bytes leaves an untagged frame. */
 		{
-			__u8 *p = data + (d.tagged ? 4 : 0);
+			__u8 *p = data;
+
+			if (d.tagged) {
+				p += 4; /* an immediate, as in l3_of() */
+				asm volatile("" : "+r"(p));
+			}
 
 			if ((void *)(p + 12) > end)
 				return verdict(ctx, FO_V_DROPPED, XDP_DROP);

@@ -16,7 +16,7 @@ import { CLI, ROOT } from './lib/probe.js';
 const UNIT_NAME = 'fib-offload.service';
 const UNIT_PATH = join(ROOT, 'deploy', 'systemd', UNIT_NAME);
 const DAEMONSET_PATH = join(ROOT, 'deploy', 'kubernetes', 'daemonset.yaml');
-const CAPS = ['CAP_NET_ADMIN', 'CAP_BPF', 'CAP_PERFMON'];
+const CAPS = ['CAP_NET_ADMIN', 'CAP_BPF'];
 
 /** A unit file as section → [key, value] in file order (repeated keys stay repeated). */
 function parseUnit(text: string): Map<string, Array<[string, string]>> {
@@ -81,7 +81,7 @@ describe('systemd unit: content', () => {
     expect(one('Service', 'RestartPreventExitStatus')).toBe('2');
   });
 
-  it('has exactly CAP_NET_ADMIN, CAP_BPF and CAP_PERFMON, bounding and ambient; no CAP_SYS_ADMIN', () => {
+  it('has exactly CAP_NET_ADMIN and CAP_BPF, bounding and ambient; no CAP_PERFMON, no CAP_SYS_ADMIN', () => {
     expect(list('Service', 'CapabilityBoundingSet').sort()).toEqual([...CAPS].sort());
     expect(list('Service', 'AmbientCapabilities').sort()).toEqual([...CAPS].sort());
     // Not even in a key this test doesn't know about (comments excluded by the parser).
@@ -274,8 +274,8 @@ describe.skipIf(capSkip !== '')(`systemd unit: its capabilities are enough for t
     expect([...unitCaps].sort()).toEqual([...CAPS].sort());
     const p = confined(unitCaps, 'grep', '-E', '^(CapEff|CapBnd|CapAmb|NoNewPrivs)', '/proc/self/status');
     expect(p.status, p.stderr).toBe(0);
-    // CAP_NET_ADMIN = 12, CAP_PERFMON = 38, CAP_BPF = 39.
-    const mask = ((1n << 12n) | (1n << 38n) | (1n << 39n)).toString(16).padStart(16, '0');
+    // CAP_NET_ADMIN = 12, CAP_BPF = 39.
+    const mask = ((1n << 12n) | (1n << 39n)).toString(16).padStart(16, '0');
     expect(p.stdout).toMatch(new RegExp(`CapEff:\\s+${mask}`));
     expect(p.stdout).toMatch(new RegExp(`CapBnd:\\s+${mask}`));
     expect(p.stdout).toMatch(new RegExp(`CapAmb:\\s+${mask}`));
@@ -300,8 +300,8 @@ describe.skipIf(capSkip !== '')(`systemd unit: its capabilities are enough for t
     expect(existsSync(pins)).toBe(false);
   });
 
-  it('without CAP_PERFMON the verifier rejects the program (why the unit grants it)', () => {
-    const p = cli(unitCaps.filter((c) => c !== 'CAP_PERFMON'), 'apply', ...PORTS);
+  it('without CAP_BPF the program can\'t be loaded (the set is no larger than it must be)', () => {
+    const p = cli(unitCaps.filter((c) => c !== 'CAP_BPF'), 'apply', ...PORTS);
     expect(p.status).toBe(1);
     expect(p.stderr).toMatch(/bpftool prog load/);
     // Whatever was half-made is removed by the full-root flush in afterAll.
@@ -332,12 +332,12 @@ describe('Kubernetes DaemonSet and ConfigMap', () => {
     expect(ds.spec.updateStrategy.rollingUpdate.maxSurge).toBe(0);
   });
 
-  it('is not privileged: NET_ADMIN, BPF, PERFMON added, everything else dropped', () => {
+  it('is not privileged: NET_ADMIN and BPF added, everything else dropped', () => {
     const sc = container.securityContext;
     expect(sc.privileged).toBe(false);
     expect(sc.allowPrivilegeEscalation).toBe(false);
     expect(sc.capabilities.drop).toEqual(['ALL']);
-    expect([...sc.capabilities.add].sort()).toEqual(['BPF', 'NET_ADMIN', 'PERFMON']);
+    expect([...sc.capabilities.add].sort()).toEqual(['BPF', 'NET_ADMIN']);
     // Same set as the systemd unit.
     expect(sc.capabilities.add.map((c: string) => `CAP_${c}`).sort()).toEqual([...CAPS].sort());
   });
