@@ -70,7 +70,7 @@ export function defaultConfig(): Config {
     backend: 'auto',
     portBackends: [],
     tc: { policy: 'hw-preferred', fallback: 'xdp' },
-    xdp: { mode: 'native', bpffs: '/sys/fs/bpf', flatThreshold: 100_000, auditRate: 1024 },
+    xdp: { mode: 'native', bpffs: '/sys/fs/bpf', flatThreshold: 10_000, auditRate: 1024 },
     ecmp: { hash: 'kernel' },
     metrics: { listen: DEFAULT_LISTEN, host: '127.0.0.1', port: 9469 },
     resync: { intervalMs: DEFAULT_RESYNC_MS },

@@ -79,7 +79,9 @@ describe.skipIf(!isRoot())('the daemon: fib-offload run', () => {
   }
 
   function startDaemonWith(env: Record<string, string>, ...extra: string[]): DaemonProcess {
-    const d = new DaemonProcess(dut, http!, LISTEN, ['--ports', PORTS, '--metrics', LISTEN, ...extra], env);
+    // The LPM trie for every table: these tests compare fo_lpm4 entry by entry with the plan
+    // (20k routes would otherwise go to the flat array; xdp-differential and xdp-rewrite test that).
+    const d = new DaemonProcess(dut, http!, LISTEN, ['--config', join(tmp, 'trie.yaml'), '--ports', PORTS, '--metrics', LISTEN, ...extra], env);
     daemons.push(d);
     return d;
   }
@@ -145,6 +147,7 @@ describe.skipIf(!isRoot())('the daemon: fib-offload run', () => {
     counters = new Counters(pins);
     http = new NsHttp(dut);
     writeFileSync(join(tmp, 'add-a'), hostRoutes(16, 20_000, 'add').join('\n') + '\n');
+    writeFileSync(join(tmp, 'trie.yaml'), 'xdp: { flat_threshold: 1000000000 }\n');
   });
 
   afterAll(async () => {
