@@ -13,6 +13,7 @@ import { View, parse } from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
 import type { ConvergeResult } from './converge.js';
 import type { DataplaneResult, Mode } from './dataplane.js';
+import type { LookupResult, LookupMode } from './lookup.js';
 import type { MemoryResult } from './memory.js';
 import type { IngestResult } from './ingest.js';
 
@@ -25,6 +26,7 @@ export interface BenchResult {
   machine: { kernel: string; cpu: string; cores: number; node: string };
   converge?: ConvergeResult;
   dataplane?: DataplaneResult;
+  lookup?: LookupResult;
   memory?: MemoryResult;
   ingest?: IngestResult;
 }
@@ -43,7 +45,7 @@ export interface NamedResult {
 }
 
 /** `key` from the current result, else from the first of `given` that has it, else from the newest result file that has it. */
-function pick<K extends 'converge' | 'dataplane' | 'memory'>(
+function pick<K extends 'converge' | 'dataplane' | 'lookup' | 'memory'>(
   current: BenchResult | null, key: K, dir: string, given: readonly NamedResult[] = [],
 ): Sourced<NonNullable<BenchResult[K]>> | null {
   // A bench that failed left { error } in its place; old convergence results have no raw samples.
@@ -203,6 +205,68 @@ export function dataplaneSpec(s: Sourced<DataplaneResult>): TopLevelSpec {
   };
 }
 
+const LOOKUP_LABEL: Record<LookupMode, string> = {
+  kernel: 'kernel forwarding',
+  trie: 'XDP, BPF LPM trie',
+  flat: 'XDP, flat DIR-24-8 (IPv4)',
+  'flat-noaudit': 'XDP, flat, audit off',
+  fib: 'XDP, bpf_fib_lookup()',
+};
+
+/** Forwarded Mpps per table and lookup (side by side), and the program's cost per packet (BPF_PROG_TEST_RUN). */
+export function lookupSpec(s: Sourced<LookupResult>): TopLevelSpec {
+  const lk = s.data;
+  const modes = Object.keys(LOOKUP_LABEL) as LookupMode[];
+  const tableLabel = (t: { family: number; routes: number }): string => `IPv${t.family}, ${fmtK(t.routes)} route${t.routes === 1 ? '' : 's'}`;
+  const rows: Array<{ panel: string; table: string; mode: string; median: number; min: number; max: number; text: string }> = [];
+  for (const t of lk.tables) {
+    for (const m of modes) {
+      const c = t.mpps[m];
+      if (c) rows.push({ panel: 'Mpps forwarded', table: tableLabel(t), mode: LOOKUP_LABEL[m], median: c.median, min: c.min, max: c.max, text: c.median.toFixed(2) });
+      const p = t.probe[m];
+      if (p) {
+        const net = p.meanNs - t.probeBaseline.meanNs;
+        rows.push({ panel: 'ns per packet (BPF_PROG_TEST_RUN, mean, less an empty program)', table: tableLabel(t), mode: LOOKUP_LABEL[m], median: net, min: net, max: net, text: net.toFixed(0) });
+      }
+    }
+  }
+  const ratios = lk.tables.map((t) => `${tableLabel(t)}: ${(['flat', 'trie', 'fib'] as const).filter((m) => t.overKernel[m]).map((m) => `${m} ×${t.overKernel[m]!.median.toFixed(2)}`).join(' ')}`);
+  const scale = { domain: modes.map((m) => LOOKUP_LABEL[m]), range: ['#9e9e9e', '#aec7e8', '#1f77b4', '#6baed6', '#2ca02c'] };
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title: {
+      text: 'Route lookup from XDP on Internet-like tables, traffic spread over 100k destinations',
+      subtitle: [
+        `median of ${lk.repeats} side-by-side cycles, bars min–max; XDP/kernel (median of per-cycle ratios):`,
+        ...ratios,
+        fromLine(s),
+      ],
+    },
+    data: { values: rows },
+    facet: { row: { field: 'panel', type: 'nominal', title: null, sort: ['Mpps forwarded'] } },
+    resolve: { scale: { y: 'independent' } },
+    spec: {
+      width: 640,
+      height: 220,
+      encoding: {
+        x: { field: 'table', type: 'nominal', title: null, axis: { labelAngle: 0 }, sort: null },
+        xOffset: { field: 'mode', type: 'nominal', scale: { domain: scale.domain } },
+      },
+      layer: [
+        {
+          mark: 'bar',
+          encoding: {
+            y: { field: 'median', type: 'quantitative', title: null },
+            color: { field: 'mode', type: 'nominal', title: null, scale, legend: { orient: 'top', labelLimit: 400 } },
+          },
+        },
+        { mark: { type: 'rule', color: 'black' }, encoding: { y: { field: 'min', type: 'quantitative' }, y2: { field: 'max' } } },
+        { mark: { type: 'text', dy: -8, fontSize: 9 }, encoding: { y: { field: 'max', type: 'quantitative' }, text: { field: 'text', type: 'nominal' } } },
+      ],
+    },
+  };
+}
+
 /** Daemon RSS against the table size at idle (median with min–max of the samples), and under churn. */
 export function memorySpec(s: Sourced<MemoryResult>, ingest: IngestResult | undefined): TopLevelSpec {
   const m = s.data;
@@ -269,6 +333,8 @@ export async function renderCharts(
   if (conv) await out('convergence-cdf.svg', convergenceSpec(conv));
   const dp = pick(current, 'dataplane', resultsDir, given);
   if (dp) await out('dataplane-mpps.svg', dataplaneSpec(dp));
+  const lk = pick(current, 'lookup', resultsDir, given);
+  if (lk) await out('lookup.svg', lookupSpec(lk));
   const mem = pick(current, 'memory', resultsDir, given);
   if (mem) await out('memory-vs-routes.svg', memorySpec(mem, mem.result.ingest));
   return written;

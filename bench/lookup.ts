@@ -6,6 +6,8 @@
 //           (xdp.flat_threshold above the table's size)
 //   flat    the agent's program with IPv4 in the flat DIR-24-8 array
 //           (xdp.flat_threshold 1; IPv6 stays in the trie)
+//   flat-noaudit  the same with the live audit off (xdp.audit_rate 0); the
+//           others run with the default 1-in-1024 audit: the pair is its cost
 //   fib     bpf/xdp_fwd.bpf.o: bpf_fib_lookup() from XDP, the kernel's own FIB
 //           and neighbour table (the kernel's xdp_fwd sample, the XDP paper)
 // For each table (IPv4 at the given sizes, one IPv6 table) and each XDP way:
@@ -26,9 +28,9 @@ import {
 } from './dataplane-lib.js';
 import { internet4, internet6, spread4, spread6, text4, text6, type Prefix4, type Prefix6, type TableMix } from './internet-table.js';
 
-export type LookupMode = 'kernel' | 'trie' | 'flat' | 'fib';
-const MODES: readonly LookupMode[] = ['kernel', 'trie', 'flat', 'fib'];
-const BPF_MODES: readonly LookupMode[] = ['trie', 'flat', 'fib'];
+export type LookupMode = 'kernel' | 'trie' | 'flat' | 'flat-noaudit' | 'fib';
+const MODES: readonly LookupMode[] = ['kernel', 'trie', 'flat', 'flat-noaudit', 'fib'];
+const BPF_MODES: readonly LookupMode[] = ['trie', 'flat', 'flat-noaudit', 'fib'];
 
 export interface LookupOptions {
   /** IPv4 table sizes; 1 is a single /8 (the destinations spread inside it). */
@@ -190,6 +192,8 @@ export async function benchLookup(opts: LookupOptions): Promise<LookupResult> {
     const cfgFlat = join(tmp, 'flat.yaml');
     writeFileSync(cfgTrie, `xdp: { flat_threshold: ${TRIE_ALWAYS} }\n`);
     writeFileSync(cfgFlat, 'xdp: { flat_threshold: 1 }\n');
+    const cfgFlat0 = join(tmp, 'flat-noaudit.yaml');
+    writeFileSync(cfgFlat0, 'xdp: { flat_threshold: 1, audit_rate: 0 }\n');
 
     let mode: LookupMode | null = null;
     let applyLog: Partial<Record<LookupMode, number[]>> = {};
@@ -197,13 +201,13 @@ export async function benchLookup(opts: LookupOptions): Promise<LookupResult> {
       if (want === mode) return;
       if (mode === 'fib') nsRun(d, ['ip', 'link', 'set', 'dev', port.in, 'xdpdrv', 'off']);
       if (want === 'kernel' || want === 'fib') {
-        if (mode === 'trie' || mode === 'flat') agent(d, 'flush');
+        if (mode === 'trie' || mode === 'flat' || mode === 'flat-noaudit') agent(d, 'flush');
         d.sysctl('net.ipv4.ip_forward=1', 'net.ipv6.conf.all.forwarding=1');
         if (want === 'fib') nsRun(d, ['ip', 'link', 'set', 'dev', port.in, 'xdpdrv', 'pinned', fwdProg]);
       } else {
         d.sysctl('net.ipv4.ip_forward=0', 'net.ipv6.conf.all.forwarding=0');
         const t = now();
-        agent(d, 'apply', '--backend', 'xdp', '--ports', ports, '--config', want === 'flat' ? cfgFlat : cfgTrie);
+        agent(d, 'apply', '--backend', 'xdp', '--ports', ports, '--config', want === 'flat' ? cfgFlat : want === 'flat-noaudit' ? cfgFlat0 : cfgTrie);
         (applyLog[want] ??= []).push((now() - t) / 1e3);
       }
       mode = want;

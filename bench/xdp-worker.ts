@@ -71,10 +71,23 @@ export interface PacketCase {
   verdicts: Record<string, number>;
 }
 
+export interface FlatResult {
+  routes: number;
+  /** reconcile() of N routes into fresh maps with the table in the flat array: build, batched writes, publish. */
+  installSeconds: number;
+  mapWriteSeconds: number;
+  noopReconcileSeconds: number;
+  /** A /8 in populated space added and removed under the full table through applyOps (ms). */
+  slash8: { samples: number; addMs: Stat; deleteMs: Stat };
+}
+
 export interface WorkerResult {
   progId: number;
   frameBytes: number;
+  /** LPM trie (every table below xdp.flat_threshold). */
   mapUpdates: MapUpdateResult[];
+  /** The flat DIR-24-8 array, at the largest size. */
+  flat: FlatResult;
   packet: {
     method: string;
     forward1Route: PacketCase;
@@ -190,9 +203,12 @@ const planOf = (es: readonly PlanEntry[], macChange = false): Plan =>
 
 // ---- map updates ---------------------------------------------------------
 
-async function fresh(): Promise<XdpBackend> {
+/** The map-update figures are the LPM trie's (as before the flat array); flatBench() times the array. */
+const TRIE_ONLY = Number.MAX_SAFE_INTEGER;
+
+async function fresh(flatThreshold = TRIE_ONLY): Promise<XdpBackend> {
   rmSync(cfg.pinDir, { recursive: true, force: true });
-  const b = await XdpBackend.open({ pinDir: cfg.pinDir, mode: 'native', hash: 'l3' });
+  const b = await XdpBackend.open({ pinDir: cfg.pinDir, mode: 'native', hash: 'l3', flatThreshold });
   if (b.load.how !== 'fresh') throw new Error(`expected freshly loaded maps, got "${b.load.how}"`);
   return b;
 }
@@ -293,6 +309,51 @@ async function benchMapUpdates(n: number, onFull?: (b: XdpBackend) => Promise<vo
     groupUpdate: { mapOps: gOps, samples: gApply.length, applyMicroseconds: stat(gApply), mapWriteMicroseconds: stat(gWrite) },
     delete: { mapOps: del.ops, seconds: stat(del.s), entriesPerSecond: stat(del.eps), reconcileSeconds: stat(del.wall) },
   };
+}
+
+/**
+ * The flat DIR-24-8 array (xdp.flat_threshold 1): N routes reconciled into
+ * fresh maps (the array built and written with BPF_MAP_UPDATE_BATCH, then
+ * published), a no-op reconcile, and a /8 added and removed under the full
+ * table through applyOps (the daemon's path), `changes` times each.
+ */
+async function flatBench(n: number, changes: number): Promise<FlatResult> {
+  const es = entries(n);
+  const plan = planOf(es);
+  let b: XdpBackend | null = null;
+  try {
+    b = await fresh(1);
+    log(`flat: ${n} routes into a fresh array`);
+    const a = await reconcileChecked(b, plan);
+    const sync = 'flat' in a.r ? a.r.flat.find((f) => f.table === 254) : undefined;
+    if (!sync?.made || sync.routes !== n) throw new Error(`flat reconcile: table 254 not made with ${n} routes: ${JSON.stringify(sync)}`);
+    log(`flat: ${n} routes installed in ${a.wall.toFixed(3)} s (map writes ${a.r.seconds.toFixed(3)} s)`);
+    const z = await reconcileChecked(b, plan);
+    if (z.r.ops !== 0) throw new Error(`no-op flat reconcile made ${z.r.ops} map ops`);
+    // 45.0.0.0/8 is populated by the random table; a /8 there rewrites every /24 slot it doesn't cover more specifically.
+    const slash8: PlanEntry = { table: 254, family: 4, dst: '45.0.0.0/8', action: 'forward', group: GROUP_IDS[0]! };
+    if (es.some((e) => e.dst === slash8.dst)) throw new Error('the table already has 45.0.0.0/8');
+    // In the plan's order (address, then length): before the first entry at or above 45.0.0.0.
+    const at = es.findIndex((e) => Number(e.dst.split('.')[0]) >= 45);
+    const withIt = planOf([...es.slice(0, at), slash8, ...es.slice(at)]);
+    const add: number[] = [];
+    const del: number[] = [];
+    for (let i = 0; i < changes; i++) {
+      let t = performance.now();
+      await b.applyOps([{ op: 'entry-add', entry: slash8 }], withIt);
+      add.push(performance.now() - t);
+      t = performance.now();
+      await b.applyOps([{ op: 'entry-delete', entry: slash8 }], plan);
+      del.push(performance.now() - t);
+    }
+    log(`flat: /8 under ${n} routes: add ${stat(add).median.toFixed(2)} ms, delete ${stat(del).median.toFixed(2)} ms (median of ${changes})`);
+    return {
+      routes: n, installSeconds: a.wall, mapWriteSeconds: a.r.seconds, noopReconcileSeconds: z.wall,
+      slash8: { samples: changes, addMs: stat(add), deleteMs: stat(del) },
+    };
+  } finally {
+    await discard(b);
+  }
 }
 
 // ---- per-packet cost -------------------------------------------------------
@@ -446,6 +507,7 @@ try {
       big.puntBatched = expect(batched(b, n, files.punt, files.ctx, cfg.perLine), 2, 'ttl', 'punt, batched');
     }));
   }
+  const flat = await flatBench(biggest, 9);
   let b: XdpBackend | null = null;
   let one: ReturnType<typeof packetCases>;
   try {
@@ -459,6 +521,7 @@ try {
     progId,
     frameBytes: 60,
     mapUpdates,
+    flat,
     packet: {
       method: `bpftool prog run (BPF_PROG_TEST_RUN), 60-byte UDP frame to ${FRAME_DST.join('.')} (route 198.51.100.0/24), ` +
         `no-route frame to ${MISS_DST.join('.')}, ctx_in xdp_md with ingress_ifindex of ${cfg.ingress}; forwarded: ` +
