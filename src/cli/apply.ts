@@ -96,10 +96,8 @@ export async function runFlush(opts: FlushOptions, out: NodeJS.WritableStream = 
   for (const b of tc.blocks) out.write(`tc: flushed block ${b}\n`);
   if (tc.deleted + tc.qdiscs > 0) out.write(`tc: removed ${tc.deleted} filters and ${tc.qdiscs} clsact qdiscs\n`);
   const r = await XdpBackend.flush({ bpffs: config.xdp.bpffs });
-  if (!r.pinned) out.write(`xdp: nothing pinned at ${r.dir}\n`);
-  else {
-    for (const d of r.detached) out.write(`xdp: detached from ${d}\n`);
-    out.write(`xdp: removed ${r.dir}\n`);
-  }
+  for (const d of r.detached) out.write(`xdp: detached from ${d}\n`);
+  for (const d of r.unpinned) out.write(`xdp: detached from ${d} (a fib_offload program no pin named: its pins were lost)\n`);
+  out.write(r.pinned ? `xdp: removed ${r.dir}\n` : `xdp: nothing pinned at ${r.dir}\n`);
   return 0;
 }

@@ -6,6 +6,8 @@ import type { Plan, PlanOp } from '../plan/index.js';
 import { DEFAULT_AUDIT_RATE, decodeConfig, decodeStatKey, encodeConfig, type AuditCpu, type Counter, type Verdict } from './layout.js';
 import {
   DEFAULT_BPFFS,
+  PROG_NAME,
+  resolveBpffs,
   XdpLoader,
   hashPolicies,
   runTool,
@@ -151,7 +153,7 @@ export class XdpBackend {
 
   /** Mount bpffs if needed, then load or reuse the pinned program and maps. */
   static async open(opts: XdpBackendOptions): Promise<XdpBackend> {
-    const bpffs = opts.bpffs ?? DEFAULT_BPFFS;
+    const bpffs = resolveBpffs(opts.bpffs ?? DEFAULT_BPFFS);
     const loader = loaderFor(opts);
     await loader.ensureBpffs(opts.pinDir ? bpffsRootOf(opts.pinDir, bpffs) : bpffs);
     const threshold = opts.flatThreshold ?? DEFAULT_FLAT_THRESHOLD;
@@ -457,14 +459,17 @@ export class XdpBackend {
 
   /**
    * Remove everything the agent made in this namespace: detach the pinned
-   * program wherever it is attached, then unpin program and maps. Returns the
-   * links it detached from; nothing pinned → nothing to do.
+   * program wherever it is attached, then unpin program and maps. A program
+   * named fib_offload still attached without a pin (pins lost: a private
+   * bpffs, a deleted directory) is detached too. Throws if any is still
+   * attached afterwards: a flush that reports success while the program
+   * forwards on stale maps is the one thing it must never do.
    */
-  static async flush(opts: Pick<XdpBackendOptions, 'bpffs' | 'pinDir' | 'run'> = {}): Promise<{ pinned: boolean; detached: string[]; dir: string }> {
+  static async flush(opts: Pick<XdpBackendOptions, 'bpffs' | 'pinDir' | 'run'> = {}): Promise<FlushResult> {
     const loader = loaderFor(opts);
-    if (!loader.pinned()) return { pinned: false, detached: [], dir: loader.dir };
+    const pinned = loader.pinned();
     const ours = new Set<number>();
-    for (const path of [loader.progPath, `${loader.progPath}_new`]) {
+    for (const path of pinned ? [loader.progPath, `${loader.progPath}_new`] : []) {
       try {
         ours.add(await loader.progIdOf(path));
       } catch {
@@ -472,11 +477,28 @@ export class XdpBackend {
       }
     }
     const detached: string[] = [];
-    const links: LinkXdp[] = await loader.links();
-    for (const link of links) if (await loader.detach(link, ours)) detached.push(link.dev);
-    loader.removePins();
-    return { pinned: true, detached, dir: loader.dir };
+    const unpinned: string[] = [];
+    for (const link of await loader.links()) {
+      if (await loader.detach(link, ours)) detached.push(link.dev);
+      else if (link.progId !== null && link.progName === PROG_NAME && await loader.detach(link, new Set([link.progId]))) unpinned.push(link.dev);
+    }
+    if (pinned) loader.removePins();
+    const left = (await loader.links()).filter((l) => l.progId !== null && (ours.has(l.progId) || l.progName === PROG_NAME));
+    if (left.length > 0) {
+      throw new Error(`flush: fib-offload's XDP program is still attached to ${left.map((l) => `${l.dev} (program id ${l.progId})`).join(', ')}`);
+    }
+    return { pinned, detached, unpinned, dir: loader.dir };
   }
+}
+
+export interface FlushResult {
+  /** Anything was pinned in this namespace's directory (now removed). */
+  readonly pinned: boolean;
+  /** Links the pinned program was detached from. */
+  readonly detached: readonly string[];
+  /** Links a fib_offload program was detached from that no pin named (pins lost). */
+  readonly unpinned: readonly string[];
+  readonly dir: string;
 }
 
 /** Write a DIR-24-8 change set: every tbl8 slot, then the tbl24 entries (a reader never follows a pointer into a half-built group). */

@@ -5,13 +5,13 @@
 // the ifindexes in the maps are per namespace.
 //
 // bpffs and `ip netns exec`: ip netns exec remounts /sys for the namespace, so
-// /sys/fs/bpf there is not the host's bpffs, and a bpffs mounted inside lives
-// only as long as the command. Run the agent in a namespace with
-// `nsenter --net=/run/netns/NAME` (mounts stay the host's), or pass a bpffs
-// path that survives (README, "XDP backend").
+// /sys/fs/bpf there is not the host's bpffs, and a bpffs mounted inside would
+// live only as long as the command. With the default path the loader pins
+// through init's view of it instead (/proc/1/root/sys/fs/bpf, resolveBpffs()):
+// the same directory as from nsenter, systemd or a plain shell.
 import { execFile } from 'node:child_process';
 import { createHash, randomInt } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readlinkSync, renameSync, rmdirSync, rmSync, statfsSync } from 'node:fs';
+import { existsSync, mkdirSync, openSync, readFileSync, readlinkSync, renameSync, rmdirSync, rmSync, statSync, statfsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ToolError } from '../errors.js';
@@ -20,6 +20,72 @@ import { PinnedMaps } from './maps.js';
 
 export const BPF_FS_MAGIC = 0xcafe4a11;
 export const DEFAULT_BPFFS = '/sys/fs/bpf';
+/** The program's name as the kernel reports it: what marks an attachment as ours when no pin says so. */
+export const PROG_NAME = 'fib_offload';
+
+/**
+ * The bpffs to pin under. For the default /sys/fs/bpf, when ours is not a
+ * bpffs or not the one other processes see — under `ip netns exec`, which
+ * detaches /sys and mounts a sysfs of its own — pin through the root of a
+ * process that still sees the host's: init (/proc/1/root) or, where that is
+ * refused (a container's init, no CAP_SYS_PTRACE), the nearest ancestor in
+ * another mount namespace (the shell that ran `ip netns exec`). Then apply,
+ * run and flush find the same pins however they are started. The directory
+ * found is held open for the life of the process and named through that
+ * descriptor (/proc/<our pid>/fd/N: bpftool and ip, our children, can follow
+ * it too), so it stays reachable after the shell that lent its root exits.
+ * Any other path, or nothing better found, is used as given.
+ */
+export function resolveBpffs(path: string, proc = '/proc'): string {
+  if (path !== DEFAULT_BPFFS) return path;
+  const mine = fsId(path);
+  const found = (p: string): string => {
+    let fd = held.get(p);
+    if (fd === undefined) {
+      fd = openSync(p, 'r');
+      held.set(p, fd);
+    }
+    return `${proc}/${process.pid}/fd/${fd}`;
+  };
+  if (mine?.bpffs) {
+    // Ours is a bpffs: keep it unless it is a private one beside the host's.
+    const host = fsId(`${proc}/1/root${DEFAULT_BPFFS}`);
+    return host?.bpffs && host.dev !== mine.dev ? found(`${proc}/1/root${DEFAULT_BPFFS}`) : path;
+  }
+  for (const pid of [1, ...ancestors(proc)]) {
+    const p = `${proc}/${pid}/root${DEFAULT_BPFFS}`;
+    if (fsId(p)?.bpffs) return found(p);
+  }
+  return path;
+}
+
+/** Host bpffs directories resolveBpffs() opened, by the path it found them at. */
+const held = new Map<string, number>();
+
+function fsId(p: string): { bpffs: boolean; dev: number } | null {
+  try {
+    return { bpffs: statfsSync(p).type === BPF_FS_MAGIC, dev: statSync(p).dev };
+  } catch {
+    return null; // absent, or no access to that process's root
+  }
+}
+
+/** Our parent, its parent, ... up to (not including) init. */
+function ancestors(proc: string): number[] {
+  const out: number[] = [];
+  let pid = process.ppid;
+  while (pid > 1 && out.length < 64) {
+    out.push(pid);
+    try {
+      // /proc/PID/stat: "pid (comm) state ppid ...", comm may hold spaces and parentheses.
+      const stat = readFileSync(`${proc}/${pid}/stat`, 'utf8');
+      pid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    } catch {
+      break;
+    }
+  }
+  return out;
+}
 export type XdpMode = 'native' | 'generic';
 
 /** Runs a tool; resolves with its output, rejects with ToolError. */
@@ -103,12 +169,14 @@ export interface LinkXdp {
   readonly progId: number | null;
   /** 'native' (driver), 'generic' (skb), 'offload' or 'multi'. */
   readonly mode: string | null;
+  /** The attached program's name, or null. */
+  readonly progName: string | null;
 }
 
 interface IpLinkJson {
   ifindex: number;
   ifname: string;
-  xdp?: { mode?: number; prog?: { id?: number } };
+  xdp?: { mode?: number; prog?: { id?: number; name?: string } };
 }
 
 const XDP_MODES: Readonly<Record<number, string>> = { 1: 'native', 2: 'generic', 3: 'offload', 4: 'multi' };
@@ -138,7 +206,7 @@ export class XdpLoader {
   private readonly run: Runner;
 
   constructor(opts: { bpffs?: string; objectPath?: string; run?: Runner; pinDir?: string } = {}) {
-    this.dir = opts.pinDir ?? pinDirFor(opts.bpffs ?? DEFAULT_BPFFS);
+    this.dir = opts.pinDir ?? pinDirFor(resolveBpffs(opts.bpffs ?? DEFAULT_BPFFS));
     this.progPath = join(this.dir, 'prog');
     this.mapsDir = join(this.dir, 'maps');
     this.objectPath = opts.objectPath ?? defaultObjectPath();
@@ -246,6 +314,7 @@ export class XdpLoader {
       dev: l.ifname,
       progId: l.xdp?.prog?.id ?? null,
       mode: l.xdp?.mode !== undefined ? XDP_MODES[l.xdp.mode] ?? String(l.xdp.mode) : null,
+      progName: l.xdp?.prog?.name ?? null,
     }));
   }
 
