@@ -26,17 +26,29 @@ const TABLE_NAMES: Readonly<Record<string, number>> = { main: 254, default: 253 
 
 /**
  * Config `tables` → table numbers: numbers, `main`/`default`, or VRF device
- * names looked up in the mirror. 'auto' → main and every VRF.
+ * names looked up in the mirror. 'auto' → main and every VRF. A VRF name
+ * with no such device is an error, unless `missing` is given: then it is
+ * left out and reported there (the daemon: a VRF deleted at run time comes
+ * back when it is created again).
  */
-export function resolveTables(config: Config, view: MirrorView): number[] | undefined {
+export function resolveTables(config: Config, view: MirrorView, missing?: string[]): number[] | undefined {
   if (config.tables === 'auto') return undefined;
-  return config.tables.map((t, i) => {
-    if (typeof t === 'number') return t;
+  const out: number[] = [];
+  config.tables.forEach((t, i) => {
+    if (typeof t === 'number') {
+      out.push(t);
+      return;
+    }
     const n = TABLE_NAMES[t] ?? view.vrfTable(t);
-    if (n === undefined) throw new ConfigError(`tables[${i}]`, `no table or VRF named "${t}" in this namespace`);
+    if (n === undefined) {
+      if (!missing) throw new ConfigError(`tables[${i}]`, `no table or VRF named "${t}" in this namespace`);
+      missing.push(t);
+      return;
+    }
     if (n === 255) throw new ConfigError(`tables[${i}]`, 'the local table is never offloaded');
-    return n;
+    out.push(n);
   });
+  return out;
 }
 
 /**
@@ -54,8 +66,8 @@ export function backendForLink(config: Config): (link: Link) => 'tc' | 'xdp' | '
   };
 }
 
-export function planOptionsFor(config: Config, view: MirrorView): PlanOptions {
-  const tables = resolveTables(config, view);
+export function planOptionsFor(config: Config, view: MirrorView, missing?: string[]): PlanOptions {
+  const tables = resolveTables(config, view, missing);
   return {
     ports: config.ports,
     ...(tables ? { tables } : {}),

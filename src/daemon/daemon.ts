@@ -99,6 +99,8 @@ export class Daemon {
   ready = false;
   lastResync: ResyncRecord | null = null;
   lastError: ErrorRecord | null = null;
+  /** Configured VRF names that have no device now (noteMissingTables). */
+  missingTables: readonly string[] = [];
   eventsApplied = 0;
   batches = 0;
   lastReconcile: ReconcileResult | null = null;
@@ -179,7 +181,7 @@ export class Daemon {
 
   private schedule(waitMs: number): void {
     this.batchScheduled = true;
-    setTimeout(() => void this.queue.add(() => this.applyBatch()), waitMs);
+    setTimeout(() => this.enqueue('batch', () => this.applyBatch()), waitMs);
   }
 
   private startTimers(): void {
@@ -187,7 +189,7 @@ export class Daemon {
     this.timers = [];
     this.timers.push(setInterval(() => this.requestResync('periodic'), this.config.resync.intervalMs));
     if (this.config.keepalive.intervalMs > 0 && this.backendChoice !== 'dry-run') {
-      this.timers.push(setInterval(() => void this.queue.add(() => this.keepalive()), this.config.keepalive.intervalMs));
+      this.timers.push(setInterval(() => this.enqueue('keepalive', () => this.keepalive()), this.config.keepalive.intervalMs));
     }
     this.timers.push(setInterval(() => this.sampleCounters(), 5_000));
     for (const t of this.timers) t.unref();
@@ -234,7 +236,19 @@ export class Daemon {
     if (this.stopping) return;
     if (this.resyncQueued) return;
     this.resyncQueued = reason;
-    void this.queue.add(() => this.fullSync(reason));
+    this.enqueue('resync', () => this.fullSync(reason));
+  }
+
+  /**
+   * Queue work whose failure nobody awaits. A throw there would be an
+   * unhandled rejection, which ends the process: record it, and rebuild
+   * from a fresh dump (with a pause, so a failure that repeats can't spin).
+   */
+  private enqueue(what: string, work: () => Promise<void>): void {
+    this.queue.add(work).catch((err: unknown) => {
+      this.fail(what, err);
+      if (!this.stopping) setTimeout(() => this.requestResync('program-error'), 1000).unref();
+    });
   }
 
   /** Whatever is pending → mirror → plan diff → backend. */
@@ -416,7 +430,9 @@ export class Daemon {
   }
 
   private planOptions(previous: Plan | null): PlanOptions {
-    const base = planOptionsFor(this.config, this.mirror!);
+    const missing: string[] = [];
+    const base = planOptionsFor(this.config, this.mirror!, missing);
+    this.noteMissingTables(missing);
     const backendFor = base.backendFor;
     return {
       ...base,
@@ -430,6 +446,22 @@ export class Daemon {
         return f.to === 'xdp' ? 'xdp' : 'none';
       },
     };
+  }
+
+  /**
+   * Configured VRFs that don't exist (deleted, or not created yet): their
+   * routes are not offloaded until they do. Logged when the set changes,
+   * shown in /status.
+   */
+  private noteMissingTables(missing: readonly string[]): void {
+    const before = this.missingTables;
+    const now = [...missing].sort();
+    if (now.join('\0') === before.join('\0')) return;
+    for (const name of now.filter((n) => !before.includes(n))) {
+      this.log.warn({ vrf: name }, `tables: no table or VRF named "${name}" in this namespace; its routes are not offloaded until it exists`);
+    }
+    for (const name of before.filter((n) => !now.includes(n))) this.log.info({ vrf: name }, `tables: VRF "${name}" exists again; offloading it`);
+    this.missingTables = now;
   }
 
   /** Load (or reuse) the pinned XDP program the first time it is needed; true when it was loaded just now. */

@@ -18,6 +18,8 @@ export interface StatusJson {
   readonly events: { applied: number; batches: number; queueDepth: number };
   readonly lastResync: Daemon['lastResync'];
   readonly lastError: Daemon['lastError'];
+  /** Configured VRF names with no such device now: their routes are not offloaded until it exists. */
+  readonly missingTables?: readonly string[];
   readonly xdp: { progId: number; pinDir: string; load: string; verdicts: Record<string, number> } | null;
   /**
    * The XDP program's live check against the kernel (xdp.audit_rate): 1 in
@@ -80,6 +82,7 @@ export function statusOf(d: Daemon): StatusJson {
     events: { applied: d.eventsApplied, batches: d.batches, queueDepth: d.queueDepth },
     lastResync: d.lastResync,
     lastError: d.lastError,
+    missingTables: d.missingTables,
     xdp: backend ? { progId: backend.progId, pinDir: backend.loader.dir, load: backend.load.how, verdicts } : null,
     audit: d.auditStatus(),
     tc: tcRec ? {
@@ -118,6 +121,7 @@ export function statusText(s: StatusJson): string {
     for (const dis of a.lastDisagreements.slice(0, 5)) lines.push(`  ${disagreementText(dis)}`);
     if (a.lastDisagreements.length > 5) lines.push(`  ... ${a.lastDisagreements.length - 5} more in /status`);
   }
+  if (s.missingTables?.length) lines.push(`missing tables: ${s.missingTables.join(', ')} (configured, no such VRF now: not offloaded)`);
   lines.push(`last error: ${s.lastError ? `${s.lastError.at} ${s.lastError.message}` : 'none'}`);
   return lines.join('\n') + '\n';
 }
