@@ -51,9 +51,18 @@ async function main(argv: readonly string[]): Promise<number> {
       process.stderr.write(`fib-offload: ${err.message}\n`);
       return 1;
     }
-    process.stderr.write(`fib-offload: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+    // Anything else: one line; the stack only when asked for (--log-level debug or trace).
+    const msg = err instanceof Error ? err.message : String(err);
+    process.stderr.write(`fib-offload: ${msg}\n`);
+    if (err instanceof Error && err.stack && wantsStack(argv)) process.stderr.write(`${err.stack}\n`);
     return 1;
   }
+}
+
+function wantsStack(argv: readonly string[]): boolean {
+  const i = argv.indexOf('--log-level');
+  const level = i >= 0 ? argv[i + 1] : argv.find((a) => a.startsWith('--log-level='))?.slice('--log-level='.length);
+  return level === 'debug' || level === 'trace';
 }
 
 process.exitCode = await main(process.argv.slice(2));
