@@ -2,12 +2,12 @@
 // generator (bpf/bench_livegen.c) and trafgen as child processes, the
 // counting receivers (bpf/bench_count.bpf.c) and their per-CPU counters,
 // threaded NAPI and CPU pinning, /proc/stat and veth statistics.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { RawMap, createMapRef, objGet, type MapRef } from 'bpf';
 import { possibleCpus } from '../src/xdp/maps.js';
-import { run, type Ns } from './converge-lib.js';
+import { CLI, run, type Ns } from './converge-lib.js';
 
 /** bpf/build/ in the package (dist/bench → ../../bpf/build). */
 export const BPF_BUILD = fileURLToPath(new URL('../../bpf/build/', import.meta.url));
@@ -283,4 +283,24 @@ export function ethtoolStats(ns: Ns, dev: string): Record<string, number> {
     if (m) out[m[1]!] = Number(m[2]);
   }
   return out;
+}
+
+// ---------------------------------------------------------------------------
+// Shared by the data-plane and lookup benches.
+
+export function sum(xs: readonly number[]): number {
+  return xs.reduce((a, b) => a + b, 0);
+}
+
+/** `argv` inside ns (ip netns exec: for tools that don't need the host's bpffs). */
+export function runIn(ns: Ns, ...argv: string[]): void {
+  const p = spawnSync('ip', ['netns', 'exec', ns.name, ...argv], { encoding: 'utf8' });
+  if (p.status !== 0) throw new Error(`${argv.join(' ')} in ${ns.name} failed (${p.status}): ${p.stderr}`);
+}
+
+/** `fib-offload ARGS` in dut (nsenter: the host's bpffs stays visible), up to 10 minutes (a 1M-route apply takes a while). */
+export function agent(ns: Ns, ...args: string[]): string {
+  const p = spawnSync('nsenter', [`--net=/run/netns/${ns.name}`, process.execPath, CLI, ...args], { encoding: 'utf8', timeout: 600_000, maxBuffer: 16 << 20 });
+  if (p.status !== 0) throw new Error(`fib-offload ${args.join(' ')} in ${ns.name} failed (${p.status ?? p.signal}): ${p.stderr}\n${p.stdout}`);
+  return p.stdout;
 }

@@ -22,8 +22,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CLI, addNs, delNs, now, removePins, sleep, stat, type Ns, type Stat } from './converge-lib.js';
 import {
-  Receiver, cpuShare, cpuTicks, ethtoolStats, napiThreads, pinTask, setThreaded, startLivegen, startTrafgen, trafgenConfig,
-  vethTx, type CpuShare, type GenFlow, type Generator, type Killable,
+  Receiver, agent, cpuShare, cpuTicks, ethtoolStats, napiThreads, pinTask, setThreaded, startLivegen, startTrafgen, trafgenConfig,
+  runIn, sum, vethTx, type CpuShare, type GenFlow, type Generator, type Killable,
 } from './dataplane-lib.js';
 
 export type Layout = 'split' | 'shared';
@@ -185,8 +185,8 @@ export async function benchDataplane(opts: DataplaneOptions): Promise<DataplaneR
     d.sysctl('net.ipv4.fib_multipath_hash_policy=1');
     // dut's ingress veth needs NAPI for frames sent with ndo_xdp_xmit when no XDP program is attached
     // (kernel mode): GRO on gives it one.
-    run(d, 'ethtool', '-K', port.in, 'gro', 'on');
-    for (const [, peer] of links.slice(1)) run(peer, 'ethtool', '-K', 'eth0', 'tx', 'off');
+    runIn(d, 'ethtool', '-K', port.in, 'gro', 'on');
+    for (const [, peer] of links.slice(1)) runIn(peer, 'ethtool', '-K', 'eth0', 'tx', 'off');
     receivers.push(Receiver.attach(h2, 'eth0', benchPins, 'h2'), Receiver.attach(h3, 'eth0', benchPins, 'h3'));
     agentPins = d.pinDir();
     const macs = { h1: h1.mac('eth0'), in: d.mac(port.in) };
@@ -399,20 +399,4 @@ export async function benchDataplane(opts: DataplaneOptions): Promise<DataplaneR
 
 function onPath(cmd: string): boolean {
   return (process.env['PATH'] ?? '').split(':').some((dir) => dir !== '' && existsSync(join(dir, cmd)));
-}
-
-function sum(xs: readonly number[]): number {
-  return xs.reduce((a, b) => a + b, 0);
-}
-
-function run(ns: Ns, ...argv: string[]): void {
-  const p = spawnSync('ip', ['netns', 'exec', ns.name, ...argv], { encoding: 'utf8' });
-  if (p.status !== 0) throw new Error(`${argv.join(' ')} in ${ns.name} failed (${p.status}): ${p.stderr}`);
-}
-
-/** `fib-offload ARGS` in dut (nsenter: the host's bpffs stays visible), up to 10 minutes (a 1M-route apply takes a while). */
-function agent(ns: Ns, ...args: string[]): string {
-  const p = spawnSync('nsenter', [`--net=/run/netns/${ns.name}`, process.execPath, CLI, ...args], { encoding: 'utf8', timeout: 600_000, maxBuffer: 16 << 20 });
-  if (p.status !== 0) throw new Error(`fib-offload ${args.join(' ')} in ${ns.name} failed (${p.status ?? p.signal}): ${p.stderr}\n${p.stdout}`);
-  return p.stdout;
 }

@@ -18,12 +18,12 @@
 // generator and forwarder on separate CPUs (the data-plane bench's "split"
 // layout), the modes alternating in every repeat (ABBA). Figures only.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CLI, addNs, delNs, now, removePins, sleep, stat, type Ns, type Stat } from './converge-lib.js';
 import {
-  BPF_BUILD, Receiver, cpuShare, cpuTicks, napiThreads, pinTask, setThreaded, startLivegen,
+  BPF_BUILD, Receiver, agent, cpuShare, cpuTicks, napiThreads, pinTask, runIn, setThreaded, startLivegen, sum,
   type CpuShare, type GenFlow, type Killable,
 } from './dataplane-lib.js';
 import { internet4, internet6, spread4, spread6, text4, text6, type Prefix4, type Prefix6, type TableMix } from './internet-table.js';
@@ -405,8 +405,7 @@ function probeFrames(spec: { family: 4 | 6; dsts: Buffer; destinations: number }
 
 /** Every frame through the pinned program once (in dut's namespace), as prog-run-batch reports them. */
 function progRun(ns: Ns, prog: string, frames: string, count: number): ProbeFigures {
-  const p = spawnSync('nsenter', [`--net=/run/netns/${ns.name}`, 'sh', '-c', 'exec "$0" "$1" < "$2"', PROG_RUN, prog, frames],
-    { maxBuffer: 1 << 30, timeout: 600_000 });
+  const p = spawnSync('nsenter', [`--net=/run/netns/${ns.name}`, PROG_RUN, prog], { input: readFileSync(frames), maxBuffer: 1 << 30, timeout: 600_000 });
   if (p.status !== 0) throw new Error(`prog-run-batch ${prog}: exit ${p.status ?? p.signal}: ${p.stderr.toString()}`);
   const out = p.stdout;
   const durations: number[] = [];
@@ -438,10 +437,6 @@ function ifindexOf(ns: Ns, dev: string): number {
   return (JSON.parse(ns.ip('-j', 'link', 'show', 'dev', dev)) as Array<{ ifindex: number }>)[0]!.ifindex;
 }
 
-function sum(xs: readonly number[]): number {
-  return xs.reduce((a, b) => a + b, 0);
-}
-
 function run(argv: readonly string[]): void {
   const p = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8' });
   if (p.status !== 0) throw new Error(`${argv.join(' ')} failed (${p.status ?? p.signal}): ${p.stderr}`);
@@ -450,15 +445,4 @@ function run(argv: readonly string[]): void {
 /** A command in ns's network namespace with the host's mounts (bpffs). */
 function nsRun(ns: Ns, argv: readonly string[]): void {
   run(['nsenter', `--net=/run/netns/${ns.name}`, ...argv]);
-}
-
-function runIn(ns: Ns, ...argv: string[]): void {
-  run(['ip', 'netns', 'exec', ns.name, ...argv]);
-}
-
-/** `fib-offload ARGS` in dut, up to 10 minutes (a 1M-route apply takes a while). */
-function agent(ns: Ns, ...args: string[]): string {
-  const p = spawnSync('nsenter', [`--net=/run/netns/${ns.name}`, process.execPath, CLI, ...args], { encoding: 'utf8', timeout: 600_000, maxBuffer: 16 << 20 });
-  if (p.status !== 0) throw new Error(`fib-offload ${args.join(' ')} in ${ns.name} failed (${p.status ?? p.signal}): ${p.stderr}\n${p.stdout}`);
-  return p.stdout;
 }
