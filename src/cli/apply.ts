@@ -4,6 +4,7 @@
 import { buildPlan, type Plan } from '../plan/index.js';
 import { TcBackend, type TcReconcileResult } from '../tc/backend.js';
 import { XdpBackend, type ReconcileResult } from '../xdp/backend.js';
+import { hostPath } from '../xdp/loader.js';
 import type { ApplyOptions, FlushOptions } from './args.js';
 import { configFor, mirrorFromKernel, planOptionsFor } from './inputs.js';
 import { loadConfig } from '../config.js';
@@ -67,7 +68,7 @@ export function tcApplyText(plan: Plan, r: TcReconcileResult): string {
 export function applyText(plan: Plan, backend: XdpBackend, r: ReconcileResult): string {
   const lines: string[] = [];
   const ports = plan.ports.filter((p) => p.backend === 'xdp');
-  lines.push(`xdp: program ${backend.load.how} (id ${backend.progId}), pinned at ${backend.loader.dir}`);
+  lines.push(`xdp: program ${backend.load.how} (id ${backend.progId}), pinned at ${hostPath(backend.loader.dir)}`);
   if (ports.length === 0) lines.push('xdp: no XDP ports in the plan (give --ports or config ports)');
   for (const a of r.attached) {
     lines.push(`xdp: attached to ${a.dev} (${a.mode})${a.fallbackReason ? ` — native refused: ${a.fallbackReason}` : ''}`);

@@ -1,6 +1,7 @@
 // /status: what the daemon is doing, as JSON, and as text for `fib-offload status`.
 import type { Daemon } from './daemon.js';
 import { disagreementText, type Disagreement } from './audit.js';
+import { hostPath } from '../xdp/loader.js';
 
 export interface StatusJson {
   readonly ready: boolean;
@@ -83,7 +84,7 @@ export function statusOf(d: Daemon): StatusJson {
     lastResync: d.lastResync,
     lastError: d.lastError,
     missingTables: d.missingTables,
-    xdp: backend ? { progId: backend.progId, pinDir: backend.loader.dir, load: backend.load.how, verdicts } : null,
+    xdp: backend ? { progId: backend.progId, pinDir: hostPath(backend.loader.dir), load: backend.load.how, verdicts } : null,
     audit: d.auditStatus(),
     tc: tcRec ? {
       blocks: tcRec.blocks.map((b) => ({

@@ -7,6 +7,7 @@ import { DEFAULT_AUDIT_RATE, decodeConfig, decodeStatKey, encodeConfig, type Aud
 import {
   DEFAULT_BPFFS,
   PROG_NAME,
+  hostPath,
   resolveBpffs,
   XdpLoader,
   hashPolicies,
@@ -487,7 +488,7 @@ export class XdpBackend {
     if (left.length > 0) {
       throw new Error(`flush: fib-offload's XDP program is still attached to ${left.map((l) => `${l.dev} (program id ${l.progId})`).join(', ')}`);
     }
-    return { pinned, detached, unpinned, dir: loader.dir };
+    return { pinned, detached, unpinned, dir: hostPath(loader.dir) };
   }
 }
 
@@ -498,6 +499,7 @@ export interface FlushResult {
   readonly detached: readonly string[];
   /** Links a fib_offload program was detached from that no pin named (pins lost). */
   readonly unpinned: readonly string[];
+  /** The pin directory, as the host names it. */
   readonly dir: string;
 }
 

@@ -45,7 +45,9 @@ export function resolveBpffs(path: string, proc = '/proc'): string {
       fd = openSync(p, 'r');
       held.set(p, fd);
     }
-    return `${proc}/${process.pid}/fd/${fd}`;
+    const named = `${proc}/${process.pid}/fd/${fd}`;
+    shownAs.set(named, DEFAULT_BPFFS);
+    return named;
   };
   if (mine?.bpffs) {
     // Ours is a bpffs: keep it unless it is a private one beside the host's.
@@ -61,6 +63,14 @@ export function resolveBpffs(path: string, proc = '/proc'): string {
 
 /** Host bpffs directories resolveBpffs() opened, by the path it found them at. */
 const held = new Map<string, number>();
+/** What resolveBpffs() returned for them, to show operators the path they know. */
+const shownAs = new Map<string, string>();
+
+/** A path under a bpffs resolveBpffs() found, as the host names it (/sys/fs/bpf/...); others unchanged. */
+export function hostPath(p: string): string {
+  for (const [prefix, host] of shownAs) if (p === prefix || p.startsWith(prefix + '/')) return host + p.slice(prefix.length);
+  return p;
+}
 
 function fsId(p: string): { bpffs: boolean; dev: number } | null {
   try {

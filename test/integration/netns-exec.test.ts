@@ -63,6 +63,7 @@ describe.skipIf(!isRoot())('fib-offload under ip netns exec', () => {
     const first = netnsExec(dut, 'apply', ...PORTS);
     expect(first.status, first.stderr).toBe(0);
     expect(first.stdout).toMatch(/program fresh/);
+    expect(first.stdout, 'the pin directory as the host names it').toContain(`pinned at ${pins}`);
     expect(existsSync(join(pins, 'prog')), `pinned at ${pins} on the host`).toBe(true);
     const second = netnsExec(dut, 'apply', ...PORTS);
     expect(second.status, second.stderr).toBe(0);
