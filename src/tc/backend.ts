@@ -14,7 +14,7 @@ import {
   decodeFilter, decodeQdisc, encodeClsactAdd, encodeClsactDelete, encodeFilter, encodeFilterDelete,
   encodeFilterDump, encodeQdiscDump, placementOf, type FilterId, type FilterPlacement, type InstalledFilter,
   type QdiscInfo, type TcRequest,
-} from './codec.js';
+} from '../netlink/codec/tc.js';
 import { desiredBlocks, filterKey, isOurCookie, type BlockPlan, type DesiredFilter } from './rules.js';
 
 export type TcPolicy = 'hw-only' | 'hw-preferred' | 'sw';

@@ -11,7 +11,7 @@ import { PUNT_BUCKET, blockOf, prefixPrio, type Plan, type PlanGroup, type PlanP
 import { TTL_PRIO } from '../plan/tc-batch.js';
 import type { Family } from '../model/ip.js';
 import { maskBytes, parseIp, parseMac } from '../model/ip.js';
-import { matchKeyOf, type EthProto, type FilterPlacement, type FlowerFilter, type FlowerMatch, type TcAction } from './codec.js';
+import { matchKeyOf, type EthProto, type FilterPlacement, type FlowerFilter, type FlowerMatch, type TcAction } from '../netlink/codec/tc.js';
 
 const GROUP_PRIO_BASE: Readonly<Record<Family, number>> = { 4: 1, 6: 17 };
 export const PROTO: Readonly<Record<Family, EthProto>> = { 4: 'ip', 6: 'ipv6' };

@@ -9,7 +9,7 @@ import { encodeMessage, forEachMessage } from '../../src/netlink/codec/header.js
 import {
   decodeFilter, decodeQdisc, encodeClsactAdd, encodeFilter, encodeFilterDelete, matchKeyOf,
   type FilterId, type FilterOp, type FlowerFilter, type FlowerMatch, type TcAction, type TcRequest,
-} from '../../src/tc/codec.js';
+} from '../../src/netlink/codec/tc.js';
 import { COOKIE, MAC_D, MAC_S, TC_CAPTURE_SHAPES } from '../fixtures/tc/shapes.js';
 
 interface Fixture { name: string; argv: string[]; ifindexes: { d1: number; d2: number }; request: string }

@@ -3,7 +3,8 @@
 // order, nest flags, padding inside nests) so the golden tests can compare
 // with captured requests; decoding reads what the kernel dumps or echoes.
 import { formatAttribute } from 'netlink';
-import { forEachAttr } from '../netlink/codec/header.js';
+import { AF_UNSPEC, NLM_F_CREATE, NLM_F_EXCL } from './constants.js';
+import { forEachAttr } from './header.js';
 import {
   ETH_P_IP, ETH_P_IPV6, PEDIT_CMD_ADD, PEDIT_CMD_SET, PEDIT_HTYPE_ETH, PEDIT_HTYPE_IP4, PEDIT_HTYPE_IP6,
   TCA_ACT_COOKIE, TCA_ACT_KIND, TCA_ACT_OPTIONS, TCA_ACT_STATS, TCA_CHAIN, TCA_CLS_FLAGS_IN_HW,
@@ -15,8 +16,9 @@ import {
   TCA_INGRESS_BLOCK, TCA_KIND, TCA_MIRRED_PARMS, TCA_MIRRED_TM, TCA_OPTIONS, TCA_PEDIT_KEYS_EX, TCA_PEDIT_KEY_EX,
   TCA_PEDIT_KEY_EX_CMD, TCA_PEDIT_KEY_EX_HTYPE, TCA_PEDIT_PARMS_EX, TCA_PEDIT_TM, TCA_STATS_BASIC,
   TCA_STATS_BASIC_HW, TCMSG_LEN, TCM_IFINDEX_MAGIC_BLOCK, TC_ACT_EXT_VAL_MASK, TC_ACT_GOTO_CHAIN, TC_ACT_OK,
-  TC_ACT_PIPE, TC_ACT_STOLEN, TC_COOKIE_MAX_SIZE, TC_H_CLSACT, TC_H_CLSACT_HANDLE,
-} from './constants.js';
+  TC_ACT_PIPE, TC_ACT_STOLEN, TC_COOKIE_MAX_SIZE, TC_H_CLSACT, TC_H_CLSACT_HANDLE, RTM_DELQDISC, RTM_DELTFILTER,
+  RTM_GETQDISC, RTM_GETTFILTER, RTM_NEWQDISC, RTM_NEWTFILTER, USER_HZ,
+} from '../../tc/constants.js';
 
 export type EthProto = 'ip' | 'ipv6';
 
@@ -107,7 +109,7 @@ function tcGen(action: number): Buffer {
 
 export function tcmsg(ifindex: number, handle: number, parent: number, info: number): Buffer {
   const b = Buffer.alloc(TCMSG_LEN);
-  b[0] = 0; // AF_UNSPEC
+  b[0] = AF_UNSPEC;
   b.writeUInt32LE(ifindex >>> 0, 4);
   b.writeUInt32LE(handle >>> 0, 8);
   b.writeUInt32LE(parent >>> 0, 12);
@@ -236,10 +238,6 @@ function flowerOptions(f: FlowerFilter): Bufs {
   return o;
 }
 
-const NLM_F_REPLACE = 0x100;
-const NLM_F_EXCL = 0x200;
-const NLM_F_CREATE = 0x400;
-
 /**
  * RTM_NEWTFILTER for a flower filter. 'add' fails if the handle exists
  * (NLM_F_EXCL); 'replace' swaps the filter at `id.handle` atomically.
@@ -252,7 +250,7 @@ export function encodeFilter(f: FlowerFilter, op: FilterOp): TcRequest {
     ...attr(TCA_KIND, str('flower')),
     ...attr(TCA_OPTIONS, flowerOptions(f)),
   ]);
-  return { type: 44, flags: op === 'add' ? NLM_F_EXCL | NLM_F_CREATE : NLM_F_CREATE, payload };
+  return { type: RTM_NEWTFILTER, flags: op === 'add' ? NLM_F_EXCL | NLM_F_CREATE : NLM_F_CREATE, payload };
 }
 
 /** RTM_DELTFILTER for one flower filter (shaped like `tc filter del ... handle H flower`). */
@@ -263,12 +261,12 @@ export function encodeFilterDelete(id: FilterId): TcRequest {
     ...attr(TCA_KIND, str('flower')),
     ...attr(TCA_OPTIONS, [...attr(TCA_FLOWER_FLAGS, u32(0)), ...attr(TCA_FLOWER_KEY_ETH_TYPE, u16be(ETH_TYPE[id.proto]))]),
   ]);
-  return { type: 45, flags: 0, payload };
+  return { type: RTM_DELTFILTER, flags: 0, payload };
 }
 
 /** RTM_GETTFILTER dump of every chain of a block. */
 export function encodeFilterDump(block: number): TcRequest {
-  return { type: 46, flags: 0, payload: tcmsg(TCM_IFINDEX_MAGIC_BLOCK, 0, block, 0) };
+  return { type: RTM_GETTFILTER, flags: 0, payload: tcmsg(TCM_IFINDEX_MAGIC_BLOCK, 0, block, 0) };
 }
 
 /** `tc qdisc add dev IF ingress_block B clsact`: the port joins the shared block. */
@@ -278,16 +276,16 @@ export function encodeClsactAdd(ifindex: number, block: number): TcRequest {
     ...attr(TCA_KIND, str('clsact')),
     ...attr(TCA_INGRESS_BLOCK, u32(block)),
   ]);
-  return { type: 36, flags: NLM_F_EXCL | NLM_F_CREATE, payload };
+  return { type: RTM_NEWQDISC, flags: NLM_F_EXCL | NLM_F_CREATE, payload };
 }
 
 export function encodeClsactDelete(ifindex: number): TcRequest {
-  return { type: 37, flags: 0, payload: Buffer.concat([tcmsg(ifindex, TC_H_CLSACT_HANDLE, TC_H_CLSACT, 0), ...attr(TCA_KIND, str('clsact'))]) };
+  return { type: RTM_DELQDISC, flags: 0, payload: Buffer.concat([tcmsg(ifindex, TC_H_CLSACT_HANDLE, TC_H_CLSACT, 0), ...attr(TCA_KIND, str('clsact'))]) };
 }
 
 /** RTM_GETQDISC dump of every link's qdiscs. */
 export function encodeQdiscDump(): TcRequest {
-  return { type: 38, flags: 0, payload: tcmsg(0, 0, 0, 0) };
+  return { type: RTM_GETQDISC, flags: 0, payload: tcmsg(0, 0, 0, 0) };
 }
 
 // ---- decoding ----
@@ -368,7 +366,7 @@ function decodeAction(buf: Buffer, s: number, e: number): DecodedAction {
     const [os, oe] = opt.at;
     forEachAttr(buf, os, oe, (t, as, ae) => {
       // struct tcf_t { install, lastuse, expires, firstuse }: clock_t ticks ago.
-      if (t === tm && ae - as >= 16) lastUsedAgo = Number(buf.readBigUInt64LE(as + 8)) / 100;
+      if (t === tm && ae - as >= 16) lastUsedAgo = Number(buf.readBigUInt64LE(as + 8)) / USER_HZ;
     });
   }
   return { kind, cookie, stats: { ...st, lastUsedAgo } };
