@@ -7,11 +7,14 @@
 // checksum and redirecting. Every action carries the agent's cookie.
 import { bucketMatches, type BucketMatch } from '../plan/buckets.js';
 import { fnv1a32 } from '../plan/groups.js';
-import { PUNT_BUCKET, blockOf, prefixPrio, type Plan, type PlanGroup, type PlanPort } from '../plan/index.js';
+import { PUNT_BUCKET, blockOf, prefixPrio, type Plan, type PlanEntry, type PlanGroup, type PlanPort } from '../plan/index.js';
 import { TTL_PRIO } from '../plan/tc-batch.js';
 import type { Family } from '../model/ip.js';
-import { maskBytes, parseIp, parseMac } from '../model/ip.js';
-import { matchKeyOf, type EthProto, type FilterPlacement, type FlowerFilter, type FlowerMatch, type TcAction } from '../netlink/codec/tc.js';
+import { formatIp, maskBytes, parseIp, parseMac } from '../model/ip.js';
+import {
+  matchKeyOf, type EthProto, type FilterPlacement, type FlowerFilter, type FlowerMatch, type InstalledFilter, type TcAction,
+} from '../netlink/codec/tc.js';
+import type { Subject } from '../reconcile/types.js';
 
 const GROUP_PRIO_BASE: Readonly<Record<Family, number>> = { 4: 1, 6: 17 };
 export const PROTO: Readonly<Record<Family, EthProto>> = { 4: 'ip', 6: 'ipv6' };
@@ -25,6 +28,8 @@ export interface DesiredFilter {
   /** Identity within the block: chain, protocol, priority and match. Equal for the installed filter it corresponds to. */
   readonly key: string;
   readonly kind: RuleKind;
+  /** What the rule is for, as per-entry status names it: `entry <table>|<dst>`, `group <id>`, `block <n>` (TTL punts). */
+  readonly subject: Subject;
   /** handle 0: the kernel assigns one on add. */
   readonly filter: FlowerFilter;
 }
@@ -76,12 +81,13 @@ export function ruleCookie(kind: RuleKind, table: number, placement: FilterPlace
   return c;
 }
 
-function make(kind: RuleKind, table: number, chain: number, family: Family, prio: number, match: FlowerMatch,
+function make(kind: RuleKind, subject: Subject, table: number, chain: number, family: Family, prio: number, match: FlowerMatch,
   actions: readonly TcAction[], placement: FilterPlacement): DesiredFilter {
   const proto = PROTO[family];
   return {
     key: filterKey(chain, proto, prio, match),
     kind,
+    subject,
     filter: { id: { block: blockOf(table), chain, prio, proto, handle: 0 }, placement, match, actions, cookie: ruleCookie(kind, table, placement, actions) },
   };
 }
@@ -103,7 +109,8 @@ export function bucketFlowerMatch(family: Family, m: BucketMatch): FlowerMatch {
   };
 }
 
-function groupFilters(table: number, family: Family, g: PlanGroup, tcPorts: ReadonlySet<number>, placement: FilterPlacement): DesiredFilter[] {
+/** A group's bucket rules (chain = group id) in one family's block of `table`. */
+export function groupFilters(table: number, family: Family, g: PlanGroup, tcPorts: ReadonlySet<number>, placement: FilterPlacement): DesiredFilter[] {
   const out: DesiredFilter[] = [];
   for (const m of bucketMatches(g.buckets, g.bucketBits)) {
     const member = m.target === PUNT_BUCKET ? null : g.members[m.target]!;
@@ -115,7 +122,7 @@ function groupFilters(table: number, family: Family, g: PlanGroup, tcPorts: Read
         { kind: 'redirect', ifindex: member.ifindex },
       ]
       : [{ kind: 'pass' }];
-    out.push(make('group', table, g.id, family, GROUP_PRIO_BASE[family] + m.size, bucketFlowerMatch(family, m), actions, placement));
+    out.push(make('group', `group ${g.id}`, table, g.id, family, GROUP_PRIO_BASE[family] + m.size, bucketFlowerMatch(family, m), actions, placement));
   }
   return out;
 }
@@ -130,37 +137,84 @@ function prefixMatch(dst: string): { family: Family; len: number; match: FlowerM
   return { family, len, match: len === 0 ? {} : { dst: { addr: maskBytes(addr, len), mask } } };
 }
 
+/** The TTL / hop-limit punts at the head of chain 0: the kernel sends time-exceeded. */
+export function ttlFilters(table: number, placement: FilterPlacement): DesiredFilter[] {
+  return ([4, 6] as const).map((family) =>
+    make('ttl', `block ${blockOf(table)}`, table, 0, family, TTL_PRIO[family], { ttl: { value: 0, mask: 0xfe } }, [{ kind: 'pass' }], placement));
+}
+
+/** Does this entry jump to a group chain (rather than pass to the kernel)? */
+export function entryGroup(e: PlanEntry, groupExists: (id: number) => boolean): number | null {
+  return e.action === 'forward' && e.group !== undefined && groupExists(e.group) ? e.group : null;
+}
+
+/** An entry's chain-0 rule: its prefix at a priority that puts longer prefixes first, goto its group or pass. */
+export function entryFilter(e: PlanEntry, groupExists: (id: number) => boolean, placement: FilterPlacement): DesiredFilter {
+  const { family, len, match } = prefixMatch(e.dst);
+  const g = entryGroup(e, groupExists);
+  return make('entry', `entry ${e.table}|${e.dst}`, e.table, 0, family, prefixPrio(family, len), match,
+    g !== null ? [{ kind: 'goto', chain: g }] : [{ kind: 'pass' }], placement);
+}
+
+/** The tables that have tc ports, with their ports' ifindexes (a bucket whose member is elsewhere punts). */
+export function tcPortsOf(plan: Plan): { byTable: Map<number, PlanPort[]>; ifindexes: Set<number> } {
+  const byTable = new Map<number, PlanPort[]>();
+  const ifindexes = new Set<number>();
+  for (const p of plan.ports) {
+    if (p.backend !== 'tc') continue;
+    ifindexes.add(p.ifindex);
+    if (!plan.tables.includes(p.table)) continue;
+    const l = byTable.get(p.table);
+    if (l) l.push(p); else byTable.set(p.table, [p]);
+  }
+  return { byTable, ifindexes };
+}
+
 /**
  * The desired filters per block, for the plan's tc ports. `placement` per
  * table lets a block fall back to software while others stay in hardware.
  */
 export function desiredBlocks(plan: Plan, placementFor: (table: number) => FilterPlacement): BlockPlan[] {
-  const tcPorts = plan.ports.filter((p) => p.backend === 'tc');
-  const tcIfindexes = new Set(tcPorts.map((p) => p.ifindex));
+  const { byTable, ifindexes: tcIfindexes } = tcPortsOf(plan);
   const groups = new Map(plan.groups.map((g) => [g.id, g] as const));
+  const exists = (id: number): boolean => groups.has(id);
   const out: BlockPlan[] = [];
   for (const table of plan.tables) {
-    const ports = tcPorts.filter((p) => p.table === table);
-    if (ports.length === 0) continue;
+    const ports = byTable.get(table);
+    if (!ports) continue;
     const placement = placementFor(table);
-    const filters: DesiredFilter[] = [];
-    for (const family of [4, 6] as const) {
-      filters.push(make('ttl', table, 0, family, TTL_PRIO[family], { ttl: { value: 0, mask: 0xfe } }, [{ kind: 'pass' }], placement));
-    }
+    const filters: DesiredFilter[] = ttlFilters(table, placement);
     const used = new Set<string>();
     const groupRules: DesiredFilter[] = [];
     for (const e of plan.entries) {
       if (e.table !== table) continue;
-      const { family, len, match } = prefixMatch(e.dst);
-      const forward = e.action === 'forward' && e.group !== undefined && groups.has(e.group);
-      filters.push(make('entry', table, 0, family, prefixPrio(family, len), match,
-        forward ? [{ kind: 'goto', chain: e.group! }] : [{ kind: 'pass' }], placement));
-      if (forward && !used.has(`${family}|${e.group!}`)) {
-        used.add(`${family}|${e.group!}`);
-        groupRules.push(...groupFilters(table, family, groups.get(e.group!)!, tcIfindexes, placement));
+      filters.push(entryFilter(e, exists, placement));
+      const g = entryGroup(e, exists);
+      if (g !== null && !used.has(`${e.family}|${g}`)) {
+        used.add(`${e.family}|${g}`);
+        groupRules.push(...groupFilters(table, e.family, groups.get(g)!, tcIfindexes, placement));
       }
     }
     out.push({ block: blockOf(table), table, ports, filters: [...groupRules, ...filters] });
   }
   return out;
+}
+
+/**
+ * The subject of a filter found installed (a dump) that the plan no longer
+ * wants: from its cookie's kind, chain and match, the same text the desired
+ * filter had.
+ */
+export function installedSubject(f: InstalledFilter): Subject {
+  const cookie = f.actions[0]?.cookie ?? null;
+  const kind = cookie && isOurCookie(cookie) ? cookieKind(cookie) : null;
+  if (kind === 'group' || (kind === null && f.id.chain !== 0)) return `group ${f.id.chain}`;
+  if (kind !== 'entry' || !cookie) return `block ${f.id.block}`;
+  const table = Buffer.from(cookie).readUInt32BE(3);
+  const m = /(?:^|,)d([0-9a-f]+)\/([0-9a-f]+)/.exec(f.matchKey);
+  if (!m) return `entry ${table}|${f.id.proto === 'ip' ? '0.0.0.0/0' : '::/0'}`;
+  const addr = Buffer.from(m[1]!, 'hex');
+  let len = 0;
+  for (const byte of Buffer.from(m[2]!, 'hex')) for (let b = byte; b; b &= b - 1) len++;
+  return `entry ${table}|${formatIp(addr)}/${len}`;
 }
