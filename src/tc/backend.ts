@@ -2,20 +2,28 @@
 // plan. Reconcile dumps the block, matches the agent's filters (by cookie) to
 // the desired ones by identity (chain, protocol, priority, match), and adds,
 // replaces or deletes only the difference; every add/replace is echoed
-// (NLM_F_ECHO) so the handle and in_hw state of each rule are known.
-// Hardware refusal (hw-only) is found with a throw-away probe filter before
-// anything is written, and the block falls back per policy.
+// (NLM_F_ECHO) and the echo checked against the request, so the handle and
+// in_hw state of each rule are known. Hardware refusal (hw-only) is found
+// with a throw-away probe filter before anything is written.
+//
+// Two ways in: `reconcile(plan)` probes and falls back by itself (the CLI and
+// daemon of today); `probeBlocks` + `reconcileWith` + `applyOps` leave the
+// placement to the caller (src/reconcile) and send, per batch, only the
+// requests the plan ops need, using the handles the last reconcile read back.
 import { performance } from 'node:perf_hooks';
 import { NetlinkError } from '../errors.js';
-import type { Plan } from '../plan/index.js';
+import { blockOf, type Plan, type PlanOp, type PlanPort } from '../plan/index.js';
 import { NLM_F_ECHO } from '../netlink/codec/constants.js';
 import { RtnlChannel } from '../netlink/socket.js';
+import { isHardwareRefusal, kernelError } from '../reconcile/errno.js';
+import type { ApplyReport, KernelErrorInfo, OpFailure, RefusedPort, Subject, TcBlockProbe } from '../reconcile/types.js';
 import {
   decodeFilter, decodeQdisc, encodeClsactAdd, encodeClsactDelete, encodeFilter, encodeFilterDelete,
   encodeFilterDump, encodeQdiscDump, placementOf, type FilterId, type FilterPlacement, type InstalledFilter,
   type QdiscInfo, type TcRequest,
 } from '../netlink/codec/tc.js';
-import { desiredBlocks, filterKey, isOurCookie, type BlockPlan, type DesiredFilter } from './rules.js';
+import { groupRefsOf, incrementalChanges, type FilterChange } from './incremental.js';
+import { desiredBlocks, filterKey, installedSubject, isOurCookie, type BlockPlan, type DesiredFilter } from './rules.js';
 
 export type TcPolicy = 'hw-only' | 'hw-preferred' | 'sw';
 export type TcFallback = 'sw' | 'xdp' | 'none';
@@ -32,6 +40,10 @@ export type TcOpKind = 'add' | 'replace' | 'delete';
 export interface TcOpFailure {
   readonly op: TcOpKind;
   readonly key: string;
+  /** The entry, group or block (TTL punts) the rule is for. */
+  readonly subject: Subject;
+  /** The request: 'add filter block 254 chain 0 ip prio 124'. */
+  readonly what: string;
   readonly errno: string;
   readonly extack: string | null;
   readonly message: string;
@@ -71,16 +83,46 @@ export interface TcReconcileResult {
   readonly seconds: number;
 }
 
-/** Errnos that mean "the hardware (or the driver) won't take this". */
-const HW_REFUSALS = new Set(['EOPNOTSUPP', 'ENOSPC', 'EINVAL', 'E2BIG']);
+/** What `reconcileWith` and `applyOps` did: the contract's report plus the per-block detail. */
+export interface TcApplyReport extends ApplyReport {
+  readonly backend: 'tc';
+  readonly blocks: readonly BlockResult[];
+  /** Ports that joined a block (clsact added) and left one (clsact removed). */
+  readonly joined: readonly string[];
+  readonly left: readonly string[];
+  /** Every block was read back and diffed: reconcileWith, or applyOps that could not go incrementally. */
+  readonly full: boolean;
+  /** Why applyOps reconciled in full instead; null otherwise. */
+  readonly fullReason: string | null;
+  /** Hardware-only blocks whose rules the hardware refused while installing (despite the probe), first refusal each. */
+  readonly hwRefused: ReadonlyMap<number, KernelErrorInfo>;
+}
+
 /** Priority and chain of the throw-away probe filter: outside every range the plan uses. */
 const PROBE_PRIO = 0xfff0;
 
 interface Op {
   readonly kind: TcOpKind;
   readonly key: string;
+  readonly subject: Subject;
   readonly req: TcRequest;
   readonly what: string;
+  /** add/replace: what was asked, to check the echo against. */
+  readonly want: DesiredFilter | null;
+}
+
+/** What the agent last installed in a block: the handle of every rule, by key (dump, then echoes and deletes). */
+interface InstalledBlock {
+  readonly table: number;
+  readonly placement: FilterPlacement;
+  readonly filters: Map<string, InstalledFilter>;
+}
+
+interface ProbeRecord {
+  /** The members the probe was made with, as `ifindex:dev` sorted: a new set means a new probe. */
+  readonly members: string;
+  readonly probe: TcBlockProbe | null;
+  readonly refused: readonly RefusedPort[];
 }
 
 function describe(id: FilterId): string {
@@ -90,6 +132,11 @@ function describe(id: FilterId): string {
 export class TcBackend {
   private readonly channel: RtnlChannel;
   private readonly window: number;
+  /** block → the agent's installed rules by key; null until the first reconcileWith. */
+  private installedCache: Map<number, InstalledBlock> | null = null;
+  /** `${table}|${family}|${group}` → entries of the installed plan jumping to the group (see incremental.ts). */
+  private groupRefs = new Map<string, number>();
+  private readonly probeCache = new Map<number, ProbeRecord>();
 
   constructor(readonly options: TcBackendOptions, channel?: RtnlChannel) {
     this.channel = channel ?? new RtnlChannel();
@@ -146,6 +193,11 @@ export class TcBackend {
    * skip_sw filter; the refusal's errno and extack are the reason.
    */
   async probeHardware(block: number): Promise<string | null> {
+    return (await this.probeSkipSw(block))?.message ?? null;
+  }
+
+  /** probeHardware with the refusal as fields; errors that are not hardware refusals throw. */
+  private async probeSkipSw(block: number): Promise<KernelErrorInfo | null> {
     const id: FilterId = { block, chain: 0, prio: PROBE_PRIO, proto: 'ip', handle: 0 };
     const probe = encodeFilter({
       id, placement: 'skip_sw', match: { dst: { addr: Uint8Array.of(0, 0, 0, 0), mask: Uint8Array.of(255, 255, 255, 255) } },
@@ -157,7 +209,7 @@ export class TcBackend {
         handle = decodeFilter(buf, off, end)?.id.handle ?? handle;
       });
     } catch (err) {
-      if (err instanceof NetlinkError && HW_REFUSALS.has(err.code)) return err.message;
+      if (err instanceof NetlinkError && isHardwareRefusal(err.code)) return kernelError(err);
       throw err;
     }
     const del = encodeFilterDelete({ ...id, handle });
@@ -172,6 +224,7 @@ export class TcBackend {
   async reconcile(plan: Plan): Promise<TcReconcileResult> {
     const t0 = performance.now();
     let ops = 0;
+    this.installedCache = null; // applyOps after this path starts from a reconcileWith
     const qdiscs = await this.qdiscs();
     const clsact = new Map(qdiscs.filter((q) => q.kind === 'clsact').map((q) => [q.ifindex, q] as const));
     const joined: string[] = [];
@@ -220,9 +273,9 @@ export class TcBackend {
       const want = placement === this.placement() ? b : desiredBlocks(plan, () => placement).find((x) => x.block === b.block)!;
       const r = await this.applyBlock(want, placement);
       ops += r.ops;
-      if (placement === 'skip_sw' && r.result.failures.some((f) => HW_REFUSALS.has(f.errno)) && this.options.fallback === 'sw') {
+      if (placement === 'skip_sw' && r.result.failures.some((f) => isHardwareRefusal(f.errno)) && this.options.fallback === 'sw') {
         // Refused mid-way despite the probe (a table too big for the hardware): the whole block goes to software.
-        const reason = r.result.failures.find((f) => HW_REFUSALS.has(f.errno))!.message;
+        const reason = r.result.failures.find((f) => isHardwareRefusal(f.errno))!.message;
         fallbacks.push({ table: b.table, block: b.block, ports: members, from: 'hw', to: 'sw', reason });
         const sw = await this.applyBlock(desiredBlocks(plan, () => 'none').find((x) => x.block === b.block)!, 'none');
         ops += sw.ops;
@@ -250,7 +303,7 @@ export class TcBackend {
   }
 
   /** Diff one block against its dump and apply: group chains first, chain 0, then deletes (chain 0 before groups). */
-  private async applyBlock(b: BlockPlan, placement: FilterPlacement): Promise<{ result: BlockResult; ops: number }> {
+  private async applyBlock(b: BlockPlan, placement: FilterPlacement): Promise<{ result: BlockResult; ops: number; installed: Map<string, InstalledFilter> }> {
     const have = await this.installed(b.block, b.table);
     const want = new Map(b.filters.map((f) => [f.key, f] as const));
     const phases: Op[][] = [[], [], [], []];
@@ -260,10 +313,9 @@ export class TcBackend {
       const got = have.get(key);
       const phase = d.filter.id.chain === 0 ? 1 : 0;
       if (!got) {
-        phases[phase]!.push({ kind: 'add', key, req: encodeFilter(d.filter, 'add'), what: `add filter ${describe(d.filter.id)}` });
+        phases[phase]!.push(writeOp('add', d, 0));
       } else if (!sameRule(got, d)) {
-        const f = { ...d.filter, id: { ...d.filter.id, handle: got.id.handle } };
-        phases[phase]!.push({ kind: 'replace', key, req: encodeFilter(f, 'replace'), what: `replace filter ${describe(f.id)}` });
+        phases[phase]!.push(writeOp('replace', d, got.id.handle));
       } else {
         unchanged++;
         echoed.set(key, got);
@@ -271,19 +323,20 @@ export class TcBackend {
     }
     for (const [key, got] of have) {
       if (want.has(key)) continue;
-      phases[got.id.chain === 0 ? 2 : 3]!.push({ kind: 'delete', key, req: encodeFilterDelete(got.id), what: `delete filter ${describe(got.id)}` });
+      phases[got.id.chain === 0 ? 2 : 3]!.push(deleteOp(key, installedSubject(got), got.id));
     }
     const failures: TcOpFailure[] = [];
     const counts = { add: 0, replace: 0, delete: 0 };
     let ops = 0;
+    // What is installed afterwards: the dump, updated by every echo and delete (a failed write leaves the old rule).
+    const installed = new Map(have);
     for (const phase of phases) {
       await this.runPhase(phase, (op, filter) => {
         counts[op.kind]++;
-        if (filter) echoed.set(op.key, filter);
-      }, (op, err) => failures.push({
-        op: op.kind, key: op.key, errno: err instanceof NetlinkError ? err.code : 'EIO',
-        extack: err instanceof NetlinkError ? err.extack : null, message: err.message,
-      }));
+        if (op.kind === 'delete') installed.delete(op.key);
+        else if (filter) { echoed.set(op.key, filter); installed.set(op.key, filter); }
+        else if (op.kind === 'add') installed.delete(op.key);
+      }, (op, err) => failures.push(tcFailure(op, err)));
       ops += phase.length;
     }
     let inHw = 0;
@@ -291,6 +344,7 @@ export class TcBackend {
     for (const f of echoed.values()) { if (f.inHw) inHw++; if (f.notInHw) notInHw++; }
     return {
       ops,
+      installed,
       result: {
         block: b.block, table: b.table, placement, adds: counts.add, replaces: counts.replace, deletes: counts.delete,
         unchanged, inHw, notInHw, failures,
@@ -298,8 +352,12 @@ export class TcBackend {
     };
   }
 
-  /** Run one phase's requests with up to `window` in flight; deleting what is already gone is success. */
-  private async runPhase(ops: readonly Op[], done: (op: Op, f: InstalledFilter | null) => void, failed: (op: Op, err: Error) => void): Promise<void> {
+  /**
+   * Run one phase's requests with up to `window` in flight; deleting what is
+   * already gone is success. Every add and replace is echoed, and an echo
+   * that differs from the request (cookie, placement) is a failure too.
+   */
+  private async runPhase(ops: readonly Op[], done: (op: Op, f: InstalledFilter | null) => void, failed: (op: Op, err: KernelErrorInfo) => void): Promise<void> {
     let next = 0;
     const worker = async (): Promise<void> => {
       while (next < ops.length) {
@@ -310,14 +368,242 @@ export class TcBackend {
           await this.channel.request(op.req.type, flags, op.req.payload, op.what, (_t, _f, _s, _p, buf, off, end) => {
             echo = decodeFilter(buf, off, end) ?? echo;
           });
-          done(op, echo);
         } catch (err) {
           if (op.kind === 'delete' && err instanceof NetlinkError && err.code === 'ENOENT') done(op, null);
-          else failed(op, err instanceof Error ? err : new Error(String(err)));
+          else failed(op, kernelError(err, op.what));
+          continue;
+        }
+        done(op, echo);
+        const got = echo as InstalledFilter | null;
+        if (got && op.want && !sameRule(got, op.want)) {
+          const message = `${op.what}: the echo differs from the request (placement ${placementOf(got.flags)}, cookie ${got.actions[0]?.cookie?.toString('hex') ?? 'none'})`;
+          failed(op, { op: op.what, errno: 'EPROTO', extack: null, message });
         }
       }
     };
     await Promise.all(Array.from({ length: Math.min(this.window, ops.length) }, worker));
+  }
+
+  /** Forget the probes: the next probeBlocks joins and probes every block again (the daemon calls it on link changes). */
+  invalidateProbes(): void {
+    this.probeCache.clear();
+  }
+
+  /** Ports the last probeBlocks could not put in their block (a foreign clsact qdisc, or the kernel refused), with why. */
+  refusedPorts(): RefusedPort[] {
+    return [...this.probeCache.values()].flatMap((r) => r.refused);
+  }
+
+  /**
+   * Join the ports the config would give tc to their blocks (clsact with
+   * ingress_block) and, with policy hw-only, probe each block that has a
+   * member with a throw-away skip_sw filter. Per block, cached by its member
+   * set: the same candidates again send no request at all. Blocks none of
+   * whose ports could join are left out (see refusedPorts). An error that is
+   * not a hardware refusal throws.
+   */
+  async probeBlocks(candidates: readonly PlanPort[]): Promise<TcBlockProbe[]> {
+    const byBlock = new Map<number, { table: number; ports: Map<number, PlanPort> }>();
+    for (const p of candidates) {
+      const block = blockOf(p.table);
+      let b = byBlock.get(block);
+      if (!b) { b = { table: p.table, ports: new Map() }; byBlock.set(block, b); }
+      b.ports.set(p.ifindex, p);
+    }
+    for (const block of [...this.probeCache.keys()]) if (!byBlock.has(block)) this.probeCache.delete(block);
+    const membersOf = (ports: Map<number, PlanPort>): string => [...ports.values()].map((p) => `${p.ifindex}:${p.dev}`).sort().join(',');
+    const stale = [...byBlock].filter(([block, b]) => this.probeCache.get(block)?.members !== membersOf(b.ports));
+    if (stale.length > 0) {
+      const clsact = new Map((await this.qdiscs()).filter((q) => q.kind === 'clsact').map((q) => [q.ifindex, q] as const));
+      for (const [block, b] of stale) {
+        const { members, refused } = await this.join(block, [...b.ports.values()], clsact, null);
+        const refusal = members.length > 0 && this.options.policy === 'hw-only' ? await this.probeSkipSw(block) : null;
+        const probe = members.length > 0 ? { block, table: b.table, ports: members, refused: refusal } : null;
+        this.probeCache.set(block, { members: membersOf(b.ports), probe, refused });
+      }
+    }
+    return [...byBlock.keys()].sort((x, y) => x - y).flatMap((block) => {
+      const p = this.probeCache.get(block)?.probe;
+      return p ? [p] : [];
+    });
+  }
+
+  /** Put ports in a block: a clsact with ingress_block, unless they have one already (ours: members; another: refused). */
+  private async join(block: number, ports: readonly PlanPort[], clsact: ReadonlyMap<number, QdiscInfo>, joined: string[] | null): Promise<{ members: string[]; refused: RefusedPort[]; ops: number }> {
+    const members: string[] = [];
+    const refused: RefusedPort[] = [];
+    let ops = 0;
+    for (const p of ports) {
+      const q = clsact.get(p.ifindex);
+      if (q && q.ingressBlock === block) { members.push(p.dev); continue; }
+      if (q) { refused.push({ dev: p.dev, reason: `has a clsact qdisc with ${q.ingressBlock === null ? 'no shared block' : `ingress_block ${q.ingressBlock}`}` }); continue; }
+      try {
+        const r = encodeClsactAdd(p.ifindex, block);
+        ops++;
+        await this.channel.request(r.type, r.flags, r.payload, `add clsact ingress_block ${block} on ${p.dev}`);
+        joined?.push(p.dev);
+        members.push(p.dev);
+      } catch (err) {
+        refused.push({ dev: p.dev, reason: err instanceof Error ? err.message : String(err) });
+      }
+    }
+    return { members, refused, ops };
+  }
+
+  /**
+   * Make every block equal to the plan, with each table's rules placed as
+   * `tables` says (the policy's placement for a table absent there). No
+   * probing and no fallback: a refusal is reported (failures, hwRefused) for
+   * the caller's placement to act on. Afterwards the handle of every rule
+   * is known, for applyOps.
+   */
+  async reconcileWith(plan: Plan, tables: ReadonlyMap<number, FilterPlacement>): Promise<TcApplyReport> {
+    return this.reconcileFull(plan, tables, null);
+  }
+
+  private async reconcileFull(plan: Plan, tables: ReadonlyMap<number, FilterPlacement>, fullReason: string | null): Promise<TcApplyReport> {
+    const t0 = performance.now();
+    let ops = 1;
+    this.installedCache = null; // until this pass has read every block back
+    const clsact = new Map((await this.qdiscs()).filter((q) => q.kind === 'clsact').map((q) => [q.ifindex, q] as const));
+    const joined: string[] = [];
+    const refused: RefusedPort[] = [];
+    const failures: OpFailure[] = [];
+    const results: BlockResult[] = [];
+    const hwRefused = new Map<number, KernelErrorInfo>();
+    const cache = new Map<number, InstalledBlock>();
+    const placementOfTable = (t: number): FilterPlacement => tables.get(t) ?? this.placement();
+
+    const blocks = desiredBlocks(plan, placementOfTable);
+    for (const b of blocks) {
+      const j = await this.join(b.block, b.ports, clsact, joined);
+      ops += j.ops;
+      refused.push(...j.refused);
+      // No member, no block: its rules wait for a port (and applyOps reconciles in full until then).
+      if (j.members.length === 0) continue;
+      const placement = placementOfTable(b.table);
+      let r: Awaited<ReturnType<TcBackend['applyBlock']>>;
+      try {
+        r = await this.applyBlock(b, placement);
+      } catch (err) {
+        // The dump failed: nothing of this block could be attempted.
+        ops++;
+        failures.push({ ...kernelError(err, `RTM_GETTFILTER dump (block ${b.block})`), subject: `block ${b.block}` });
+        continue;
+      }
+      ops += 1 + r.ops;
+      results.push(r.result);
+      cache.set(b.block, { table: b.table, placement, filters: r.installed });
+      for (const f of r.result.failures) failures.push(opFailure(f));
+      const hw = placement === 'skip_sw' ? r.result.failures.find((f) => isHardwareRefusal(f.errno)) : undefined;
+      if (hw) hwRefused.set(b.block, opFailure(hw));
+    }
+
+    // Ports that left: their clsact goes if it points at a block of ours (a plan table) with only our rules.
+    const left: string[] = [];
+    const wanted = new Set(blocks.flatMap((b) => b.ports.map((p) => p.ifindex)));
+    const ownBlocks = new Set(blocks.map((b) => b.block));
+    for (const q of clsact.values()) {
+      if (wanted.has(q.ifindex) || q.ingressBlock === null) continue;
+      if (!plan.tables.some((t) => blockOf(t) === q.ingressBlock) && !ownBlocks.has(q.ingressBlock)) continue;
+      const dev = plan.ports.find((p) => p.ifindex === q.ifindex)?.dev ?? `ifindex ${q.ifindex}`;
+      try {
+        ops++;
+        const filters = await this.filters(q.ingressBlock);
+        if (filters.some((f) => !isOurCookie(f.actions[0]?.cookie ?? null))) continue;
+        const r = encodeClsactDelete(q.ifindex);
+        ops++;
+        await this.channel.request(r.type, r.flags, r.payload, `delete clsact on ${dev}`);
+        left.push(dev);
+      } catch (err) {
+        if (err instanceof NetlinkError && (err.code === 'ENOENT' || err.code === 'ENODEV')) { left.push(dev); continue; }
+        failures.push({ ...kernelError(err), subject: `port ${dev}` });
+      }
+    }
+    this.installedCache = cache;
+    this.groupRefs = groupRefsOf({ ...plan, tables: plan.tables.filter((t) => cache.has(blockOf(t))) });
+    return {
+      backend: 'tc', ops, seconds: (performance.now() - t0) / 1000, failures, refused, complete: true,
+      blocks: results, joined, left, full: true, fullReason, hwRefused,
+    };
+  }
+
+  /**
+   * One batch: send only the requests `ops` (diffPlans(installed, next))
+   * need, with no dump, using the handles the last reconcile read back and
+   * the echoes since. What can't be done that way (port ops, a block or a
+   * handle not known, a placement that changed) is a full reconcile of
+   * `next` instead (`full: true`, `fullReason` says why).
+   */
+  async applyOps(ops: readonly PlanOp[], next: Plan, tables: ReadonlyMap<number, FilterPlacement>): Promise<TcApplyReport> {
+    const t0 = performance.now();
+    const cache = this.installedCache;
+    if (!cache) return this.reconcileFull(next, tables, 'nothing reconciled yet');
+    const placementOfTable = (t: number): FilterPlacement => tables.get(t) ?? this.placement();
+    const tcTables = new Set(next.ports.filter((p) => p.backend === 'tc' && next.tables.includes(p.table)).map((p) => p.table));
+    for (const t of tcTables) {
+      const c = cache.get(blockOf(t));
+      if (!c) return this.reconcileFull(next, tables, `block ${blockOf(t)} not read back`);
+      if (c.placement !== placementOfTable(t)) return this.reconcileFull(next, tables, `block ${blockOf(t)} placement ${c.placement} → ${placementOfTable(t)}`);
+    }
+    for (const [block, c] of cache) if (!tcTables.has(c.table)) return this.reconcileFull(next, tables, `block ${block} has no tc port any more`);
+
+    const inc = incrementalChanges(ops, next, placementOfTable, this.groupRefs);
+    if (inc.full !== null) return this.reconcileFull(next, tables, inc.full);
+    // Every replace and delete needs the installed handle; an add of a key still installed (a delete that failed) replaces it.
+    const phases: Op[][] = [];
+    for (const phase of inc.phases) {
+      const out: Op[] = [];
+      for (const c of phase) {
+        const got = cache.get(c.block)!.filters.get(c.filter.key);
+        if (c.kind === 'add') { out.push(got ? writeOp('replace', c.filter, got.id.handle) : writeOp('add', c.filter, 0)); continue; }
+        if (!got) return this.reconcileFull(next, tables, `no handle for ${c.kind} of ${c.filter.subject} (${c.filter.key})`);
+        out.push(c.kind === 'replace' ? writeOp('replace', c.filter, got.id.handle) : deleteOp(c.filter.key, c.filter.subject, got.id));
+      }
+      phases.push(out);
+    }
+
+    const perBlock = new Map<number, { table: number; counts: Record<TcOpKind, number>; inHw: number; notInHw: number; failures: TcOpFailure[] }>();
+    const blockOfChange = new Map<Op, number>();
+    inc.phases.forEach((phase, i) => phase.forEach((c: FilterChange, j) => {
+      blockOfChange.set(phases[i]![j]!, c.block);
+      if (!perBlock.has(c.block)) perBlock.set(c.block, { table: c.table, counts: { add: 0, replace: 0, delete: 0 }, inHw: 0, notInHw: 0, failures: [] });
+    }));
+    let sent = 0;
+    for (const phase of phases) {
+      await this.runPhase(phase, (op, echo) => {
+        const block = blockOfChange.get(op)!;
+        const r = perBlock.get(block)!;
+        const installed = cache.get(block)!.filters;
+        r.counts[op.kind]++;
+        if (op.kind === 'delete') installed.delete(op.key);
+        else if (echo) {
+          installed.set(op.key, echo);
+          if (echo.inHw) r.inHw++;
+          if (echo.notInHw) r.notInHw++;
+        } else if (op.kind === 'add') installed.delete(op.key); // installed, handle unknown: the next op on it reconciles
+      }, (op, err) => perBlock.get(blockOfChange.get(op)!)!.failures.push(tcFailure(op, err)));
+      sent += phase.length;
+    }
+    for (const [k, n] of inc.refs) { if (n > 0) this.groupRefs.set(k, n); else this.groupRefs.delete(k); }
+
+    const blocks: BlockResult[] = [];
+    const failures: OpFailure[] = [];
+    const hwRefused = new Map<number, KernelErrorInfo>();
+    for (const [block, r] of [...perBlock].sort((x, y) => x[0] - y[0])) {
+      const placement = placementOfTable(r.table);
+      blocks.push({
+        block, table: r.table, placement, adds: r.counts.add, replaces: r.counts.replace, deletes: r.counts.delete,
+        unchanged: 0, inHw: r.inHw, notInHw: r.notInHw, failures: r.failures,
+      });
+      for (const f of r.failures) failures.push(opFailure(f));
+      const hw = placement === 'skip_sw' ? r.failures.find((f) => isHardwareRefusal(f.errno)) : undefined;
+      if (hw) hwRefused.set(block, opFailure(hw));
+    }
+    return {
+      backend: 'tc', ops: sent, seconds: (performance.now() - t0) / 1000, failures, refused: [], complete: false,
+      blocks, joined: [], left: [], full: false, fullReason: null, hwRefused,
+    };
   }
 
   /**
@@ -403,4 +689,21 @@ function sameRule(got: InstalledFilter, want: DesiredFilter): boolean {
   if (placementOf(got.flags) !== want.filter.placement) return false;
   if (got.actions.length !== want.filter.actions.length) return false;
   return got.actions.every((a) => a.cookie !== null && a.cookie.equals(want.filter.cookie));
+}
+
+function writeOp(kind: 'add' | 'replace', d: DesiredFilter, handle: number): Op {
+  const f = kind === 'replace' ? { ...d.filter, id: { ...d.filter.id, handle } } : d.filter;
+  return { kind, key: d.key, subject: d.subject, req: encodeFilter(f, kind), what: `${kind} filter ${describe(f.id)}`, want: d };
+}
+
+function deleteOp(key: string, subject: Subject, id: FilterId): Op {
+  return { kind: 'delete', key, subject, req: encodeFilterDelete(id), what: `delete filter ${describe(id)}`, want: null };
+}
+
+function tcFailure(op: Op, err: KernelErrorInfo): TcOpFailure {
+  return { op: op.kind, key: op.key, subject: op.subject, what: op.what, errno: err.errno, extack: err.extack, message: err.message };
+}
+
+function opFailure(f: TcOpFailure): OpFailure {
+  return { op: f.what, errno: f.errno, extack: f.extack, message: f.message, subject: f.subject };
 }
