@@ -4,6 +4,7 @@
 // never decides where ports go or changes the plan: a refusal it meets is a
 // capability it reports, and the placement policy (placement.ts) turns
 // capabilities into the next placement, an explicit input to the planner.
+import type { Link } from '../model/index.js';
 import type { Plan, PlanOp, PlanPort, PortBackend } from '../plan/index.js';
 
 export type BackendName = 'xdp' | 'tc' | 'dry-run';
@@ -66,12 +67,18 @@ export interface ApplyReport {
    * entries it doesn't list as failed are installed (failed status clears).
    */
   readonly complete: boolean;
+  /**
+   * tc: hardware-only blocks whose rules the hardware refused while
+   * installing, although the probe passed (a table too big for the NIC).
+   * The placement treats them as refused.
+   */
+  readonly hwRefused?: ReadonlyMap<number, KernelErrorInfo>;
 }
 
 /** Where every port goes after probing and fallback, and how each tc table places its rules. */
 export interface Placement {
   /** The backend of a selected port (the planner's backendFor). */
-  readonly backendFor: (link: { readonly name: string; readonly physSwitchId: string | null }) => PortBackend;
+  readonly backendFor: (link: Link) => PortBackend;
   /** Per tc table: filter placement. Tables absent here have no tc ports. */
   readonly tcTables: ReadonlyMap<number, FilterPlacement>;
   /** Ports that tc refused and where they went. */
