@@ -1,65 +1,82 @@
 // `fib-offload apply` and `fib-offload flush`: one-shot reconcile of the
 // installed offload to the current plan (tc blocks first, then XDP, which
 // also takes the ports whose tc block fell back to it), and removal of everything installed.
-import { buildPlan, type Plan } from '../plan/index.js';
-import { TcBackend, type TcReconcileResult } from '../tc/backend.js';
+import { buildPlan, selectPorts, type Plan } from '../plan/index.js';
+import { backendForLink, planOptionsFor } from '../plan/options.js';
+import { Reconciler } from '../reconcile/reconciler.js';
+import { EntryStatus } from '../reconcile/status.js';
+import { TcAdapter, type TcReport } from '../reconcile/tc.js';
+import type { Placement } from '../reconcile/types.js';
+import { DryRunBackend, XdpAdapter } from '../reconcile/xdp.js';
+import { TcBackend } from '../tc/backend.js';
 import { XdpBackend, type ReconcileResult } from '../xdp/backend.js';
 import { hostPath } from '../xdp/loader.js';
 import type { ApplyOptions, FlushOptions } from './args.js';
-import { configFor, mirrorFromKernel, planOptionsFor } from './inputs.js';
+import { configFor, mirrorFromKernel } from './inputs.js';
 import { loadConfig } from '../config.js';
 
 export async function runApply(opts: ApplyOptions, out: NodeJS.WritableStream = process.stdout): Promise<number> {
   const config = await configFor(opts);
   const mirror = await mirrorFromKernel();
-  const options = planOptionsFor(config, mirror);
-  let plan = buildPlan(mirror, options);
-  let status = 0;
-  const tcPorts = plan.ports.filter((p) => p.backend === 'tc');
-  if (tcPorts.length > 0 || opts.backend === 'tc') {
-    const tc = new TcBackend({ policy: config.tc.policy, fallback: config.tc.fallback });
-    try {
-      const result = await tc.reconcile(plan);
-      out.write(tcApplyText(plan, result));
-      if (result.refused.length > 0 || result.blocks.some((b) => b.failures.length > 0)) status = 1;
-      // Blocks that fell back to XDP: their ports become XDP ports of the same plan.
-      const toXdp = new Set(result.fallbacks.filter((f) => f.to === 'xdp').flatMap((f) => f.ports));
-      if (toXdp.size > 0) {
-        const backendFor = options.backendFor!;
-        plan = buildPlan(mirror, { ...options, backendFor: (link) => (toXdp.has(link.name) ? 'xdp' : backendFor(link)) });
-      }
-    } finally {
-      tc.close();
-    }
-    if (opts.backend === 'tc' && !plan.ports.some((p) => p.backend === 'xdp')) return status;
-  }
-  if (opts.backend !== 'xdp' && plan.ports.some((p) => p.backend === 'tc') && !plan.ports.some((p) => p.backend === 'xdp')) return status;
-  const backend = await XdpBackend.open({
-    bpffs: config.xdp.bpffs, mode: config.xdp.mode, hash: config.ecmp.hash, flatThreshold: config.xdp.flatThreshold, auditRate: config.xdp.auditRate,
+  // The daemon's path: probe tc, place the ports, plan once, reconcile tc then XDP.
+  const status = new EntryStatus();
+  let xdp: XdpAdapter | null = null;
+  let tc: TcAdapter | null = null;
+  const reconciler = new Reconciler({
+    choice: config.backend === 'tc' ? 'tc' : 'xdp', base: backendForLink(config), policy: config.tc.policy, fallback: config.tc.fallback, status,
+    open: {
+      xdp: async () => (xdp = new XdpAdapter(await XdpBackend.open({
+        bpffs: config.xdp.bpffs, mode: config.xdp.mode, hash: config.ecmp.hash, flatThreshold: config.xdp.flatThreshold, auditRate: config.xdp.auditRate,
+      }))),
+      tc: () => (tc = new TcAdapter(new TcBackend({ policy: config.tc.policy, fallback: config.tc.fallback }))),
+      dryRun: () => new DryRunBackend(),
+    },
   });
   try {
-    const result = await backend.reconcile(plan);
-    out.write(applyText(plan, backend, result));
-    return result.refused.length > 0 ? 1 : status;
+    await reconciler.start();
+    const o = planOptionsFor(config, mirror);
+    await reconciler.probe(selectPorts(mirror.links(), o.ports, o.backendFor, (i) => mirror.tableOfLink(i)));
+    let plan = buildPlan(mirror, planOptionsFor(config, mirror, undefined, reconciler.placement.backendFor));
+    let outcome = await reconciler.reconcile(plan);
+    if (outcome.replan) {
+      plan = buildPlan(mirror, planOptionsFor(config, mirror, undefined, reconciler.placement.backendFor));
+      outcome = await reconciler.reconcile(plan);
+    }
+    const tcAdapter = tc as TcAdapter | null;
+    const xdpAdapter = xdp as XdpAdapter | null;
+    if (tcAdapter?.last) out.write(tcApplyText(plan, tcAdapter.last, reconciler.placement.fallbacks));
+    if (xdpAdapter) {
+      const r = xdpAdapter.lastReconcile;
+      if (r) out.write(applyText(plan, xdpAdapter.xdp, r));
+    }
+    for (const f of status.list().filter((x) => x.backend !== 'tc')) out.write(`${f.backend}: FAILED ${f.subject}: ${f.message}\n`);
+    const refused = outcome.reports.some((r) => r.refused.length > 0);
+    return refused || status.size > 0 ? 1 : 0;
   } finally {
-    backend.close();
+    reconciler.close();
   }
 }
 
 /** The tc side of apply: per block what changed, the hardware state, refusals and fallbacks. */
-export function tcApplyText(plan: Plan, r: TcReconcileResult): string {
+export function tcApplyText(plan: Plan, r: TcReport, fallbacks: Placement['fallbacks']): string {
   const lines: string[] = [];
+  const byBlock = new Map<number, { to: string; reason: string; ports: string[] }>();
+  for (const [dev, f] of fallbacks) {
+    const b = byBlock.get(f.block) ?? { to: f.to, reason: f.reason, ports: [] };
+    b.ports.push(dev);
+    byBlock.set(f.block, b);
+  }
   for (const d of r.joined) lines.push(`tc: ${d} joined its table's shared block (clsact ingress_block)`);
   for (const d of r.left) lines.push(`tc: ${d} left its block (clsact removed)`);
   for (const f of r.refused) lines.push(`tc: NOT on ${f.dev}: ${f.reason} (its traffic stays with the kernel)`);
-  for (const f of r.fallbacks) lines.push(`tc: block ${f.block} (${f.ports.join(', ')}): hardware refused (${f.reason}); fallback ${f.to}`);
+  for (const [block, f] of byBlock) lines.push(`tc: block ${block} (${f.ports.join(', ')}): hardware refused (${f.reason}); fallback ${f.to}`);
   for (const b of r.blocks) {
     const changed = b.adds + b.replaces + b.deletes;
     lines.push(`tc: block ${b.block} (table ${b.table}, ${b.placement}): +${b.adds} ~${b.replaces} -${b.deletes} =${b.unchanged}; in_hw ${b.inHw}, not_in_hw ${b.notInHw}${changed === 0 ? ' (no changes)' : ''}`);
     for (const f of b.failures.slice(0, 10)) lines.push(`tc: FAILED ${f.op} ${f.key}: ${f.message}`);
     if (b.failures.length > 10) lines.push(`tc: ... and ${b.failures.length - 10} more failures`);
   }
-  if (r.blocks.length === 0 && r.fallbacks.length === 0) lines.push(`tc: no tc ports in the plan (${plan.ports.length} ports)`);
+  if (r.blocks.length === 0 && byBlock.size === 0) lines.push(`tc: no tc ports in the plan (${plan.ports.length} ports)`);
   if (r.ops > 0) lines.push(`tc: ${r.ops} requests in ${(r.seconds * 1000).toFixed(1)} ms (${Math.round(r.ops / Math.max(r.seconds, 1e-6))} rules/s)`);
   return lines.join('\n') + '\n';
 }

@@ -176,7 +176,8 @@ export const USAGE: Readonly<Record<CommandName | 'main', string>> = {
       '/metrics, /status and /healthz. Flags override the config file. SIGTERM leaves the offload\n' +
       'installed (the next start reconciles by diff); SIGHUP reloads the config file. tc ports get\n' +
       "their table's shared flower block (tc.policy); a block the NIC refuses follows tc.fallback.\n" +
-      'In a namespace, run it with `nsenter --net=/run/netns/NAME` (ip netns exec hides the host bpffs).',
+      'What fails to install is retried with backoff; meanwhile /status says "degraded" and lists it.\n' +
+      'In a namespace, run it with `ip netns exec NAME` (the host bpffs is found through /proc).',
   ),
   show: commandUsage(
     'show',

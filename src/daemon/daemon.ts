@@ -1,40 +1,48 @@
-// The run loop: dump → mirror → plan → reconcile → ready; then kernel events
-// → mirror → plan diff → backend, one batch at a time. Events that arrive
-// while a batch is programmed pile up and become the next batch, so churn
-// coalesces: ten flaps of a route in a millisecond cost one programming of
-// its final state. Loss (ENOBUFS, decode or programming errors, an overfull
-// queue) and a periodic timer trigger a full resync that reconciles by diff:
-// nothing installed is ever flushed for it.
+// The daemon composes the pieces and owns their timing: kernel events go to
+// the batcher, each pass through the pipeline (mirror → plan → reconciler →
+// backends), what the backends report into per-entry status and the metrics.
+// Loss (ENOBUFS, a decode error, an overfull queue, a pass that threw) and a
+// periodic timer take a full resync, which reconciles by read-back diff:
+// nothing installed is flushed for it. Failed entries are retried after
+// their backoff; while any is failed the daemon is degraded, not down.
 import PQueue from 'p-queue';
 import type { Config } from '../config.js';
 import { ConfigError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { errorFields } from '../log.js';
-import { Mirror } from '../mirror/mirror.js';
+import type { Mirror } from '../mirror/mirror.js';
 import { canonicalState } from '../mirror/canonical.js';
-import type { KernelEvent } from '../model/index.js';
+import type { KernelEvent, KernelSnapshot, Neighbor } from '../model/index.js';
 import { KernelAdapter, type ResyncReason } from '../netlink/kernel.js';
-import { diffPlans, type Plan, type PlanOptions, type PortBackend } from '../plan/index.js';
-import { PlanState, type PlanHow } from '../plan/incremental.js';
-import { mergeDeltas } from '../mirror/delta.js';
-import { planOptionsFor } from '../cli/inputs.js';
-import { XdpBackend, type ProgramResult, type ReconcileResult } from '../xdp/backend.js';
-import { TcBackend, type TcFallback, type TcReconcileResult } from '../tc/backend.js';
+import type { Plan, PlanOp } from '../plan/index.js';
+import { backendForLink } from '../plan/options.js';
+import { Reconciler, type BackendFactories } from '../reconcile/reconciler.js';
+import { EntryStatus, systemClock, type Clock, type FailedEntry } from '../reconcile/status.js';
+import { TcAdapter } from '../reconcile/tc.js';
+import type { Backend, BackendName, PortFallback } from '../reconcile/types.js';
+import { DryRunBackend, XdpAdapter } from '../reconcile/xdp.js';
+import { TcBackend } from '../tc/backend.js';
 import { desiredBlocks } from '../tc/rules.js';
-import { keepaliveTick, mergeTraffic, tcMemberTraffic, type MemberTraffic } from './keepalive.js';
-import type { Metrics } from './metrics.js';
+import type { ReconcileResult } from '../xdp/backend.js';
+import { XdpBackend } from '../xdp/backend.js';
 import { AUDIT_RESULTS, VERDICTS } from '../xdp/layout.js';
 import { AuditMonitor, disagreementText, type Disagreement } from './audit.js';
+import { Batcher, DEFAULT_PASS_CAP } from './batcher.js';
+import { keepaliveTick, mergeTraffic, tcMemberTraffic, type MemberTraffic } from './keepalive.js';
+import type { Metrics } from './metrics.js';
+import { Pipeline, type SyncResult } from './pipeline.js';
+import { countReports, initMetrics, noteFallbacks, updateGauges } from './report.js';
 
 export type BackendChoice = 'xdp' | 'tc' | 'dry-run';
 
-/** A port the tc backend refused (hardware), and where it went per tc.fallback. */
-export interface TcPortFallback {
-  readonly block: number;
-  readonly to: TcFallback;
-  /** errno name (EOPNOTSUPP, ...) or 'hw-refused'. */
-  readonly code: string;
-  readonly reason: string;
+/** What the daemon reads from the kernel: a snapshot with the events after it, and neighbour keepalive. */
+export interface KernelSource {
+  resync(onSnapshot: (s: KernelSnapshot) => void): Promise<void>;
+  useNeighbor(n: Pick<Neighbor, 'ifindex' | 'family' | 'address'>): Promise<void>;
+  on(event: 'event', fn: (ev: KernelEvent, at: bigint) => void): unknown;
+  on(event: 'resync-needed', fn: (reason: ResyncReason, err: Error) => void): unknown;
+  removeAllListeners(event?: 'event' | 'resync-needed'): unknown;
+  close(): void;
 }
 
 export interface DaemonOptions {
@@ -45,7 +53,12 @@ export interface DaemonOptions {
   readonly maxQueue?: number;
   /** Wait this long after the first event of a batch for more (coalescing). */
   readonly coalesceMs?: number;
-  readonly adapter?: KernelAdapter;
+  /** Changed prefixes planned and programmed per pass. */
+  readonly passCap?: number;
+  readonly adapter?: KernelSource;
+  /** Backends (tests inject fault-injecting ones); default: the real tc, XDP and dry-run. */
+  readonly backends?: Partial<BackendFactories>;
+  readonly clock?: Clock;
 }
 
 export interface ResyncRecord {
@@ -60,11 +73,7 @@ export interface ErrorRecord {
   readonly at: string;
   readonly message: string;
   readonly code?: string;
-}
-
-interface Pending {
-  readonly ev: KernelEvent;
-  readonly at: bigint;
+  readonly extack?: string;
 }
 
 type TriggerReason = ResyncReason | 'start' | 'periodic' | 'queue-overflow' | 'program-error' | 'reload';
@@ -73,26 +82,24 @@ export class Daemon {
   private config: Config;
   private readonly log: Logger;
   private readonly metrics: Metrics;
-  private readonly adapter: KernelAdapter;
+  private readonly adapter: KernelSource;
   private readonly queue = new PQueue({ concurrency: 1 });
   private readonly maxQueue: number;
   private readonly coalesceMs: number;
-  private backend: XdpBackend | null = null;
-  private tc: TcBackend | null = null;
-  /** Ports tc refused, by name: to xdp / none they leave tc (until a reload); to sw they stay tc in software. */
-  private tcFallen = new Map<string, TcPortFallback>();
-  /** Blocks counted as fallen back to sw (counted once while it lasts). */
-  private tcSwBlocks = new Set<number>();
-  private mirror: Mirror | null = null;
-  /** The installed plan, with what incremental planning continues from. */
-  private planState: PlanState | null = null;
-  private pending: Pending[] = [];
+  private readonly clock: Clock;
+  private readonly factories: Partial<BackendFactories>;
+  private readonly batcher: Batcher;
+  readonly status: EntryStatus;
+  private reconciler: Reconciler;
+  private pipeline: Pipeline;
   private batchScheduled = false;
+  private inBatch = false;
   private resyncQueued: TriggerReason | null = null;
+  private retryTimer: NodeJS.Timeout | null = null;
   private timers: NodeJS.Timeout[] = [];
   private trafficSeen = new Map<string, bigint>();
   private lastBatchMs = 0;
-  private inBatch = false;
+  private pendingOps = 0;
   private gaugesStale = false;
   private stopping = false;
   readonly startedAt = new Date();
@@ -103,8 +110,6 @@ export class Daemon {
   missingTables: readonly string[] = [];
   eventsApplied = 0;
   batches = 0;
-  lastReconcile: ReconcileResult | null = null;
-  lastTcReconcile: TcReconcileResult | null = null;
   /** The XDP program's live check against the kernel's lookup (xdp.audit_rate). */
   readonly audit = new AuditMonitor();
 
@@ -115,6 +120,32 @@ export class Daemon {
     this.adapter = opts.adapter ?? new KernelAdapter(eventBufferFromEnv(process.env));
     this.maxQueue = opts.maxQueue ?? 200_000;
     this.coalesceMs = opts.coalesceMs ?? 2;
+    this.clock = opts.clock ?? systemClock;
+    this.factories = opts.backends ?? {};
+    this.batcher = new Batcher(opts.passCap ?? DEFAULT_PASS_CAP);
+    this.status = new EntryStatus(this.clock);
+    this.reconciler = this.makeReconciler();
+    this.pipeline = new Pipeline(this.config, this.reconciler);
+  }
+
+  private makeReconciler(): Reconciler {
+    const c = this.config;
+    const log = this.log;
+    const open: BackendFactories = {
+      xdp: this.factories.xdp ?? (async () => {
+        const xdp = await XdpBackend.open({
+          bpffs: c.xdp.bpffs, mode: c.xdp.mode, hash: c.ecmp.hash, flatThreshold: c.xdp.flatThreshold, auditRate: c.xdp.auditRate,
+        });
+        log.info({ component: 'xdp', how: xdp.load.how, progId: xdp.progId, dir: xdp.loader.dir }, 'xdp program loaded');
+        for (const result of AUDIT_RESULTS) this.metrics.auditPackets.inc({ result }, 0);
+        return new XdpAdapter(xdp, () => ({ hash: this.config.ecmp.hash, auditRate: this.config.xdp.auditRate }));
+      }),
+      tc: this.factories.tc ?? (() => new TcAdapter(new TcBackend({ policy: c.tc.policy, fallback: c.tc.fallback }))),
+      dryRun: this.factories.dryRun ?? (() => new DryRunBackend()),
+    };
+    return new Reconciler({
+      choice: this.backendChoice, base: backendForLink(c), policy: c.tc.policy, fallback: c.tc.fallback, open, status: this.status,
+    });
   }
 
   get backendChoice(): BackendChoice {
@@ -122,38 +153,52 @@ export class Daemon {
   }
 
   get currentPlan(): Plan | null {
-    return this.plan;
-  }
-
-  private get plan(): Plan | null {
-    return this.planState?.plan ?? null;
+    return this.pipeline.plan;
   }
 
   get currentMirror(): Mirror | null {
-    return this.mirror;
+    return this.pipeline.currentMirror;
+  }
+
+  private backendOf<T extends Backend>(name: BackendName, cls: abstract new (...a: never[]) => T): T | null {
+    const b = this.reconciler.backend(name);
+    return b instanceof cls ? b : null;
   }
 
   get currentBackend(): XdpBackend | null {
-    return this.backend;
+    return this.backendOf('xdp', XdpAdapter)?.xdp ?? null;
   }
 
-  get currentTc(): TcBackend | null {
-    return this.tc;
+  get lastReconcile(): ReconcileResult | null {
+    return this.backendOf('xdp', XdpAdapter)?.lastReconcile ?? null;
+  }
+
+  get lastTcReconcile(): TcAdapter['last'] {
+    return this.backendOf('tc', TcAdapter)?.last ?? null;
   }
 
   /** Ports the tc backend refused and where they went. */
-  get tcFallbacks(): ReadonlyMap<string, TcPortFallback> {
-    return this.tcFallen;
+  get tcFallbacks(): ReadonlyMap<string, PortFallback> {
+    return this.reconciler.placement.fallbacks;
   }
 
   get queueDepth(): number {
-    return this.pending.length;
+    return this.batcher.depth;
+  }
+
+  /** Failed entries (per-entry status), oldest first. */
+  get failed(): FailedEntry[] {
+    return this.status.list();
+  }
+
+  get degraded(): boolean {
+    return this.status.size > 0;
   }
 
   /** Open the backend, sync fully once (ready), then follow events. */
   async start(): Promise<void> {
-    // XDP is loaded up front unless the backend is tc (then only once a port needs it: port_backends, fallback).
-    if (this.backendChoice === 'xdp') await this.ensureXdp();
+    initMetrics(this.metrics, this.activeBackends());
+    await this.reconciler.start();
     this.adapter.on('event', (ev, at) => this.onEvent(ev, at));
     this.adapter.on('resync-needed', (reason, err) => {
       this.log.warn({ reason, ...errorFields(err) }, 'kernel notifications lost: full resync');
@@ -167,15 +212,19 @@ export class Daemon {
     this.kick(); // events that arrived while starting
   }
 
+  private activeBackends(): BackendName[] {
+    return this.backendChoice === 'dry-run' ? ['dry-run'] : ['tc', 'xdp'];
+  }
+
   /**
-   * Schedule the next batch. A change that arrives while the daemon is idle
-   * goes after the short coalescing wait. Changes that arrive while a batch is
+   * Schedule the next pass. A change that arrives while the daemon is idle
+   * goes after the short coalescing wait. Changes that arrive while a pass is
    * being planned and programmed (a burst) are picked up when it ends, after a
-   * pause of four times what that batch took (25..250 ms): the event loop is
-   * free to drain the socket meanwhile, and more events share one rebuild.
+   * pause of four times what that pass took (25..250 ms): the event loop is
+   * free to drain the socket meanwhile, and more events share one pass.
    */
   private kick(): void {
-    if (this.inBatch || this.batchScheduled || this.pending.length === 0) return;
+    if (this.inBatch || this.batchScheduled || this.batcher.idle) return;
     this.schedule(this.coalesceMs);
   }
 
@@ -203,16 +252,20 @@ export class Daemon {
     if (config.xdp.mode !== this.config.xdp.mode) {
       this.log.warn({ mode: config.xdp.mode }, 'xdp.mode applies to ports attached from now on; attached ports keep their mode (switching needs a detach)');
     }
-    this.backend?.setMode(config.xdp.mode);
-    if (this.tc && (config.tc.policy !== this.config.tc.policy || config.tc.fallback !== this.config.tc.fallback)) {
-      this.tc.close();
-      this.tc = null; // reopened with the new policy by the resync below
-    }
-    // Ports tc refused get another chance with the new config.
-    this.tcFallen = new Map();
-    this.tcSwBlocks = new Set();
+    this.currentBackend?.setMode(config.xdp.mode);
     this.config = config;
     this.log.level = config.log.level;
+    // Placement is rebuilt from the new config, so ports tc refused get another chance. The XDP program stays loaded.
+    await this.queue.add(() => {
+      const xdp = this.reconciler.backend('xdp');
+      const old = this.reconciler;
+      for (const name of ['tc', 'dry-run'] as const) old.backend(name)?.close();
+      this.reconciler = this.makeReconciler();
+      if (xdp) this.reconciler.adopt(xdp);
+      this.pipeline = new Pipeline(config, this.reconciler);
+      this.status.forget('tc');
+      return Promise.resolve();
+    });
     this.startTimers();
     this.requestResync('reload');
     await this.queue.onIdle();
@@ -221,20 +274,19 @@ export class Daemon {
   private onEvent(ev: KernelEvent, at: bigint): void {
     this.metrics.events.inc({ type: ev.kind });
     if (this.resyncQueued) return; // the coming dump covers it
-    if (this.pending.length >= this.maxQueue) {
-      this.log.warn({ depth: this.pending.length }, 'event queue full: dropping it for a full resync');
-      this.pending = [];
+    if (this.batcher.depth >= this.maxQueue) {
+      this.log.warn({ depth: this.batcher.depth }, 'event queue full: dropping it for a full resync');
+      this.batcher.clear();
       this.requestResync('queue-overflow');
       return;
     }
-    this.pending.push({ ev, at });
-    this.metrics.queueDepth.set(this.pending.length);
+    this.batcher.push(ev, at);
+    this.metrics.queueDepth.set(this.batcher.depth);
     if (this.ready) this.kick();
   }
 
   private requestResync(reason: TriggerReason): void {
-    if (this.stopping) return;
-    if (this.resyncQueued) return;
+    if (this.stopping || this.resyncQueued) return;
     this.resyncQueued = reason;
     this.enqueue('resync', () => this.fullSync(reason));
   }
@@ -251,86 +303,111 @@ export class Daemon {
     });
   }
 
-  /** Whatever is pending → mirror → plan diff → backend. */
+  /** Whatever is pending → mirror → plan → backends, at most the pass cap of changed prefixes. */
   private async applyBatch(): Promise<void> {
+    this.batchScheduled = false;
     this.inBatch = true;
     try {
-      await this.applyPending();
+      await this.applyPass();
     } finally {
       this.inBatch = false;
-      // Busy: let the burst build up for a few times what a rebuild costs (25..250 ms).
-      if (this.pending.length > 0 && !this.batchScheduled) this.schedule(Math.min(Math.max(4 * this.lastBatchMs, 25), 250));
+      // Busy: let the burst build up for a few times what a pass costs (25..250 ms).
+      if (!this.batcher.idle && !this.batchScheduled) this.schedule(Math.min(Math.max(4 * this.lastBatchMs, 25), 250));
     }
   }
 
-  private async applyPending(): Promise<void> {
-    this.batchScheduled = false;
-    if (!this.mirror || !this.plan || this.resyncQueued) return;
-    const batch = this.pending;
-    this.pending = [];
-    this.metrics.queueDepth.set(0);
-    if (batch.length === 0) return;
+  private async applyPass(): Promise<void> {
+    const mirror = this.pipeline.currentMirror;
+    if (!mirror || !this.pipeline.plan || this.resyncQueued) return;
     const started = process.hrtime.bigint();
-    const deltas = batch.map((p) => this.mirror!.apply(p.ev));
-    // Only the prefixes the events touched are re-planned (see plan/incremental.ts), unless they change ports or overlays.
-    const step = this.planState!.next(this.mirror, mergeDeltas(deltas), this.planOptions(null));
-    let state = step.state;
-    let next = state.plan;
-    let ops = step.ops;
-    const planMs = Number(process.hrtime.bigint() - started) / 1e6;
-    const t0 = process.hrtime.bigint();
-    let result: ProgramResult | ReconcileResult | null = null;
-    if (this.backendChoice !== 'dry-run' && ops.length > 0) {
-      try {
-        // tc has no incremental path: the blocks are reconciled by diff (only changed rules are sent).
-        if (this.tc || hasPorts(next, 'tc')) {
-          state = await this.syncTc(state);
-          if (state.plan !== next) {
-            next = state.plan;
-            ops = diffPlans(this.plan, next);
-          }
-        }
-        if (this.backend || hasPorts(next, 'xdp')) {
-          result = (await this.ensureXdp()) ? await this.backend!.reconcile(next) : await this.backend!.applyOps(ops, next);
-        }
-      } catch (err) {
-        this.fail('program', err);
-        this.countOps(null, 'error');
-        this.requestResync('program-error');
-        return;
-      }
+    const pass = this.batcher.take(mirror);
+    this.metrics.queueDepth.set(this.batcher.depth);
+    if (!pass) return;
+    let r;
+    this.pendingOps = pass.delta.routes.size;
+    try {
+      r = await this.pipeline.pass(pass.delta);
+    } catch (err) {
+      this.pendingOps = 0;
+      this.fail('program', err);
+      this.metrics.programOps.inc({ backend: this.backendChoice, op: 'batch', result: 'error' });
+      this.requestResync('program-error');
+      return;
     }
-    this.planState = state;
+    this.pendingOps = 0;
     const ack = process.hrtime.bigint();
-    for (const p of batch) this.metrics.eventToInstall.observe(Number(ack - p.at) / 1e9);
-    this.metrics.programDuration.observe(Number(ack - t0) / 1e9);
+    for (const at of this.batcher.done(pass, r.everything)) this.metrics.eventToInstall.observe(Number(ack - at) / 1e9);
+    this.metrics.queueDepth.set(this.batcher.depth);
+    this.noteResult(r);
+    const seconds = r.reports.reduce((s, x) => s + x.seconds, 0);
+    if (r.ops.length > 0) this.metrics.programDuration.observe(seconds);
     this.lastBatchMs = Number(ack - started) / 1e6;
-    if (result) this.countOps(result, 'ok');
-    this.eventsApplied += batch.length;
+    this.eventsApplied += pass.events;
     this.batches++;
-    this.gaugesStale = true; // refreshGauges(): counting routes is O(table), not for every batch
-    if (ops.length > 0) {
+    if (r.ops.length > 0) {
       this.log.info(
-        { events: batch.length, planOps: ops.length, mapOps: result?.ops ?? 0, planned: step.how satisfies PlanHow, planMs, ms: Number(ack - batch[0]!.at) / 1e6 },
+        { component: 'batcher', events: pass.events, deferred: pass.deferred, planOps: r.ops.length, mapOps: r.reports.reduce((n, x) => n + x.ops, 0), planned: r.how, planMs: r.planMs, ms: this.lastBatchMs },
         'programmed batch',
       );
-      if (this.log.isLevelEnabled('debug')) for (const op of ops) this.log.debug({ op: op.op, ...opSubject(op) }, 'plan op');
+      if (this.log.isLevelEnabled('debug')) for (const op of r.ops) this.log.debug({ op: op.op, ...opSubject(op) }, 'plan op');
     }
+  }
+
+  /** Reports → status (already recorded by the reconciler), metrics, fallbacks, retry timer. */
+  private noteResult(r: SyncResult): void {
+    countReports(this.metrics, this.log.child({ component: 'reconcile' }), r.reports);
+    noteFallbacks(this.metrics, this.log.child({ component: 'placement' }), r.newFallbacks);
+    this.noteMissingTables(r.missingTables);
+    const failed = r.reports.flatMap((x) => x.failures);
+    if (failed.length > 0) {
+      const f = failed[0]!;
+      this.lastError = { at: new Date(this.clock.now()).toISOString(), message: `${f.op}: ${f.message}`, code: f.errno, ...(f.extack ? { extack: f.extack } : {}) };
+    }
+    this.gaugesStale = true;
+    this.metrics.degraded.set(this.degraded ? 1 : 0);
+    this.armRetry();
+  }
+
+  /** Retry failed work when its backoff is due: a reconcile of the backends concerned. */
+  private armRetry(): void {
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    const at = this.status.nextRetryAt();
+    if (at === null || this.stopping) return;
+    this.retryTimer = setTimeout(() => this.enqueue('retry', () => this.retry()), Math.max(0, at - this.clock.now()));
+    this.retryTimer.unref();
+  }
+
+  private async retry(): Promise<void> {
+    const due = this.status.due();
+    if (due.length === 0 || this.resyncQueued) return this.armRetry();
+    const out = await this.pipeline.retry(due);
+    if (!out) return;
+    for (const backend of due) {
+      const ok = !out.reports.some((x) => x.backend === backend && x.failures.length > 0);
+      this.metrics.retries.inc({ backend, result: ok ? 'ok' : 'error' });
+      if (ok) this.log.info({ component: 'reconcile', backend }, 'retry installed everything that had failed');
+    }
+    countReports(this.metrics, this.log.child({ component: 'reconcile' }), out.reports);
+    noteFallbacks(this.metrics, this.log.child({ component: 'placement' }), out.newFallbacks);
+    this.gaugesStale = true;
+    this.metrics.degraded.set(this.degraded ? 1 : 0);
+    this.armRetry();
   }
 
   /**
-   * Dump everything, rebuild the mirror, plan, and reconcile the backend by
+   * Dump everything, rebuild the mirror, plan, and reconcile the backends by
    * read-back diff. On a periodic resync, any difference is drift: counted.
    */
   private async fullSync(reason: TriggerReason): Promise<void> {
     const t0 = process.hrtime.bigint();
     // Events not applied yet are older than the dump about to be taken.
-    this.pending = [];
+    this.batcher.clear();
     this.metrics.queueDepth.set(0);
-    let fresh: Mirror | null = null;
+    let snapshot: KernelSnapshot | null = null;
     try {
       this.resyncQueued = null; // events from here on are held by the adapter and replayed after the snapshot
-      await this.adapter.resync((snap) => { fresh = Mirror.fromSnapshot(snap); });
+      await this.adapter.resync((snap) => { snapshot = snap; });
     } catch (err) {
       this.fail('dump', err);
       this.metrics.resyncs.inc({ reason: `${reason}-failed` });
@@ -338,80 +415,59 @@ export class Daemon {
       setTimeout(() => this.requestResync(reason), 1000).unref();
       return;
     }
-    const mirror = fresh as Mirror | null;
-    if (!mirror) throw new Error('resync delivered no snapshot');
-    const mirrorChanged = this.mirror !== null && reason === 'periodic' && !sameState(this.mirror, mirror);
-    this.mirror = mirror;
-    let state = PlanState.build(mirror, this.planOptions(this.plan));
-    let repairs = 0;
-    if (this.backendChoice !== 'dry-run') {
-      try {
-        if (this.tc || hasPorts(state.plan, 'tc') || this.backendChoice === 'tc') {
-          state = await this.syncTc(state);
-          const t = this.lastTcReconcile!;
-          repairs += t.blocks.reduce((n, b) => n + b.adds + b.replaces + b.deletes, 0) + t.joined.length + t.left.length;
-        }
-      } catch (err) {
-        this.fail('tc reconcile', err);
-        this.metrics.programOps.inc({ backend: 'tc', op: 'batch', result: 'error' });
-        this.metrics.resyncs.inc({ reason: `${reason}-failed` });
-        if (reason === 'start') throw err;
-        setTimeout(() => this.requestResync('program-error'), 1000).unref();
-        return;
-      }
+    if (!snapshot) throw new Error('resync delivered no snapshot');
+    const before = this.pipeline.currentMirror;
+    let r: SyncResult;
+    try {
+      r = await this.pipeline.sync(snapshot);
+    } catch (err) {
+      this.fail('reconcile', err);
+      this.metrics.programOps.inc({ backend: this.backendChoice, op: 'batch', result: 'error' });
+      this.metrics.resyncs.inc({ reason: `${reason}-failed` });
+      if (reason === 'start') throw err;
+      setTimeout(() => this.requestResync('program-error'), 1000).unref();
+      return;
     }
-    if (this.backend || (this.backendChoice !== 'dry-run' && hasPorts(state.plan, 'xdp'))) {
-      try {
-        await this.ensureXdp();
-        const xdp = this.backend!;
-        // ecmp.hash may have changed (SIGHUP), or the kernel's fib_multipath_hash_policy; xdp.audit_rate too.
-        xdp.setHash(this.config.ecmp.hash);
-        xdp.setAuditRate(this.config.xdp.auditRate);
-        const r = await xdp.reconcile(state.plan);
-        this.lastReconcile = r;
-        repairs += r.ops + r.attached.length + r.detached.length;
-        this.countOps(r, 'ok');
-        for (const a of r.attached) {
-          if (a.fallbackReason) this.metrics.fallbacks.inc({ from: 'xdp-native', to: 'xdp-generic', reason: 'driver-refused' });
-        }
-        for (const f of r.refused) this.log.error({ dev: f.dev, reason: f.reason }, 'XDP not attached: port left to the kernel');
-      } catch (err) {
-        this.fail('reconcile', err);
-        this.countOps(null, 'error');
-        this.metrics.resyncs.inc({ reason: `${reason}-failed` });
-        if (reason === 'start') throw err;
-        setTimeout(() => this.requestResync('program-error'), 1000).unref();
-        return;
-      }
-    }
-    const plan = state.plan;
-    this.planState = state;
+    const mirrorChanged = before !== null && reason === 'periodic' && !sameState(before, r.mirror);
+    this.noteResult(r);
+    const xdp = this.lastReconcile;
+    const tcr = this.lastTcReconcile;
+    const repairs = r.reports.reduce((n, x) => n + x.ops, 0) + (xdp ? xdp.attached.length + xdp.detached.length : 0)
+      + (tcr ? tcr.joined.length + tcr.left.length : 0);
     const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
     this.metrics.resyncs.inc({ reason });
     if (reason === 'periodic') {
       if (mirrorChanged) this.metrics.drift.inc({ what: 'mirror' });
       if (repairs > 0) this.metrics.drift.inc({ what: 'installed' }, repairs);
     }
-    this.lastResync = { at: new Date().toISOString(), reason, seconds, mirrorChanged, repairs };
-    this.updateGauges();
+    this.lastResync = { at: new Date(this.clock.now()).toISOString(), reason, seconds, mirrorChanged, repairs };
+    this.refreshGauges(true);
+    for (const a of xdp?.attached ?? []) {
+      this.log.info({ component: 'xdp', dev: a.dev, mode: a.mode }, 'xdp attached');
+      if (a.fallbackReason) this.metrics.fallbacks.inc({ from: 'xdp-native', to: 'xdp-generic', reason: 'driver-refused' });
+    }
     this.log.info(
-      { reason, seconds, routes: mirror.counts.routes, entries: plan.entries.length, groups: plan.groups.length, repairs, mirrorChanged },
+      { reason, seconds, routes: r.mirror.counts.routes, entries: r.plan.entries.length, groups: r.plan.groups.length, repairs, mirrorChanged, failed: this.status.size },
       'full sync installed',
     );
   }
 
   /** Mark the neighbours behind offloaded traffic used. */
   private async keepalive(): Promise<void> {
-    if ((!this.backend && !this.tc) || !this.plan || !this.mirror) return;
+    const plan = this.pipeline.plan;
+    const mirror = this.pipeline.currentMirror;
+    const xdp = this.currentBackend;
+    const tc = this.backendOf('tc', TcAdapter)?.tc ?? null;
+    if ((!xdp && !tc) || !plan || !mirror) return;
     let tick;
     try {
-      const xdp: readonly MemberTraffic[] = this.backend ? this.backend.memberCounters() : [];
-      let tc: MemberTraffic[] = [];
-      if (this.tc && hasPorts(this.plan, 'tc')) {
-        const blocks = desiredBlocks(this.plan, () => 'none');
-        tc = tcMemberTraffic(blocks, await this.tc.stats(blocks.map((b) => b.block)));
+      const x: readonly MemberTraffic[] = xdp ? xdp.memberCounters() : [];
+      let t: MemberTraffic[] = [];
+      if (tc && plan.ports.some((p) => p.backend === 'tc')) {
+        const blocks = desiredBlocks(plan, () => 'none');
+        t = tcMemberTraffic(blocks, await tc.stats(blocks.map((b) => b.block)));
       }
-      tick = keepaliveTick(this.plan, mergeTraffic(xdp, tc), this.trafficSeen, this.mirror);
+      tick = keepaliveTick(plan, mergeTraffic(x, t), this.trafficSeen, mirror);
     } catch (err) {
       this.fail('keepalive', err);
       return;
@@ -427,25 +483,6 @@ export class Daemon {
         this.fail('keepalive', err);
       }
     }
-  }
-
-  private planOptions(previous: Plan | null): PlanOptions {
-    const missing: string[] = [];
-    const base = planOptionsFor(this.config, this.mirror!, missing);
-    this.noteMissingTables(missing);
-    const backendFor = base.backendFor;
-    return {
-      ...base,
-      ...(previous ? { previous } : {}),
-      // tc ports the hardware refused go where tc.fallback said (xdp, or left to the kernel); sw stays tc.
-      backendFor: (link) => {
-        const b: PortBackend = backendFor ? backendFor(link) : 'xdp';
-        if (b !== 'tc') return b;
-        const f = this.tcFallen.get(link.name);
-        if (!f || f.to === 'sw') return b;
-        return f.to === 'xdp' ? 'xdp' : 'none';
-      },
-    };
   }
 
   /**
@@ -464,108 +501,15 @@ export class Daemon {
     this.missingTables = now;
   }
 
-  /** Load (or reuse) the pinned XDP program the first time it is needed; true when it was loaded just now. */
-  private async ensureXdp(): Promise<boolean> {
-    if (this.backend) return false;
-    this.backend = await XdpBackend.open({
-      bpffs: this.config.xdp.bpffs, mode: this.config.xdp.mode, hash: this.config.ecmp.hash, flatThreshold: this.config.xdp.flatThreshold,
-      auditRate: this.config.xdp.auditRate,
-    });
-    this.log.info({ how: this.backend.load.how, progId: this.backend.progId, dir: this.backend.loader.dir }, 'xdp program loaded');
-    // Every result is exported from the start (a counter with labels prints nothing before its first increment).
-    for (const result of AUDIT_RESULTS) this.metrics.auditPackets.inc({ result }, 0);
-    return true;
-  }
-
-  /**
-   * Make the tc blocks equal to the plan. Blocks the hardware refuses move
-   * per tc.fallback: to sw they stay tc ports in software; to xdp or none
-   * their ports leave tc, and the plan is rebuilt (and tc reconciled again,
-   * which takes their clsact away). Returns the plan (with its state) to install.
-   */
-  private async syncTc(state: PlanState): Promise<PlanState> {
-    this.tc ??= new TcBackend({ policy: this.config.tc.policy, fallback: this.config.tc.fallback });
-    let r = await this.tc.reconcile(state.plan);
-    this.noteTc(r);
-    const sw = new Set<number>();
-    let moved = false;
-    for (const f of r.fallbacks) {
-      const code = /\b(E[A-Z0-9]{2,})\b/.exec(f.reason)?.[1] ?? 'hw-refused';
-      const first = f.to === 'sw' ? !this.tcSwBlocks.has(f.block) : f.ports.some((d) => !this.tcFallen.has(d));
-      if (f.to === 'sw') sw.add(f.block);
-      else moved = true;
-      for (const dev of f.ports) this.tcFallen.set(dev, { block: f.block, to: f.to, code, reason: f.reason });
-      if (first) {
-        this.metrics.fallbacks.inc({ from: 'tc', to: f.to, reason: code });
-        this.log.warn({ block: f.block, ports: f.ports, to: f.to, reason: f.reason }, 'tc: hardware refused the block; falling back');
-      }
-    }
-    // Blocks that went back to hardware: forget their sw fallback.
-    for (const [dev, f] of this.tcFallen) if (f.to === 'sw' && !sw.has(f.block)) this.tcFallen.delete(dev);
-    this.tcSwBlocks = sw;
-    if (moved) {
-      state = PlanState.build(this.mirror!, this.planOptions(this.plan));
-      r = await this.tc.reconcile(state.plan);
-      this.noteTc(r, this.lastTcReconcile?.fallbacks);
-    }
-    return state;
-  }
-
-  private noteTc(r: TcReconcileResult, earlierFallbacks: TcReconcileResult['fallbacks'] = []): void {
-    this.lastTcReconcile = earlierFallbacks.length ? { ...r, fallbacks: [...earlierFallbacks, ...r.fallbacks] } : r;
-    for (const b of r.blocks) {
-      if (b.adds) this.metrics.programOps.inc({ backend: 'tc', op: 'add', result: 'ok' }, b.adds);
-      if (b.replaces) this.metrics.programOps.inc({ backend: 'tc', op: 'replace', result: 'ok' }, b.replaces);
-      if (b.deletes) this.metrics.programOps.inc({ backend: 'tc', op: 'delete', result: 'ok' }, b.deletes);
-      for (const f of b.failures) this.metrics.programOps.inc({ backend: 'tc', op: f.op, result: 'error' });
-      if (b.failures.length > 0) {
-        const f = b.failures[0]!;
-        this.lastError = { at: new Date().toISOString(), message: `tc ${f.op} ${f.key}: ${f.message}`, code: f.errno };
-        this.log.error({ block: b.block, failures: b.failures.length, first: f.message, errno: f.errno, extack: f.extack }, 'tc: rules not installed');
-      }
-    }
-    for (const p of r.refused) this.log.error({ dev: p.dev, reason: p.reason }, 'tc: port not in its block: left to the kernel');
-    if (r.ops > 0) this.log.info({ ops: r.ops, joined: r.joined, left: r.left, ms: r.seconds * 1000 }, 'tc blocks reconciled');
-  }
-
-  private countOps(r: ProgramResult | null, result: 'ok' | 'error'): void {
-    if (!r) {
-      this.metrics.programOps.inc({ backend: 'xdp', op: 'batch', result });
-      return;
-    }
-    for (const c of Object.values(r.counts)) {
-      if (c.adds) this.metrics.programOps.inc({ backend: 'xdp', op: 'add', result }, c.adds);
-      if (c.updates) this.metrics.programOps.inc({ backend: 'xdp', op: 'update', result }, c.updates);
-      if (c.deletes) this.metrics.programOps.inc({ backend: 'xdp', op: 'delete', result }, c.deletes);
-    }
-  }
-
-  private updateGauges(): void {
-    if (!this.mirror || !this.plan) return;
-    this.metrics.routes.reset();
-    const routes = new Map<string, number>();
-    for (const r of this.mirror.effectiveRoutes()) {
-      const k = `${r.route.family}|${r.route.table}`;
-      routes.set(k, (routes.get(k) ?? 0) + 1);
-    }
-    for (const [k, n] of routes) {
-      const [family, table] = k.split('|');
-      this.metrics.routes.set({ family: family!, table: table! }, n);
-    }
-    const fwd = this.plan.entries.filter((e) => e.action === 'forward').length;
-    const backend = this.backendChoice;
-    this.metrics.entries.reset();
-    this.metrics.entries.set({ backend, state: 'forward' }, fwd);
-    this.metrics.entries.set({ backend, state: 'punt' }, this.plan.entries.length - fwd);
-    this.metrics.adjacencyGroups.set(this.plan.groups.length);
-    this.metrics.unresolvedRoutes.set(this.plan.skipped.filter((s) => s.reason === 'unresolved-neighbor').length);
-  }
-
   /** Bring the table gauges up to date (O(table): done at scrape time and every 5 s, not per batch). */
-  refreshGauges(): void {
-    if (!this.gaugesStale) return;
+  refreshGauges(force = false): void {
+    if (!this.gaugesStale && !force) return;
     this.gaugesStale = false;
-    this.updateGauges();
+    const mirror = this.pipeline.currentMirror;
+    const plan = this.pipeline.plan;
+    if (!mirror || !plan) return;
+    const backends = this.activeBackends().filter((b) => this.reconciler.backend(b) !== null);
+    updateGauges(this.metrics, mirror, plan, this.reconciler.placement, this.status, backends, this.pendingOps);
   }
 
   /**
@@ -574,12 +518,12 @@ export class Daemon {
    * them (at most 10 a minute, then how many were not logged).
    */
   refreshAudit(): void {
-    if (!this.backend) return;
-    const xdp = this.backend;
+    const xdp = this.currentBackend;
+    if (!xdp) return;
     let u;
     try {
       const taken = xdp.auditTakenNs;
-      u = this.audit.update(xdp.audit(), Date.now(), process.hrtime.bigint(), (i) => this.mirror?.link(i)?.name ?? null, taken);
+      u = this.audit.update(xdp.audit(), Date.now(), process.hrtime.bigint(), (i) => this.currentMirror?.link(i)?.name ?? null, taken);
       // Kept in the pinned map, so the next process after a restart doesn't log them again.
       if (u.takenNs !== taken) xdp.auditTakenNs = u.takenNs;
     } catch (err) {
@@ -604,11 +548,12 @@ export class Daemon {
 
   /** The audit for /status. */
   auditStatus(): { rate: number; packets: Record<string, number>; lastDisagreements: readonly Disagreement[] } | null {
-    if (!this.backend) return null;
+    const xdp = this.currentBackend;
+    if (!xdp) return null;
     this.refreshAudit();
     let rate: number;
     try {
-      rate = this.backend.auditRate;
+      rate = xdp.auditRate;
     } catch (err) {
       this.fail('read audit rate', err);
       rate = this.config.xdp.auditRate;
@@ -619,10 +564,11 @@ export class Daemon {
 
   private sampleCounters(): void {
     this.refreshGauges();
-    if (!this.backend) return;
+    const xdp = this.currentBackend;
+    if (!xdp) return;
     this.refreshAudit();
     try {
-      const v = this.backend.verdicts();
+      const v = xdp.verdicts();
       for (const name of VERDICTS) this.metrics.xdpPackets.set({ verdict: name }, Number(v[name].packets));
     } catch (err) {
       this.fail('read counters', err);
@@ -631,7 +577,10 @@ export class Daemon {
 
   private fail(what: string, err: unknown): void {
     const f = errorFields(err);
-    this.lastError = { at: new Date().toISOString(), message: `${what}: ${String(f['err'])}`, ...(typeof f['code'] === 'string' ? { code: f['code'] } : {}) };
+    this.lastError = {
+      at: new Date(this.clock.now()).toISOString(), message: `${what}: ${String(f['err'])}`,
+      ...(typeof f['code'] === 'string' ? { code: f['code'] } : {}), ...(typeof f['extack'] === 'string' ? { extack: f['extack'] } : {}),
+    };
     this.log.error({ what, ...f }, `${what} failed`);
   }
 
@@ -639,21 +588,20 @@ export class Daemon {
   async stop(flush: boolean): Promise<void> {
     this.stopping = true;
     for (const t of this.timers) clearInterval(t);
+    if (this.retryTimer) clearTimeout(this.retryTimer);
     this.adapter.removeAllListeners('event');
     this.queue.clear();
     await this.queue.onIdle();
     this.adapter.close();
-    if (this.tc || (this.backendChoice === 'tc' && flush)) {
-      this.tc?.close();
-      this.tc = null;
-      if (flush) {
-        const r = await TcBackend.flush();
-        this.log.info({ deleted: r.deleted, qdiscs: r.qdiscs, blocks: r.blocks }, 'flushed the tc offload');
-      }
+    const hadXdp = this.currentBackend !== null;
+    if (hadXdp) this.refreshAudit(); // the last few seconds' disagreements
+    const hadTc = this.reconciler.backend('tc') !== null;
+    this.reconciler.close();
+    if (flush && (hadTc || this.backendChoice === 'tc')) {
+      const r = await TcBackend.flush();
+      this.log.info({ deleted: r.deleted, qdiscs: r.qdiscs, blocks: r.blocks }, 'flushed the tc offload');
     }
-    if (this.backend) {
-      this.refreshAudit(); // the last few seconds' disagreements
-      this.backend.close();
+    if (hadXdp) {
       if (flush) {
         const r = await XdpBackend.flush({ bpffs: this.config.xdp.bpffs });
         this.log.info({ detached: r.detached, dir: r.dir }, 'flushed the offload');
@@ -677,10 +625,6 @@ export function eventBufferFromEnv(env: NodeJS.ProcessEnv): { eventBufferSize?: 
   return { eventBufferSize: n };
 }
 
-function hasPorts(plan: Plan, backend: PortBackend): boolean {
-  return plan.ports.some((p) => p.backend === backend);
-}
-
 function sameState(a: Mirror, b: Mirror): boolean {
   return JSON.stringify(canonicalState(a)) === JSON.stringify(canonicalState(b));
 }
@@ -694,7 +638,7 @@ function disagreementFields(d: Disagreement): Record<string, unknown> {
   };
 }
 
-function opSubject(op: ReturnType<typeof diffPlans>[number]): Record<string, unknown> {
+function opSubject(op: PlanOp): Record<string, unknown> {
   if ('entry' in op) return { dst: op.entry.dst, table: op.entry.table, action: op.entry.action, group: op.entry.group };
   if ('group' in op) return { group: op.group.id, members: op.group.members.map((m) => `${m.dev}/${m.dmac}`) };
   return { port: op.port.dev, backend: op.port.backend };

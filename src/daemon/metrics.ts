@@ -6,7 +6,24 @@ const P = 'fib_offload_';
 export class Metrics {
   readonly registry = new Registry();
   readonly routes = new Gauge({ name: `${P}routes`, help: 'Effective routes in the mirror', labelNames: ['family', 'table'] as const, registers: [this.registry] });
-  readonly entries = new Gauge({ name: `${P}entries`, help: 'Installed plan entries', labelNames: ['backend', 'state'] as const, registers: [this.registry] });
+  readonly entries = new Gauge({
+    name: `${P}entries`,
+    help: 'Plan entries per backend by status: pending (sent, not yet acknowledged), installed, failed (retried with backoff)',
+    labelNames: ['backend', 'state'] as const,
+    registers: [this.registry],
+  });
+  readonly planEntries = new Gauge({ name: `${P}plan_entries`, help: 'Plan entries by action (forward, punt)', labelNames: ['action'] as const, registers: [this.registry] });
+  readonly degraded = new Gauge({
+    name: `${P}degraded`,
+    help: '1 while any entry, group or batch failed to install (see /status failed), else 0',
+    registers: [this.registry],
+  });
+  readonly retries = new Counter({
+    name: `${P}retries_total`,
+    help: 'Retries of failed work (after backoff), by backend and whether everything then installed',
+    labelNames: ['backend', 'result'] as const,
+    registers: [this.registry],
+  });
   readonly adjacencyGroups = new Gauge({ name: `${P}adjacency_groups`, help: 'Adjacency groups in the plan', registers: [this.registry] });
   readonly unresolvedRoutes = new Gauge({
     name: `${P}unresolved_routes`,

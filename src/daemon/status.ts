@@ -1,10 +1,23 @@
 // /status: what the daemon is doing, as JSON, and as text for `fib-offload status`.
 import type { Daemon } from './daemon.js';
+import type { FailedEntry } from '../reconcile/status.js';
 import { disagreementText, type Disagreement } from './audit.js';
 import { hostPath } from '../xdp/loader.js';
 
+/** Failed entries shown in /status (all of them are counted in `failedCount`). */
+const FAILED_SHOWN = 100;
+
 export interface StatusJson {
   readonly ready: boolean;
+  /**
+   * starting (first sync not installed), ready, or degraded: ready, but
+   * something failed to install and is being retried (see `failed`).
+   * `/healthz` stays the readiness check; `fib_offload_degraded` is the gauge.
+   */
+  readonly health: 'starting' | 'ready' | 'degraded';
+  /** Entries, groups or batches that failed to install, oldest first (at most 100), with errno, extack and retries. */
+  readonly failed: readonly FailedEntry[];
+  readonly failedCount: number;
   readonly startedAt: string;
   readonly backend: string;
   readonly ports: ReadonlyArray<{
@@ -52,8 +65,12 @@ export function statusOf(d: Daemon): StatusJson {
     }
   }
   const fwd = plan ? plan.entries.filter((e) => e.action === 'forward').length : 0;
+  const failed = d.failed;
   return {
     ready: d.ready,
+    health: !d.ready ? 'starting' : failed.length > 0 ? 'degraded' : 'ready',
+    failed: failed.slice(0, FAILED_SHOWN),
+    failedCount: failed.length,
     startedAt: d.startedAt.toISOString(),
     backend: d.backendChoice,
     ports: (plan?.ports ?? []).filter((p) => p.backend !== 'none' || fallen.has(p.dev)).map((p) => {
@@ -97,7 +114,14 @@ export function statusOf(d: Daemon): StatusJson {
 
 export function statusText(s: StatusJson): string {
   const lines: string[] = [];
-  lines.push(`fib-offload: ${s.ready ? 'ready' : 'starting'} since ${s.startedAt}, backend ${s.backend}`);
+  lines.push(`fib-offload: ${s.health} since ${s.startedAt}, backend ${s.backend}`);
+  if (s.failedCount > 0) {
+    lines.push(`failed: ${s.failedCount} (retried with backoff)`);
+    for (const f of s.failed.slice(0, 10)) {
+      lines.push(`  ${f.backend} ${f.subject}: ${f.errno}${f.extack ? ` (${f.extack})` : ''} in ${f.op}; since ${f.since}, ${f.retries} retries, ${f.class}`);
+    }
+    if (s.failedCount > 10) lines.push(`  ... ${s.failedCount - 10} more in /status`);
+  }
   if (s.xdp) lines.push(`xdp: program id ${s.xdp.progId} (${s.xdp.load}), pinned at ${s.xdp.pinDir}`);
   lines.push(`ports: ${s.ports.length ? s.ports.map((p) => `${p.dev}(${p.backend}${p.fallback ? `, tc fell back to ${p.fallback.to}: ${p.fallback.code}` : ''}${p.refused ? `, refused: ${p.refused}` : ''})`).join(' ') : '(none)'}`);
   for (const b of s.tc?.blocks ?? []) lines.push(`tc: block ${b.block} (table ${b.table}, ${b.placement}): ${b.rules} rules, in_hw ${b.inHw}, not_in_hw ${b.notInHw}${b.failures ? `, ${b.failures} failed` : ''}`);

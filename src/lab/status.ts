@@ -37,6 +37,7 @@ interface PlanJson {
 const METRICS = [
   /^fib_offload_routes\{/,
   /^fib_offload_entries\{/,
+  /^fib_offload_degraded /,
   /^fib_offload_adjacency_groups /,
   /^fib_offload_event_to_install_seconds_(count|sum) /,
   /^fib_offload_resyncs_total\{/,

@@ -345,6 +345,8 @@ describe.skipIf(!isRoot())('the daemon: fib-offload run', () => {
       ['events_total', 'counter'], ['resyncs_total', 'counter'], ['program_ops_total', 'counter'],
       ['program_duration_seconds', 'histogram'], ['event_to_install_seconds', 'histogram'],
       ['queue_depth', 'gauge'], ['fallbacks_total', 'counter'],
+      // Added by the reconcile layer: per-entry status and health.
+      ['plan_entries', 'gauge'], ['degraded', 'gauge'], ['retries_total', 'counter'],
     ];
     for (const [name, type] of listed) {
       expect(text, name).toMatch(new RegExp(`^# HELP fib_offload_${name} \\S`, 'm'));
@@ -359,8 +361,13 @@ describe.skipIf(!isRoot())('the daemon: fib-offload run', () => {
       expect(parseSamples(text).some((x) => x.name === name), name).toBe(true);
     }
     // Values agree with /status and with `show --json`.
-    expect(sampleValue(text, 'fib_offload_entries', { backend: 'xdp', state: 'forward' })).toBe(s.counts!.forward);
-    expect(sampleValue(text, 'fib_offload_entries', { backend: 'xdp', state: 'punt' })).toBe(s.counts!.punt);
+    expect(sampleValue(text, 'fib_offload_plan_entries', { action: 'forward' })).toBe(s.counts!.forward);
+    expect(sampleValue(text, 'fib_offload_plan_entries', { action: 'punt' })).toBe(s.counts!.punt);
+    // Every entry installed, none failed: per-entry status, and health says so.
+    expect(sampleValue(text, 'fib_offload_entries', { backend: 'xdp', state: 'installed' })).toBe(s.counts!.entries);
+    expect(sampleValue(text, 'fib_offload_entries', { backend: 'xdp', state: 'failed' })).toBe(0);
+    expect(sampleValue(text, 'fib_offload_degraded')).toBe(0);
+    expect(sampleValue(text, 'fib_offload_fallbacks_total', { from: 'tc', to: 'xdp', reason: 'EOPNOTSUPP' })).toBe(0);
     expect(sampleValue(text, 'fib_offload_adjacency_groups')).toBe(s.counts!.groups);
     expect(sampleValue(text, 'fib_offload_unresolved_routes')).toBe(s.counts!.unresolved);
     expect(sampleValue(text, 'fib_offload_queue_depth')).toBe(0);

@@ -1,0 +1,98 @@
+// What the backends reported, translated for operators: Prometheus metrics
+// and log lines. No decisions are made here.
+import type { Logger } from '../log.js';
+import type { Mirror } from '../mirror/mirror.js';
+import type { Plan } from '../plan/index.js';
+import type { EntryStatus } from '../reconcile/status.js';
+import type { ApplyReport, BackendName, Placement, PortFallback } from '../reconcile/types.js';
+import type { XdpReport } from '../reconcile/xdp.js';
+import type { TcReport } from '../reconcile/tc.js';
+import type { Metrics } from './metrics.js';
+
+export const ENTRY_STATES = ['pending', 'installed', 'failed'] as const;
+export const FALLBACK_TARGETS = ['sw', 'xdp', 'none'] as const;
+
+/** Label sets known in advance start at 0 (a counter prints nothing before its first increment). */
+export function initMetrics(m: Metrics, backends: readonly BackendName[]): void {
+  for (const to of FALLBACK_TARGETS) m.fallbacks.inc({ from: 'tc', to, reason: 'EOPNOTSUPP' }, 0);
+  for (const backend of backends) {
+    for (const state of ENTRY_STATES) m.entries.set({ backend, state }, 0);
+    for (const result of ['ok', 'error'] as const) m.retries.inc({ backend, result }, 0);
+  }
+  m.degraded.set(0);
+}
+
+/** program_ops_total from each report; failures logged with errno and extack as fields. */
+export function countReports(m: Metrics, log: Logger, reports: readonly ApplyReport[]): void {
+  for (const r of reports) {
+    if (r.backend === 'xdp') {
+      const x = (r as XdpReport).result;
+      if (x) {
+        for (const c of Object.values(x.counts)) {
+          if (c.adds) m.programOps.inc({ backend: 'xdp', op: 'add', result: 'ok' }, c.adds);
+          if (c.updates) m.programOps.inc({ backend: 'xdp', op: 'update', result: 'ok' }, c.updates);
+          if (c.deletes) m.programOps.inc({ backend: 'xdp', op: 'delete', result: 'ok' }, c.deletes);
+        }
+      }
+    } else if (r.backend === 'tc') {
+      for (const b of (r as TcReport).blocks) {
+        if (b.adds) m.programOps.inc({ backend: 'tc', op: 'add', result: 'ok' }, b.adds);
+        if (b.replaces) m.programOps.inc({ backend: 'tc', op: 'replace', result: 'ok' }, b.replaces);
+        if (b.deletes) m.programOps.inc({ backend: 'tc', op: 'delete', result: 'ok' }, b.deletes);
+      }
+    }
+    for (const f of r.failures) m.programOps.inc({ backend: r.backend, op: f.op.split(' ', 1)[0] ?? 'batch', result: 'error' });
+    if (r.failures.length > 0) {
+      const f = r.failures[0]!;
+      log.error({ backend: r.backend, failures: r.failures.length, subject: f.subject, op: f.op, errno: f.errno, extack: f.extack ?? undefined },
+        `${r.backend}: ${r.failures.length} not installed; first: ${f.message}`);
+    }
+    for (const p of r.refused) log.error({ backend: r.backend, dev: p.dev, reason: p.reason }, `${r.backend}: port not taken: left to the kernel`);
+  }
+}
+
+/** New fallbacks: counted once per block and logged. */
+export function noteFallbacks(m: Metrics, log: Logger, fresh: ReadonlyArray<readonly [string, PortFallback]>): void {
+  const blocks = new Map<number, { f: PortFallback; ports: string[] }>();
+  for (const [dev, f] of fresh) {
+    const b = blocks.get(f.block) ?? { f, ports: [] };
+    b.ports.push(dev);
+    blocks.set(f.block, b);
+  }
+  for (const { f, ports } of blocks.values()) {
+    m.fallbacks.inc({ from: 'tc', to: f.to, reason: f.code });
+    log.warn({ block: f.block, ports, to: f.to, errno: f.code, reason: f.reason }, 'tc: hardware refused the block; falling back');
+  }
+}
+
+/**
+ * Table gauges (O(table): at scrape time and every 5 s, not per batch):
+ * routes, plan entries by action, per-entry status by backend, degraded.
+ */
+export function updateGauges(m: Metrics, mirror: Mirror, plan: Plan, placement: Placement, status: EntryStatus, backends: readonly BackendName[], pending: number): void {
+  m.routes.reset();
+  const routes = new Map<string, number>();
+  for (const r of mirror.effectiveRoutes()) {
+    const k = `${r.route.family}|${r.route.table}`;
+    routes.set(k, (routes.get(k) ?? 0) + 1);
+  }
+  for (const [k, n] of routes) {
+    const [family, table] = k.split('|');
+    m.routes.set({ family: family!, table: table! }, n);
+  }
+  const fwd = plan.entries.filter((e) => e.action === 'forward').length;
+  m.planEntries.set({ action: 'forward' }, fwd);
+  m.planEntries.set({ action: 'punt' }, plan.entries.length - fwd);
+  m.entries.reset();
+  for (const backend of backends) {
+    // tc installs the tables with tc ports; xdp and dry-run every table's entries.
+    const total = backend === 'tc' ? plan.entries.filter((e) => placement.tcTables.has(e.table)).length : plan.entries.length;
+    const failed = status.count(backend, 'entry');
+    m.entries.set({ backend, state: 'failed' }, failed);
+    m.entries.set({ backend, state: 'pending' }, pending);
+    m.entries.set({ backend, state: 'installed' }, Math.max(0, total - failed - pending));
+  }
+  m.degraded.set(status.size > 0 ? 1 : 0);
+  m.adjacencyGroups.set(plan.groups.length);
+  m.unresolvedRoutes.set(plan.skipped.filter((s) => s.reason === 'unresolved-neighbor').length);
+}
