@@ -137,6 +137,8 @@ export class TcBackend {
   /** `${table}|${family}|${group}` → entries of the installed plan jumping to the group (see incremental.ts). */
   private groupRefs = new Map<string, number>();
   private readonly probeCache = new Map<number, ProbeRecord>();
+  /** Ports probeBlocks put in a block, reported as joined by the next reconcileWith or applyOps. */
+  private joinedByProbe: string[] = [];
 
   constructor(readonly options: TcBackendOptions, channel?: RtnlChannel) {
     this.channel = channel ?? new RtnlChannel();
@@ -416,7 +418,7 @@ export class TcBackend {
     if (stale.length > 0) {
       const clsact = new Map((await this.qdiscs()).filter((q) => q.kind === 'clsact').map((q) => [q.ifindex, q] as const));
       for (const [block, b] of stale) {
-        const { members, refused } = await this.join(block, [...b.ports.values()], clsact, null);
+        const { members, refused } = await this.join(block, [...b.ports.values()], clsact, this.joinedByProbe);
         const refusal = members.length > 0 && this.options.policy === 'hw-only' ? await this.probeSkipSw(block) : null;
         const probe = members.length > 0 ? { block, table: b.table, ports: members, refused: refusal } : null;
         this.probeCache.set(block, { members: membersOf(b.ports), probe, refused });
@@ -428,8 +430,14 @@ export class TcBackend {
     });
   }
 
+  private takeJoined(): string[] {
+    const out = this.joinedByProbe;
+    this.joinedByProbe = [];
+    return out;
+  }
+
   /** Put ports in a block: a clsact with ingress_block, unless they have one already (ours: members; another: refused). */
-  private async join(block: number, ports: readonly PlanPort[], clsact: ReadonlyMap<number, QdiscInfo>, joined: string[] | null): Promise<{ members: string[]; refused: RefusedPort[]; ops: number }> {
+  private async join(block: number, ports: readonly PlanPort[], clsact: ReadonlyMap<number, QdiscInfo>, joined: string[]): Promise<{ members: string[]; refused: RefusedPort[]; ops: number }> {
     const members: string[] = [];
     const refused: RefusedPort[] = [];
     let ops = 0;
@@ -441,7 +449,7 @@ export class TcBackend {
         const r = encodeClsactAdd(p.ifindex, block);
         ops++;
         await this.channel.request(r.type, r.flags, r.payload, `add clsact ingress_block ${block} on ${p.dev}`);
-        joined?.push(p.dev);
+        joined.push(p.dev);
         members.push(p.dev);
       } catch (err) {
         refused.push({ dev: p.dev, reason: err instanceof Error ? err.message : String(err) });
@@ -466,7 +474,7 @@ export class TcBackend {
     let ops = 1;
     this.installedCache = null; // until this pass has read every block back
     const clsact = new Map((await this.qdiscs()).filter((q) => q.kind === 'clsact').map((q) => [q.ifindex, q] as const));
-    const joined: string[] = [];
+    const joined = this.takeJoined();
     const refused: RefusedPort[] = [];
     const failures: OpFailure[] = [];
     const results: BlockResult[] = [];
@@ -602,7 +610,7 @@ export class TcBackend {
     }
     return {
       backend: 'tc', ops: sent, seconds: (performance.now() - t0) / 1000, failures, refused: [], complete: false,
-      blocks, joined: [], left: [], full: false, fullReason: null, hwRefused,
+      blocks, joined: this.takeJoined(), left: [], full: false, fullReason: null, hwRefused,
     };
   }
 

@@ -135,7 +135,8 @@ describe('tc backend: probe, reconcileWith, then one batch at a time', () => {
     ch.take();
     const r = await tc.reconcileWith(p0(), NONE);
     expect(r.failures).toEqual([]);
-    expect(r).toMatchObject({ backend: 'tc', complete: true, full: true, refused: [] });
+    // The ports the probe put in the block are reported here, as joined.
+    expect(r).toMatchObject({ backend: 'tc', complete: true, full: true, refused: [], joined: DEVS, left: [] });
     expect(r.blocks[0]!.adds).toBe(want(p0()).length);
     expect(await readBack()).toEqual(want(p0()));
     const again = await tc.reconcileWith(p0(), NONE);
