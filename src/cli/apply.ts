@@ -1,57 +1,43 @@
 // `fib-offload apply` and `fib-offload flush`: one-shot reconcile of the
 // installed offload to the current plan (tc blocks first, then XDP, which
 // also takes the ports whose tc block fell back to it), and removal of everything installed.
-import { buildPlan, selectPorts, type Plan } from '../plan/index.js';
-import { backendForLink, planOptionsFor } from '../plan/options.js';
+import { Pipeline } from '../daemon/pipeline.js';
+import { Mirror } from '../mirror/mirror.js';
+import type { Plan } from '../plan/index.js';
+import { backendForLink, resolveTables } from '../plan/options.js';
 import { Reconciler } from '../reconcile/reconciler.js';
 import { EntryStatus } from '../reconcile/status.js';
 import { TcAdapter, type TcReport } from '../reconcile/tc.js';
 import type { Placement } from '../reconcile/types.js';
-import { DryRunBackend, XdpAdapter } from '../reconcile/xdp.js';
+import { XdpAdapter } from '../reconcile/xdp.js';
+import { realBackends } from '../reconcile/open.js';
 import { TcBackend } from '../tc/backend.js';
 import { XdpBackend, type ReconcileResult } from '../xdp/backend.js';
 import { hostPath } from '../xdp/loader.js';
 import type { ApplyOptions, FlushOptions } from './args.js';
-import { configFor, mirrorFromKernel } from './inputs.js';
+import { configFor, snapshotFromKernel } from './inputs.js';
 import { loadConfig } from '../config.js';
 
 export async function runApply(opts: ApplyOptions, out: NodeJS.WritableStream = process.stdout): Promise<number> {
   const config = await configFor(opts);
-  const mirror = await mirrorFromKernel();
+  const snapshot = await snapshotFromKernel();
+  // A configured VRF that doesn't exist is an error here (the daemon waits for it instead).
+  resolveTables(config, Mirror.fromSnapshot(snapshot));
   // The daemon's path: probe tc, place the ports, plan once, reconcile tc then XDP.
   const status = new EntryStatus();
-  let xdp: XdpAdapter | null = null;
-  let tc: TcAdapter | null = null;
   const reconciler = new Reconciler({
     choice: config.backend === 'tc' ? 'tc' : 'xdp', base: backendForLink(config), policy: config.tc.policy, fallback: config.tc.fallback, status,
-    open: {
-      xdp: async () => (xdp = new XdpAdapter(await XdpBackend.open({
-        bpffs: config.xdp.bpffs, mode: config.xdp.mode, hash: config.ecmp.hash, flatThreshold: config.xdp.flatThreshold, auditRate: config.xdp.auditRate,
-      }))),
-      tc: () => (tc = new TcAdapter(new TcBackend({ policy: config.tc.policy, fallback: config.tc.fallback }))),
-      dryRun: () => new DryRunBackend(),
-    },
+    open: realBackends(() => config),
   });
   try {
     await reconciler.start();
-    const o = planOptionsFor(config, mirror);
-    await reconciler.probe(selectPorts(mirror.links(), o.ports, o.backendFor, (i) => mirror.tableOfLink(i)));
-    let plan = buildPlan(mirror, planOptionsFor(config, mirror, undefined, reconciler.placement.backendFor));
-    let outcome = await reconciler.reconcile(plan);
-    if (outcome.replan) {
-      plan = buildPlan(mirror, planOptionsFor(config, mirror, undefined, reconciler.placement.backendFor));
-      outcome = await reconciler.reconcile(plan);
-    }
-    const tcAdapter = tc as TcAdapter | null;
-    const xdpAdapter = xdp as XdpAdapter | null;
-    if (tcAdapter?.last) out.write(tcApplyText(plan, tcAdapter.last, reconciler.placement.fallbacks));
-    if (xdpAdapter) {
-      const r = xdpAdapter.lastReconcile;
-      if (r) out.write(applyText(plan, xdpAdapter.xdp, r));
-    }
+    const r = await new Pipeline(config, reconciler).sync(snapshot);
+    const tc = reconciler.backend('tc');
+    const xdp = reconciler.backend('xdp');
+    if (tc instanceof TcAdapter && tc.last) out.write(tcApplyText(r.plan, tc.last, reconciler.placement.fallbacks));
+    if (xdp instanceof XdpAdapter && xdp.lastReconcile) out.write(applyText(r.plan, xdp.xdp, xdp.lastReconcile));
     for (const f of status.list().filter((x) => x.backend !== 'tc')) out.write(`${f.backend}: FAILED ${f.subject}: ${f.message}\n`);
-    const refused = outcome.reports.some((r) => r.refused.length > 0);
-    return refused || status.size > 0 ? 1 : 0;
+    return r.reports.some((x) => x.refused.length > 0) || status.size > 0 ? 1 : 0;
   } finally {
     reconciler.close();
   }

@@ -2,7 +2,7 @@
 // the kernel, and turn config into planner options against the mirror.
 import { loadConfig, type Config } from '../config.js';
 import { Mirror } from '../mirror/mirror.js';
-import type { Link } from '../model/index.js';
+import type { KernelSnapshot, Link } from '../model/index.js';
 import { KernelAdapter } from '../netlink/kernel.js';
 import { portCapable, portSelected } from '../plan/index.js';
 import { backendForLink } from '../plan/options.js';
@@ -13,14 +13,19 @@ export async function configFor(opts: PlanInputOptions): Promise<Config> {
   return applyOverrides(await loadConfig(opts.config), opts);
 }
 
-/** Dump the current namespace's kernel tables into a mirror. */
-export async function mirrorFromKernel(): Promise<Mirror> {
+/** Dump the current namespace's kernel tables. */
+export async function snapshotFromKernel(): Promise<KernelSnapshot> {
   const adapter = new KernelAdapter();
   try {
-    return Mirror.fromSnapshot(await adapter.dump());
+    return await adapter.dump();
   } finally {
     adapter.close();
   }
+}
+
+/** Dump the current namespace's kernel tables into a mirror. */
+export async function mirrorFromKernel(): Promise<Mirror> {
+  return Mirror.fromSnapshot(await snapshotFromKernel());
 }
 
 /** The offload flag `show` prints: the same selection the planner makes (selectPorts). */

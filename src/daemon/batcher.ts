@@ -32,14 +32,65 @@ export interface Pass {
 /** Default cap: changed prefixes planned and programmed per pass. */
 export const DEFAULT_PASS_CAP = 50_000;
 
+export interface BatcherOptions {
+  /** Changed prefixes planned and programmed per pass. */
+  readonly cap?: number;
+  /** Wait this long after the first change of an idle spell for more (coalescing). */
+  readonly coalesceMs?: number;
+  /** A pass is due: the caller queues `run(pass)` behind its other work. */
+  readonly due: () => void;
+}
+
 export class Batcher {
+  private readonly cap: number;
+  private readonly coalesceMs: number;
+  private readonly due: () => void;
+  private scheduled = false;
+  private running = false;
+  /** How long the last pass took (ms): a busy spell pauses a few times that between passes. */
+  lastPassMs = 0;
   private arrived: Arrived[] = [];
   private waiting: Waiting[] = [];
   /** Route prefixes applied to the mirror, not yet planned (oldest first: a Set keeps insertion order). */
   private dirty = new Set<string>();
   private other: MirrorDelta | null = null;
 
-  constructor(private readonly cap: number = DEFAULT_PASS_CAP) {}
+  constructor(opts: BatcherOptions) {
+    this.cap = opts.cap ?? DEFAULT_PASS_CAP;
+    this.coalesceMs = opts.coalesceMs ?? 2;
+    this.due = opts.due;
+  }
+
+  /**
+   * Schedule the next pass. A change that arrives while idle goes after the
+   * short coalescing wait. Changes that arrive while a pass is being planned
+   * and programmed (a burst) are picked up when it ends, after a pause of four
+   * times what that pass took (25..250 ms): the event loop is free to drain
+   * the socket meanwhile, and more events share one pass.
+   */
+  kick(): void {
+    if (this.running || this.scheduled || this.idle) return;
+    this.schedule(this.coalesceMs);
+  }
+
+  private schedule(waitMs: number): void {
+    this.scheduled = true;
+    setTimeout(() => this.due(), waitMs);
+  }
+
+  /** Run one pass (the caller's work), then schedule the next while changes remain. */
+  async run(pass: () => Promise<void>): Promise<void> {
+    this.scheduled = false;
+    this.running = true;
+    const t0 = performance.now();
+    try {
+      await pass();
+    } finally {
+      this.running = false;
+      this.lastPassMs = performance.now() - t0;
+      if (!this.idle && !this.scheduled) this.schedule(Math.min(Math.max(4 * this.lastPassMs, 25), 250));
+    }
+  }
 
   /** Events not applied to the mirror yet, plus prefixes applied and not yet installed. */
   get depth(): number {

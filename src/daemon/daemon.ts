@@ -7,43 +7,38 @@
 // their backoff; while any is failed the daemon is degraded, not down.
 import PQueue from 'p-queue';
 import type { Config } from '../config.js';
-import { ConfigError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { errorFields } from '../log.js';
 import type { Mirror } from '../mirror/mirror.js';
 import { canonicalState } from '../mirror/canonical.js';
-import type { KernelEvent, KernelSnapshot, Neighbor } from '../model/index.js';
-import { KernelAdapter, type ResyncReason } from '../netlink/kernel.js';
+import type { KernelEvent, KernelSnapshot } from '../model/index.js';
+import { KernelAdapter, eventBufferFromEnv, type KernelSource, type ResyncReason } from '../netlink/kernel.js';
 import type { Plan, PlanOp } from '../plan/index.js';
 import { backendForLink } from '../plan/options.js';
 import { Reconciler, type BackendFactories } from '../reconcile/reconciler.js';
 import { EntryStatus, systemClock, type Clock, type FailedEntry } from '../reconcile/status.js';
 import { TcAdapter } from '../reconcile/tc.js';
 import type { Backend, BackendName, PortFallback } from '../reconcile/types.js';
-import { DryRunBackend, XdpAdapter } from '../reconcile/xdp.js';
+import { XdpAdapter } from '../reconcile/xdp.js';
+import { realBackends } from '../reconcile/open.js';
 import { TcBackend } from '../tc/backend.js';
-import { desiredBlocks } from '../tc/rules.js';
 import type { ReconcileResult } from '../xdp/backend.js';
 import { XdpBackend } from '../xdp/backend.js';
 import { AUDIT_RESULTS, VERDICTS } from '../xdp/layout.js';
-import { AuditMonitor, disagreementText, type Disagreement } from './audit.js';
-import { Batcher, DEFAULT_PASS_CAP } from './batcher.js';
-import { keepaliveTick, mergeTraffic, tcMemberTraffic, type MemberTraffic } from './keepalive.js';
+export type { KernelSource } from '../netlink/kernel.js';
+export { eventBufferFromEnv } from '../netlink/kernel.js';
+import type { AuditMonitor } from './audit.js';
+import { AuditReader, type AuditStatus } from './audit-reader.js';
+import { NeighborKeepalive } from './neighbor-keepalive.js';
+import { Batcher } from './batcher.js';
+import { RetryTimer, SyncBackoff } from './retry.js';
 import type { Metrics } from './metrics.js';
 import { Pipeline, type SyncResult } from './pipeline.js';
-import { countReports, initMetrics, noteFallbacks, updateGauges } from './report.js';
+import type { ResyncRecord } from './report.js';
+export type { ResyncRecord } from './report.js';
+import { countReports, initMetrics, noteFallbacks, noteMissingTables, noteSync, updateGauges } from './report.js';
 
 export type BackendChoice = 'xdp' | 'tc' | 'dry-run';
-
-/** What the daemon reads from the kernel: a snapshot with the events after it, and neighbour keepalive. */
-export interface KernelSource {
-  resync(onSnapshot: (s: KernelSnapshot) => void): Promise<void>;
-  useNeighbor(n: Pick<Neighbor, 'ifindex' | 'family' | 'address'>): Promise<void>;
-  on(event: 'event', fn: (ev: KernelEvent, at: bigint) => void): unknown;
-  on(event: 'resync-needed', fn: (reason: ResyncReason, err: Error) => void): unknown;
-  removeAllListeners(event?: 'event' | 'resync-needed'): unknown;
-  close(): void;
-}
 
 export interface DaemonOptions {
   readonly config: Config;
@@ -59,14 +54,6 @@ export interface DaemonOptions {
   /** Backends (tests inject fault-injecting ones); default: the real tc, XDP and dry-run. */
   readonly backends?: Partial<BackendFactories>;
   readonly clock?: Clock;
-}
-
-export interface ResyncRecord {
-  readonly at: string;
-  readonly reason: string;
-  readonly seconds: number;
-  readonly mirrorChanged: boolean;
-  readonly repairs: number;
 }
 
 export interface ErrorRecord {
@@ -85,20 +72,16 @@ export class Daemon {
   private readonly adapter: KernelSource;
   private readonly queue = new PQueue({ concurrency: 1 });
   private readonly maxQueue: number;
-  private readonly coalesceMs: number;
   private readonly clock: Clock;
   private readonly factories: Partial<BackendFactories>;
   private readonly batcher: Batcher;
   readonly status: EntryStatus;
   private reconciler: Reconciler;
   private pipeline: Pipeline;
-  private batchScheduled = false;
-  private inBatch = false;
   private resyncQueued: TriggerReason | null = null;
-  private retryTimer: NodeJS.Timeout | null = null;
+  private readonly retries: RetryTimer;
+  private readonly syncBackoff = new SyncBackoff();
   private timers: NodeJS.Timeout[] = [];
-  private trafficSeen = new Map<string, bigint>();
-  private lastBatchMs = 0;
   private pendingOps = 0;
   private gaugesStale = false;
   private stopping = false;
@@ -110,8 +93,8 @@ export class Daemon {
   missingTables: readonly string[] = [];
   eventsApplied = 0;
   batches = 0;
-  /** The XDP program's live check against the kernel's lookup (xdp.audit_rate). */
-  readonly audit = new AuditMonitor();
+  private readonly auditReader: AuditReader;
+  private readonly neighbors: NeighborKeepalive;
 
   constructor(opts: DaemonOptions) {
     this.config = opts.config;
@@ -119,30 +102,33 @@ export class Daemon {
     this.metrics = opts.metrics;
     this.adapter = opts.adapter ?? new KernelAdapter(eventBufferFromEnv(process.env));
     this.maxQueue = opts.maxQueue ?? 200_000;
-    this.coalesceMs = opts.coalesceMs ?? 2;
     this.clock = opts.clock ?? systemClock;
     this.factories = opts.backends ?? {};
-    this.batcher = new Batcher(opts.passCap ?? DEFAULT_PASS_CAP);
+    this.batcher = new Batcher({
+      ...(opts.passCap !== undefined ? { cap: opts.passCap } : {}), coalesceMs: opts.coalesceMs ?? 2,
+      due: () => this.enqueue('batch', () => this.batcher.run(() => this.applyPass())),
+    });
     this.status = new EntryStatus(this.clock);
     this.reconciler = this.makeReconciler();
     this.pipeline = new Pipeline(this.config, this.reconciler);
+    this.retries = new RetryTimer(this.status, this.clock, () => this.enqueue('retry', () => this.retry()));
+    const fail = (what: string, err: unknown): void => this.fail(what, err);
+    this.auditReader = new AuditReader(this.metrics, this.log.child({ component: 'audit' }), fail);
+    this.neighbors = new NeighborKeepalive(this.adapter, this.metrics, this.log.child({ component: 'keepalive' }), fail);
+  }
+
+  /** The XDP program's live check against the kernel's lookup (xdp.audit_rate). */
+  get audit(): AuditMonitor {
+    return this.auditReader.monitor;
   }
 
   private makeReconciler(): Reconciler {
     const c = this.config;
-    const log = this.log;
-    const open: BackendFactories = {
-      xdp: this.factories.xdp ?? (async () => {
-        const xdp = await XdpBackend.open({
-          bpffs: c.xdp.bpffs, mode: c.xdp.mode, hash: c.ecmp.hash, flatThreshold: c.xdp.flatThreshold, auditRate: c.xdp.auditRate,
-        });
-        log.info({ component: 'xdp', how: xdp.load.how, progId: xdp.progId, dir: xdp.loader.dir }, 'xdp program loaded');
-        for (const result of AUDIT_RESULTS) this.metrics.auditPackets.inc({ result }, 0);
-        return new XdpAdapter(xdp, () => ({ hash: this.config.ecmp.hash, auditRate: this.config.xdp.auditRate }));
-      }),
-      tc: this.factories.tc ?? (() => new TcAdapter(new TcBackend({ policy: c.tc.policy, fallback: c.tc.fallback }))),
-      dryRun: this.factories.dryRun ?? (() => new DryRunBackend()),
-    };
+    const real = realBackends(() => this.config, (xdp) => {
+      this.log.info({ component: 'xdp', how: xdp.load.how, progId: xdp.progId, dir: xdp.loader.dir }, 'xdp program loaded');
+      for (const result of AUDIT_RESULTS) this.metrics.auditPackets.inc({ result }, 0);
+    });
+    const open: BackendFactories = { ...real, ...this.factories };
     return new Reconciler({
       choice: this.backendChoice, base: backendForLink(c), policy: c.tc.policy, fallback: c.tc.fallback, open, status: this.status,
     });
@@ -177,6 +163,10 @@ export class Daemon {
     return this.backendOf('tc', TcAdapter)?.last ?? null;
   }
 
+  get tcReadBackAt(): string | null {
+    return this.backendOf('tc', TcAdapter)?.lastAt ?? null;
+  }
+
   /** Ports the tc backend refused and where they went. */
   get tcFallbacks(): ReadonlyMap<string, PortFallback> {
     return this.reconciler.placement.fallbacks;
@@ -209,28 +199,11 @@ export class Daemon {
     // Disagreements recorded while no agent watched (its maps were stale then) are logged now, with names.
     this.refreshAudit();
     this.startTimers();
-    this.kick(); // events that arrived while starting
+    this.batcher.kick(); // events that arrived while starting
   }
 
   private activeBackends(): BackendName[] {
     return this.backendChoice === 'dry-run' ? ['dry-run'] : ['tc', 'xdp'];
-  }
-
-  /**
-   * Schedule the next pass. A change that arrives while the daemon is idle
-   * goes after the short coalescing wait. Changes that arrive while a pass is
-   * being planned and programmed (a burst) are picked up when it ends, after a
-   * pause of four times what that pass took (25..250 ms): the event loop is
-   * free to drain the socket meanwhile, and more events share one pass.
-   */
-  private kick(): void {
-    if (this.inBatch || this.batchScheduled || this.batcher.idle) return;
-    this.schedule(this.coalesceMs);
-  }
-
-  private schedule(waitMs: number): void {
-    this.batchScheduled = true;
-    setTimeout(() => this.enqueue('batch', () => this.applyBatch()), waitMs);
   }
 
   private startTimers(): void {
@@ -282,7 +255,7 @@ export class Daemon {
     }
     this.batcher.push(ev, at);
     this.metrics.queueDepth.set(this.batcher.depth);
-    if (this.ready) this.kick();
+    if (this.ready) this.batcher.kick();
   }
 
   private requestResync(reason: TriggerReason): void {
@@ -299,27 +272,22 @@ export class Daemon {
   private enqueue(what: string, work: () => Promise<void>): void {
     this.queue.add(work).catch((err: unknown) => {
       this.fail(what, err);
-      if (!this.stopping) setTimeout(() => this.requestResync('program-error'), 1000).unref();
+      this.resyncLater('program-error');
     });
   }
 
-  /** Whatever is pending → mirror → plan → backends, at most the pass cap of changed prefixes. */
-  private async applyBatch(): Promise<void> {
-    this.batchScheduled = false;
-    this.inBatch = true;
-    try {
-      await this.applyPass();
-    } finally {
-      this.inBatch = false;
-      // Busy: let the burst build up for a few times what a pass costs (25..250 ms).
-      if (!this.batcher.idle && !this.batchScheduled) this.schedule(Math.min(Math.max(4 * this.lastBatchMs, 25), 250));
-    }
+  /** A full sync after the backoff for failed syncs in a row (100 ms doubling to 1 min), counted in resyncs_total. */
+  private resyncLater(reason: TriggerReason): void {
+    if (this.stopping) return;
+    const ms = this.syncBackoff.failed();
+    this.log.warn({ reason, inMs: ms, failuresInARow: this.syncBackoff.inARow }, 'full resync scheduled after a failure');
+    setTimeout(() => this.requestResync(reason), ms).unref();
   }
 
+  /** Whatever is pending → mirror → plan → backends, at most the pass cap of changed prefixes. */
   private async applyPass(): Promise<void> {
     const mirror = this.pipeline.currentMirror;
     if (!mirror || !this.pipeline.plan || this.resyncQueued) return;
-    const started = process.hrtime.bigint();
     const pass = this.batcher.take(mirror);
     this.metrics.queueDepth.set(this.batcher.depth);
     if (!pass) return;
@@ -341,12 +309,11 @@ export class Daemon {
     this.noteResult(r);
     const seconds = r.reports.reduce((s, x) => s + x.seconds, 0);
     if (r.ops.length > 0) this.metrics.programDuration.observe(seconds);
-    this.lastBatchMs = Number(ack - started) / 1e6;
     this.eventsApplied += pass.events;
     this.batches++;
     if (r.ops.length > 0) {
       this.log.info(
-        { component: 'batcher', events: pass.events, deferred: pass.deferred, planOps: r.ops.length, mapOps: r.reports.reduce((n, x) => n + x.ops, 0), planned: r.how, planMs: r.planMs, ms: this.lastBatchMs },
+        { component: 'batcher', events: pass.events, deferred: pass.deferred, planOps: r.ops.length, mapOps: r.reports.reduce((n, x) => n + x.ops, 0), planned: r.how, planMs: r.planMs, ms: r.reports.reduce((n, x) => n + x.seconds, 0) * 1000 },
         'programmed batch',
       );
       if (this.log.isLevelEnabled('debug')) for (const op of r.ops) this.log.debug({ op: op.op, ...opSubject(op) }, 'plan op');
@@ -357,7 +324,7 @@ export class Daemon {
   private noteResult(r: SyncResult): void {
     countReports(this.metrics, this.log.child({ component: 'reconcile' }), r.reports);
     noteFallbacks(this.metrics, this.log.child({ component: 'placement' }), r.newFallbacks);
-    this.noteMissingTables(r.missingTables);
+    this.missingTables = noteMissingTables(this.log, this.missingTables, r.missingTables);
     const failed = r.reports.flatMap((x) => x.failures);
     if (failed.length > 0) {
       const f = failed[0]!;
@@ -365,22 +332,13 @@ export class Daemon {
     }
     this.gaugesStale = true;
     this.metrics.degraded.set(this.degraded ? 1 : 0);
-    this.armRetry();
+    this.retries.arm();
   }
 
-  /** Retry failed work when its backoff is due: a reconcile of the backends concerned. */
-  private armRetry(): void {
-    if (this.retryTimer) clearTimeout(this.retryTimer);
-    this.retryTimer = null;
-    const at = this.status.nextRetryAt();
-    if (at === null || this.stopping) return;
-    this.retryTimer = setTimeout(() => this.enqueue('retry', () => this.retry()), Math.max(0, at - this.clock.now()));
-    this.retryTimer.unref();
-  }
-
+  /** Failed work whose backoff is due: a reconcile of the backends concerned. */
   private async retry(): Promise<void> {
     const due = this.status.due();
-    if (due.length === 0 || this.resyncQueued) return this.armRetry();
+    if (due.length === 0 || this.resyncQueued) return this.retries.arm();
     const out = await this.pipeline.retry(due);
     if (!out) return;
     for (const backend of due) {
@@ -392,7 +350,7 @@ export class Daemon {
     noteFallbacks(this.metrics, this.log.child({ component: 'placement' }), out.newFallbacks);
     this.gaugesStale = true;
     this.metrics.degraded.set(this.degraded ? 1 : 0);
-    this.armRetry();
+    this.retries.arm();
   }
 
   /**
@@ -412,7 +370,7 @@ export class Daemon {
       this.fail('dump', err);
       this.metrics.resyncs.inc({ reason: `${reason}-failed` });
       if (reason === 'start') throw err;
-      setTimeout(() => this.requestResync(reason), 1000).unref();
+      this.resyncLater(reason);
       return;
     }
     if (!snapshot) throw new Error('resync delivered no snapshot');
@@ -425,80 +383,25 @@ export class Daemon {
       this.metrics.programOps.inc({ backend: this.backendChoice, op: 'batch', result: 'error' });
       this.metrics.resyncs.inc({ reason: `${reason}-failed` });
       if (reason === 'start') throw err;
-      setTimeout(() => this.requestResync('program-error'), 1000).unref();
+      this.resyncLater('program-error');
       return;
     }
+    this.syncBackoff.succeeded();
     const mirrorChanged = before !== null && reason === 'periodic' && !sameState(before, r.mirror);
     this.noteResult(r);
-    const xdp = this.lastReconcile;
-    const tcr = this.lastTcReconcile;
-    const repairs = r.reports.reduce((n, x) => n + x.ops, 0) + (xdp ? xdp.attached.length + xdp.detached.length : 0)
-      + (tcr ? tcr.joined.length + tcr.left.length : 0);
-    const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-    this.metrics.resyncs.inc({ reason });
-    if (reason === 'periodic') {
-      if (mirrorChanged) this.metrics.drift.inc({ what: 'mirror' });
-      if (repairs > 0) this.metrics.drift.inc({ what: 'installed' }, repairs);
-    }
-    this.lastResync = { at: new Date(this.clock.now()).toISOString(), reason, seconds, mirrorChanged, repairs };
+    this.lastResync = noteSync(this.metrics, this.log, {
+      reason, seconds: Number(process.hrtime.bigint() - t0) / 1e9, mirrorChanged, result: r, xdp: this.lastReconcile, tc: this.lastTcReconcile,
+      failed: this.status.size, at: new Date(this.clock.now()).toISOString(),
+    });
     this.refreshGauges(true);
-    for (const a of xdp?.attached ?? []) {
-      this.log.info({ component: 'xdp', dev: a.dev, mode: a.mode }, 'xdp attached');
-      if (a.fallbackReason) this.metrics.fallbacks.inc({ from: 'xdp-native', to: 'xdp-generic', reason: 'driver-refused' });
-    }
-    this.log.info(
-      { reason, seconds, routes: r.mirror.counts.routes, entries: r.plan.entries.length, groups: r.plan.groups.length, repairs, mirrorChanged, failed: this.status.size },
-      'full sync installed',
-    );
   }
 
   /** Mark the neighbours behind offloaded traffic used. */
   private async keepalive(): Promise<void> {
     const plan = this.pipeline.plan;
     const mirror = this.pipeline.currentMirror;
-    const xdp = this.currentBackend;
-    const tc = this.backendOf('tc', TcAdapter)?.tc ?? null;
-    if ((!xdp && !tc) || !plan || !mirror) return;
-    let tick;
-    try {
-      const x: readonly MemberTraffic[] = xdp ? xdp.memberCounters() : [];
-      let t: MemberTraffic[] = [];
-      if (tc && plan.ports.some((p) => p.backend === 'tc')) {
-        const blocks = desiredBlocks(plan, () => 'none');
-        t = tcMemberTraffic(blocks, await tc.stats(blocks.map((b) => b.block)));
-      }
-      tick = keepaliveTick(plan, mergeTraffic(x, t), this.trafficSeen, mirror);
-    } catch (err) {
-      this.fail('keepalive', err);
-      return;
-    }
-    this.trafficSeen = tick.seen;
-    for (const n of tick.refresh) {
-      try {
-        await this.adapter.useNeighbor(n);
-        this.metrics.neighborRefreshes.inc({ result: 'ok' });
-        this.log.debug({ neighbor: n.address, ifindex: n.ifindex, state: n.state }, 'neighbour refreshed');
-      } catch (err) {
-        this.metrics.neighborRefreshes.inc({ result: 'error' });
-        this.fail('keepalive', err);
-      }
-    }
-  }
-
-  /**
-   * Configured VRFs that don't exist (deleted, or not created yet): their
-   * routes are not offloaded until they do. Logged when the set changes,
-   * shown in /status.
-   */
-  private noteMissingTables(missing: readonly string[]): void {
-    const before = this.missingTables;
-    const now = [...missing].sort();
-    if (now.join('\0') === before.join('\0')) return;
-    for (const name of now.filter((n) => !before.includes(n))) {
-      this.log.warn({ vrf: name }, `tables: no table or VRF named "${name}" in this namespace; its routes are not offloaded until it exists`);
-    }
-    for (const name of before.filter((n) => !now.includes(n))) this.log.info({ vrf: name }, `tables: VRF "${name}" exists again; offloading it`);
-    this.missingTables = now;
+    if (!plan || !mirror) return;
+    await this.neighbors.tick(plan, mirror, this.currentBackend, this.backendOf('tc', TcAdapter)?.tc ?? null);
   }
 
   /** Bring the table gauges up to date (O(table): done at scrape time and every 5 s, not per batch). */
@@ -512,54 +415,18 @@ export class Daemon {
     updateGauges(this.metrics, mirror, plan, this.reconciler.placement, this.status, backends, this.pendingOps);
   }
 
-  /**
-   * Read the audit's counters and the disagreements the program recorded
-   * since the last look: count them, keep the latest for /status, and log
-   * them (at most 10 a minute, then how many were not logged).
-   */
+  /** Read the audit's counters and new disagreements (count, log, keep for /status). */
   refreshAudit(): void {
     const xdp = this.currentBackend;
-    if (!xdp) return;
-    let u;
-    try {
-      const taken = xdp.auditTakenNs;
-      u = this.audit.update(xdp.audit(), Date.now(), process.hrtime.bigint(), (i) => this.currentMirror?.link(i)?.name ?? null, taken);
-      // Kept in the pinned map, so the next process after a restart doesn't log them again.
-      if (u.takenNs !== taken) xdp.auditTakenNs = u.takenNs;
-    } catch (err) {
-      this.fail('read audit', err);
-      return;
-    }
-    for (const result of AUDIT_RESULTS) {
-      const n = u.deltas[result];
-      if (n > 0n) this.metrics.auditPackets.inc({ result }, Number(n));
-    }
-    for (const d of u.log) this.log.warn(disagreementFields(d), `audit: ${disagreementText(d)}`);
-    if (u.suppressed) {
-      this.log.warn({ suppressed: u.suppressed.count, seconds: Math.round(u.suppressed.windowMs / 1000) },
-        `audit: ${u.suppressed.count} more disagreements in the last ${Math.round(u.suppressed.windowMs / 1000)} s not logged (counted in fib_offload_audit_packets_total)`);
-    }
-    if (u.forwardingOffFirst) {
-      this.log.warn({ sampled: Number(u.totals.forwarding_off) },
-        'audit: the kernel answers "forwarding disabled" on an ingress port, so sampled packets there are not checked; ' +
-        'with net.ipv4.ip_forward / net.ipv6.conf.all.forwarding on, they would be');
-    }
+    if (xdp) this.auditReader.refresh(xdp, (i) => this.currentMirror?.link(i)?.name ?? null);
   }
 
   /** The audit for /status. */
-  auditStatus(): { rate: number; packets: Record<string, number>; lastDisagreements: readonly Disagreement[] } | null {
+  auditStatus(): AuditStatus | null {
     const xdp = this.currentBackend;
     if (!xdp) return null;
     this.refreshAudit();
-    let rate: number;
-    try {
-      rate = xdp.auditRate;
-    } catch (err) {
-      this.fail('read audit rate', err);
-      rate = this.config.xdp.auditRate;
-    }
-    const packets = Object.fromEntries(AUDIT_RESULTS.map((r) => [r, Number(this.audit.packets[r])]));
-    return { rate, packets, lastDisagreements: this.audit.lastDisagreements };
+    return this.auditReader.status(xdp, this.config.xdp.auditRate);
   }
 
   private sampleCounters(): void {
@@ -588,7 +455,7 @@ export class Daemon {
   async stop(flush: boolean): Promise<void> {
     this.stopping = true;
     for (const t of this.timers) clearInterval(t);
-    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retries.stop();
     this.adapter.removeAllListeners('event');
     this.queue.clear();
     await this.queue.onIdle();
@@ -612,30 +479,8 @@ export class Daemon {
   }
 }
 
-/**
- * FIB_OFFLOAD_EVENT_BUFFER: the event socket's receive buffer in bytes
- * (default 32 MiB, which the kernel doubles). Smaller makes overruns easy to
- * provoke in tests; larger absorbs bigger bursts without a resync.
- */
-export function eventBufferFromEnv(env: NodeJS.ProcessEnv): { eventBufferSize?: number } {
-  const text = env['FIB_OFFLOAD_EVENT_BUFFER'];
-  if (!text) return {};
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < 4096) throw new ConfigError('FIB_OFFLOAD_EVENT_BUFFER', `expected a byte count of at least 4096; got "${text}"`);
-  return { eventBufferSize: n };
-}
-
 function sameState(a: Mirror, b: Mirror): boolean {
   return JSON.stringify(canonicalState(a)) === JSON.stringify(canonicalState(b));
-}
-
-/** A disagreement as log fields: flat, so log tools can filter on them. */
-function disagreementFields(d: Disagreement): Record<string, unknown> {
-  return {
-    component: 'audit', result: d.result, src: d.src, dst: d.dst, table: d.table, ingress: d.ingress.dev ?? d.ingress.ifindex, recordedAt: d.at,
-    ours: { dev: d.ours.dev, ifindex: d.ours.ifindex, dmac: d.ours.dmac, group: d.ours.group },
-    kernel: { answer: d.kernel.answer, dev: d.kernel.dev, ifindex: d.kernel.ifindex, dmac: d.kernel.dmac },
-  };
 }
 
 function opSubject(op: PlanOp): Record<string, unknown> {

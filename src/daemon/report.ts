@@ -8,6 +8,17 @@ import type { ApplyReport, BackendName, Placement, PortFallback } from '../recon
 import type { XdpReport } from '../reconcile/xdp.js';
 import type { TcReport } from '../reconcile/tc.js';
 import type { Metrics } from './metrics.js';
+import type { ReconcileResult } from '../xdp/backend.js';
+import type { SyncResult } from './pipeline.js';
+
+/** A full sync as /status shows it. */
+export interface ResyncRecord {
+  readonly at: string;
+  readonly reason: string;
+  readonly seconds: number;
+  readonly mirrorChanged: boolean;
+  readonly repairs: number;
+}
 
 export const ENTRY_STATES = ['pending', 'installed', 'failed'] as const;
 export const FALLBACK_TARGETS = ['sw', 'xdp', 'none'] as const;
@@ -95,4 +106,55 @@ export function updateGauges(m: Metrics, mirror: Mirror, plan: Plan, placement: 
   m.degraded.set(status.size > 0 ? 1 : 0);
   m.adjacencyGroups.set(plan.groups.length);
   m.unresolvedRoutes.set(plan.skipped.filter((s) => s.reason === 'unresolved-neighbor').length);
+}
+
+export interface SyncNote {
+  readonly reason: string;
+  readonly seconds: number;
+  /** A periodic resync found the kernel's tables different from the mirror (missed events). */
+  readonly mirrorChanged: boolean;
+  readonly result: SyncResult;
+  readonly xdp: ReconcileResult | null;
+  readonly tc: TcReport | null;
+  readonly failed: number;
+  readonly at: string;
+}
+
+/**
+ * A full sync, counted and logged: what it repaired (requests sent, ports
+ * attached or detached), and on a periodic resync any difference as drift.
+ */
+export function noteSync(m: Metrics, log: Logger, n: SyncNote): ResyncRecord {
+  const r = n.result;
+  const repairs = r.reports.reduce((k, x) => k + x.ops, 0) + (n.xdp ? n.xdp.attached.length + n.xdp.detached.length : 0)
+    + (n.tc ? n.tc.joined.length + n.tc.left.length : 0);
+  m.resyncs.inc({ reason: n.reason });
+  if (n.reason === 'periodic') {
+    if (n.mirrorChanged) m.drift.inc({ what: 'mirror' });
+    if (repairs > 0) m.drift.inc({ what: 'installed' }, repairs);
+  }
+  for (const a of n.xdp?.attached ?? []) {
+    log.info({ component: 'xdp', dev: a.dev, mode: a.mode }, 'xdp attached');
+    if (a.fallbackReason) m.fallbacks.inc({ from: 'xdp-native', to: 'xdp-generic', reason: 'driver-refused' });
+  }
+  log.info(
+    { reason: n.reason, seconds: n.seconds, routes: r.mirror.counts.routes, entries: r.plan.entries.length, groups: r.plan.groups.length, repairs, mirrorChanged: n.mirrorChanged, failed: n.failed },
+    'full sync installed',
+  );
+  return { at: n.at, reason: n.reason, seconds: n.seconds, mirrorChanged: n.mirrorChanged, repairs };
+}
+
+/**
+ * Configured VRFs that don't exist (deleted, or not created yet): their
+ * routes are not offloaded until they do. Logged when the set changes;
+ * returns the new set (shown in /status).
+ */
+export function noteMissingTables(log: Logger, before: readonly string[], missing: readonly string[]): readonly string[] {
+  const now = [...missing].sort();
+  if (now.join('\0') === before.join('\0')) return before;
+  for (const name of now.filter((x) => !before.includes(x))) {
+    log.warn({ vrf: name }, `tables: no table or VRF named "${name}" in this namespace; its routes are not offloaded until it exists`);
+  }
+  for (const name of before.filter((x) => !now.includes(x))) log.info({ vrf: name }, `tables: VRF "${name}" exists again; offloading it`);
+  return now;
 }

@@ -42,7 +42,15 @@ export interface StatusJson {
    */
   readonly audit?: { rate: number; packets: Record<string, number>; lastDisagreements: readonly Disagreement[] } | null;
   /** tc blocks as last reconciled: placement (skip_sw / none / skip_hw) and rule counts. */
-  readonly tc: { blocks: Array<{ block: number; table: number; placement: string; rules: number; inHw: number; notInHw: number; failures: number }> } | null;
+  /**
+   * tc blocks as last read back (start, periodic resync, retries; `readBackAt`):
+   * placement (skip_sw / none / skip_hw) and rule counts. Batches in between
+   * send only their changes and don't read the blocks back.
+   */
+  readonly tc: {
+    readBackAt: string | null;
+    blocks: Array<{ block: number; table: number; placement: string; rules: number; inHw: number; notInHw: number; failures: number }>;
+  } | null;
 }
 
 export function statusOf(d: Daemon): StatusJson {
@@ -104,6 +112,7 @@ export function statusOf(d: Daemon): StatusJson {
     xdp: backend ? { progId: backend.progId, pinDir: hostPath(backend.loader.dir), load: backend.load.how, verdicts } : null,
     audit: d.auditStatus(),
     tc: tcRec ? {
+      readBackAt: d.tcReadBackAt,
       blocks: tcRec.blocks.map((b) => ({
         block: b.block, table: b.table, placement: b.placement, rules: b.adds + b.replaces + b.unchanged,
         inHw: b.inHw, notInHw: b.notInHw, failures: b.failures.length,
@@ -124,6 +133,7 @@ export function statusText(s: StatusJson): string {
   }
   if (s.xdp) lines.push(`xdp: program id ${s.xdp.progId} (${s.xdp.load}), pinned at ${s.xdp.pinDir}`);
   lines.push(`ports: ${s.ports.length ? s.ports.map((p) => `${p.dev}(${p.backend}${p.fallback ? `, tc fell back to ${p.fallback.to}: ${p.fallback.code}` : ''}${p.refused ? `, refused: ${p.refused}` : ''})`).join(' ') : '(none)'}`);
+  if (s.tc?.readBackAt) lines.push(`tc: blocks as read back at ${s.tc.readBackAt}`);
   for (const b of s.tc?.blocks ?? []) lines.push(`tc: block ${b.block} (table ${b.table}, ${b.placement}): ${b.rules} rules, in_hw ${b.inHw}, not_in_hw ${b.notInHw}${b.failures ? `, ${b.failures} failed` : ''}`);
   if (s.counts) {
     const c = s.counts;

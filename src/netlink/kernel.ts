@@ -3,7 +3,7 @@
 // socket.ts, that touches the `netlink` package.
 import { EventEmitter } from 'node:events';
 import type { Address, KernelEvent, KernelSnapshot, Link, Neighbor, NexthopObject, Route } from '../model/index.js';
-import { NetlinkError } from '../errors.js';
+import { ConfigError, NetlinkError } from '../errors.js';
 import {
   RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV4_ROUTE, RTNLGRP_IPV6_IFADDR, RTNLGRP_IPV6_ROUTE, RTNLGRP_LINK, RTNLGRP_NEIGH,
   RTNLGRP_NEXTHOP, RTM_NEWNEIGH, rtmName,
@@ -69,6 +69,30 @@ export async function dumpSnapshot(channel: RtnlChannel, counters?: AdapterCount
   }
 }
 
+/** What the daemon reads from the kernel: a snapshot with the events after it, and neighbour keepalive. */
+export interface KernelSource {
+  resync(onSnapshot: (s: KernelSnapshot) => void): Promise<void>;
+  useNeighbor(n: Pick<Neighbor, 'ifindex' | 'family' | 'address'>): Promise<void>;
+  on(event: 'event', fn: (ev: KernelEvent, at: bigint) => void): unknown;
+  on(event: 'resync-needed', fn: (reason: ResyncReason, err: Error) => void): unknown;
+  removeAllListeners(event?: 'event' | 'resync-needed'): unknown;
+  close(): void;
+}
+
+
+/**
+ * FIB_OFFLOAD_EVENT_BUFFER: the event socket's receive buffer in bytes
+ * (default 32 MiB, which the kernel doubles). Smaller makes overruns easy to
+ * provoke in tests; larger absorbs bigger bursts without a resync.
+ */
+export function eventBufferFromEnv(env: NodeJS.ProcessEnv): { eventBufferSize?: number } {
+  const text = env['FIB_OFFLOAD_EVENT_BUFFER'];
+  if (!text) return {};
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 4096) throw new ConfigError('FIB_OFFLOAD_EVENT_BUFFER', `expected a byte count of at least 4096; got "${text}"`);
+  return { eventBufferSize: n };
+}
+
 export interface KernelAdapterOptions {
   /** SO_RCVBUF requested for the event socket (the kernel caps it at net.core.rmem_max). */
   eventBufferSize?: number;
@@ -79,7 +103,7 @@ export interface KernelAdapterOptions {
  * replayed right after the snapshot is handed over, so the consumer sees a
  * consistent order: snapshot, then every change made since subscribing.
  */
-export class KernelAdapter extends EventEmitter<KernelAdapterEvents> {
+export class KernelAdapter extends EventEmitter<KernelAdapterEvents> implements KernelSource {
   readonly counters: AdapterCounters = { events: 0, dumps: 0, dumpRetries: 0, overruns: 0 };
   private readonly channel = new RtnlChannel();
   private subscription: RtnlSubscription | null = null;

@@ -13,6 +13,8 @@ export class TcAdapter implements Backend {
   readonly name = 'tc';
   /** The latest full reconcile (every block read back): what /status shows per block. */
   last: TcReport | null = null;
+  /** When it was taken (ISO). */
+  lastAt: string | null = null;
 
   constructor(readonly tc: TcBackend) {}
 
@@ -29,7 +31,10 @@ export class TcAdapter implements Backend {
   }
 
   private note(r: TcReport): TcReport {
-    if (r.full) this.last = r;
+    if (r.full) {
+      this.last = r;
+      this.lastAt = new Date().toISOString();
+    }
     return r;
   }
 

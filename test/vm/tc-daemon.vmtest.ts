@@ -100,7 +100,7 @@ describe('the daemon with the tc backend (hw-only refused by veth → sw)', () =
     dut.ip('route', 'del', '198.51.100.0/24');
     await d!.withLogs(until('the rule to go', () => ruleFor(dut, '198.51.100.0/24') === undefined));
     expect(ping(h1, '198.51.100.1')).toBe(false);
-    // Batches re-probe the hardware; the fallback is still counted once.
+    // Batches send only their rules (no probe, no dump); the fallback is still counted once.
     expect(sampleValue(await d!.metrics(), 'fib_offload_fallbacks_total', { from: 'tc', to: 'sw', reason: 'EOPNOTSUPP' })).toBe(1);
   });
 
