@@ -353,6 +353,10 @@ export class XdpBackend {
     const attached: AttachResult[] = [];
     const refused: Array<{ dev: string; reason: string }> = [];
     this.unusable = new Set();
+    // Our program attached with no pin naming it (pins lost): ours to replace, atomically, like an upgrade.
+    for (const l of links) {
+      if (l.progId !== null && !this.ours.has(l.progId) && l.progName === PROG_NAME && await this.loader.ownsProgram(l.progId)) this.ours.add(l.progId);
+    }
     for (const p of want) {
       const link = byIfindex.get(p.ifindex);
       if (!link) {
@@ -479,12 +483,16 @@ export class XdpBackend {
     }
     const detached: string[] = [];
     const unpinned: string[] = [];
+    const found = new Set<number>();
     for (const link of await loader.links()) {
       if (await loader.detach(link, ours)) detached.push(link.dev);
-      else if (link.progId !== null && link.progName === PROG_NAME && await loader.detach(link, new Set([link.progId]))) unpinned.push(link.dev);
+      else if (link.progId !== null && link.progName === PROG_NAME && (found.has(link.progId) || await loader.ownsProgram(link.progId))) {
+        found.add(link.progId);
+        if (await loader.detach(link, found)) unpinned.push(link.dev);
+      }
     }
     if (pinned) loader.removePins();
-    const left = (await loader.links()).filter((l) => l.progId !== null && (ours.has(l.progId) || l.progName === PROG_NAME));
+    const left = (await loader.links()).filter((l) => l.progId !== null && (ours.has(l.progId) || found.has(l.progId)));
     if (left.length > 0) {
       throw new Error(`flush: fib-offload's XDP program is still attached to ${left.map((l) => `${l.dev} (program id ${l.progId})`).join(', ')}`);
     }

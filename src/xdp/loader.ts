@@ -15,7 +15,7 @@ import { existsSync, mkdirSync, openSync, readFileSync, readlinkSync, renameSync
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ToolError } from '../errors.js';
-import { MAP_NAMES, decodeConfig, encodeConfig, HASH_L3, HASH_L4 } from './layout.js';
+import { MAP_NAMES, MAP_SIZES, decodeConfig, encodeConfig, HASH_L3, HASH_L4 } from './layout.js';
 import { PinnedMaps } from './maps.js';
 
 export const BPF_FS_MAGIC = 0xcafe4a11;
@@ -241,6 +241,30 @@ export class XdpLoader {
     const id = (JSON.parse(out) as { id?: number }).id;
     if (typeof id !== 'number') throw new Error(`bpftool prog show pinned ${path}: no id in "${out.trim()}"`);
     return id;
+  }
+
+  /**
+   * Is the program with this id fib-offload's, whatever pins say? It must
+   * be named fib_offload and carry the agent's own marker: among the maps it
+   * holds (reached through its map ids, so no pin is needed), an `fo_config`
+   * with the agent's key and value layout. A program that only shares the
+   * name is not ours and is never touched.
+   */
+  async ownsProgram(progId: number): Promise<boolean> {
+    let prog: { name?: string; map_ids?: number[] };
+    try {
+      prog = JSON.parse(await this.run(['bpftool', '-j', 'prog', 'show', 'id', String(progId)], `read program id ${progId}`)) as typeof prog;
+    } catch {
+      return false; // gone meanwhile
+    }
+    if (prog.name !== PROG_NAME) return false;
+    for (const id of prog.map_ids ?? []) {
+      const out = await this.run(['bpftool', '-j', 'map', 'show', 'id', String(id)], `read map id ${id} of program ${progId}`).catch(() => null);
+      if (!out) continue;
+      const m = JSON.parse(out) as { name?: string; bytes_key?: number; bytes_value?: number };
+      if (m.name === 'fo_config' && m.bytes_key === MAP_SIZES.fo_config.key && m.bytes_value === MAP_SIZES.fo_config.value) return true;
+    }
+    return false;
   }
 
   /**

@@ -23,6 +23,12 @@ function ping(ns: Netns, dst: string): boolean {
   return spawnSync('ip', ['netns', 'exec', ns.name, 'ping', '-n', '-c', '2', '-i', '0.2', '-W', '1', dst]).status === 0;
 }
 
+/** Links in the namespace with an XDP program attached, as dev → program id. */
+function xdpIds(ns: Netns): Map<string, number> {
+  const links = JSON.parse(ns.ip('-j', '-d', 'link', 'show')) as Array<{ ifname: string; xdp?: { prog?: { id?: number } } }>;
+  return new Map(links.filter((l) => l.xdp?.prog?.id !== undefined).map((l) => [l.ifname, l.xdp!.prog!.id!]));
+}
+
 /** Links in the namespace with an XDP program attached, as dev → program name. */
 function xdpOn(ns: Netns): Map<string, string> {
   const links = JSON.parse(ns.ip('-j', '-d', 'link', 'show')) as Array<{ ifname: string; xdp?: { prog?: { name?: string } } }>;
@@ -86,7 +92,24 @@ describe.skipIf(!isRoot())('fib-offload under ip netns exec', () => {
     expect(ping(h1, '198.51.100.1'), 'ip_forward is off and the program is gone').toBe(false);
   });
 
-  it('flush with the pins lost still finds the program by name and detaches it', () => {
+  it('apply with the pins lost takes its own program back (known by its maps), replacing it in place (no detach), and forwards', () => {
+    const a = netnsExec(dut, 'apply', ...PORTS);
+    expect(a.status, a.stderr).toBe(0);
+    const before = xdpIds(dut);
+    rmSync(pins, { recursive: true, force: true });
+    const b = netnsExec(dut, 'apply', ...PORTS);
+    expect(b.status, `${b.stdout}\n${b.stderr}`).toBe(0);
+    expect(b.stdout).toMatch(/program fresh/);
+    const after = xdpIds(dut);
+    // One new program on both ports (an atomic replace: no detach in between), forwarding.
+    expect(new Set(after.values()).size).toBe(1);
+    expect([...after.values()][0]).not.toBe([...before.values()][0]);
+    expect(ping(h1, '198.51.100.1'), 'forwarded by the new program').toBe(true);
+    const r = netnsExec(dut, 'flush');
+    expect(r.status, r.stderr).toBe(0);
+  });
+
+  it('flush with the pins lost still finds the program by its name and maps and detaches it', () => {
     const a = netnsExec(dut, 'apply', ...PORTS);
     expect(a.status, a.stderr).toBe(0);
     rmSync(pins, { recursive: true, force: true });
