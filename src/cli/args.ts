@@ -195,8 +195,8 @@ export const USAGE: Readonly<Record<CommandName | 'main', string>> = {
     'Reconcile the installed offload to the current plan, print what changed, and exit;\n' +
       'the offload stays installed, and a second apply changes nothing. tc ports get their\n' +
       "table's shared flower block (tc.policy; a block hardware refuses follows tc.fallback).\n" +
-      'XDP objects are pinned under <xdp.bpffs>/fib-offload/ns<netns inode>; in a namespace,\n' +
-      'run it with `nsenter --net=/run/netns/NAME` (ip netns exec hides the host bpffs).',
+      'XDP objects are pinned under <xdp.bpffs>/fib-offload/ns<netns inode>, on the host bpffs\n' +
+      'also under `ip netns exec NAME` (found through /proc). Exits 1 if anything is not installed.',
   ),
   flush: commandUsage(
     'flush',

@@ -26,7 +26,9 @@ export const FALLBACK_TARGETS = ['sw', 'xdp', 'none'] as const;
 /** Label sets known in advance start at 0 (a counter prints nothing before its first increment). */
 export function initMetrics(m: Metrics, backends: readonly BackendName[]): void {
   for (const to of FALLBACK_TARGETS) m.fallbacks.inc({ from: 'tc', to, reason: 'EOPNOTSUPP' }, 0);
+  const ops: Record<string, readonly string[]> = { xdp: ['add', 'update', 'delete'], tc: ['add', 'replace', 'delete'] };
   for (const backend of backends) {
+    for (const op of ops[backend] ?? []) for (const result of ['ok', 'error']) m.programOps.inc({ backend, op, result }, 0);
     for (const state of ENTRY_STATES) m.entries.set({ backend, state }, 0);
     for (const result of ['ok', 'error'] as const) m.retries.inc({ backend, result }, 0);
   }
