@@ -9,7 +9,7 @@ import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { NetnsSet, isRoot, type Netns } from './lib/netns.js';
 import { agent, enablePeer, pinDirOf, removePins, type CliResult } from './lib/agent.js';
-import { CLI } from './lib/probe.js';
+import { CLI, ROOT } from './lib/probe.js';
 
 const PORTS = ['--backend', 'xdp', '--ports', 'eth1,eth2'];
 
@@ -119,5 +119,25 @@ describe.skipIf(!isRoot())('fib-offload under ip netns exec', () => {
     expect(r.stdout).toMatch(/detached from eth1 \(a fib_offload program no pin named/);
     expect(r.stdout).toMatch(/nothing pinned/);
     expect([...xdpOn(dut).values()]).not.toContain('fib_offload');
+  });
+
+  it('a program that only shares the name is not ours: apply leaves its port alone, flush leaves it attached', () => {
+    // bpf/impostor.bpf.c: named fib_offload, with none of the agent's maps.
+    dut.ip('link', 'set', 'dev', 'eth2', 'xdpgeneric', 'obj', join(ROOT, 'bpf/build/impostor.bpf.o'), 'sec', 'xdp');
+    try {
+      const foreign = xdpIds(dut).get('eth2');
+      expect(foreign).toBeDefined();
+      const a = netnsExec(dut, 'apply', ...PORTS);
+      expect(a.status, a.stdout).toBe(1);
+      expect(a.stdout).toMatch(/NOT attached to eth2: eth2 already runs XDP program id \d+, not fib-offload's/);
+      expect(xdpIds(dut).get('eth2')).toBe(foreign);
+      const f = netnsExec(dut, 'flush');
+      expect(f.status, f.stderr).toBe(0);
+      expect(f.stdout).toMatch(/detached from eth1\n/);
+      expect(f.stdout).not.toMatch(/eth2/);
+      expect(xdpIds(dut).get('eth2'), 'still attached').toBe(foreign);
+    } finally {
+      dut.ip('link', 'set', 'dev', 'eth2', 'xdpgeneric', 'off');
+    }
   });
 });
