@@ -6,8 +6,8 @@ import type { Link } from '../model/index.js';
 import type { PortBackend } from '../plan/index.js';
 import type { FilterPlacement, KernelErrorInfo, Placement, PortFallback, TcBlockProbe } from './types.js';
 
-export type TcPolicy = 'hw-only' | 'hw-preferred' | 'sw';
-export type TcFallback = 'sw' | 'xdp' | 'none';
+import type { TcFallback, TcPolicy } from '../config.js';
+export type { TcFallback, TcPolicy } from '../config.js';
 
 export interface PlacementInput {
   /** The configured backend of a selected port (`port_backends`, then `backend`). */

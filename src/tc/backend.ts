@@ -6,10 +6,10 @@
 // in_hw state of each rule are known. Hardware refusal (hw-only) is found
 // with a throw-away probe filter before anything is written.
 //
-// Two ways in: `reconcile(plan)` probes and falls back by itself (the CLI and
-// daemon of today); `probeBlocks` + `reconcileWith` + `applyOps` leave the
-// placement to the caller (src/reconcile) and send, per batch, only the
-// requests the plan ops need, using the handles the last reconcile read back.
+// `probeBlocks` + `reconcileWith` + `applyOps` leave the placement to the
+// caller (src/reconcile: a refusal is reported, never acted on here) and
+// send, per batch, only the requests the plan ops need, using the handles the
+// last reconcile read back.
 import { performance } from 'node:perf_hooks';
 import { NetlinkError } from '../errors.js';
 import { blockOf, type Plan, type PlanOp, type PlanPort } from '../plan/index.js';
@@ -25,8 +25,8 @@ import {
 import { groupRefsOf, incrementalChanges, type FilterChange } from './incremental.js';
 import { desiredBlocks, filterKey, installedSubject, isOurCookie, type BlockPlan, type DesiredFilter } from './rules.js';
 
-export type TcPolicy = 'hw-only' | 'hw-preferred' | 'sw';
-export type TcFallback = 'sw' | 'xdp' | 'none';
+import type { TcFallback, TcPolicy } from '../reconcile/placement.js';
+export type { TcFallback, TcPolicy } from '../reconcile/placement.js';
 
 export interface TcBackendOptions {
   readonly policy: TcPolicy;
@@ -49,14 +49,6 @@ export interface TcOpFailure {
   readonly message: string;
 }
 
-export interface TcFallbackRecord {
-  readonly table: number;
-  readonly block: number;
-  readonly ports: readonly string[];
-  readonly from: 'hw';
-  readonly to: TcFallback;
-  readonly reason: string;
-}
 
 export interface BlockResult {
   readonly block: number;
@@ -71,17 +63,6 @@ export interface BlockResult {
   readonly failures: readonly TcOpFailure[];
 }
 
-export interface TcReconcileResult {
-  readonly blocks: readonly BlockResult[];
-  /** Ports that joined a block (clsact added) and left one (clsact removed). */
-  readonly joined: readonly string[];
-  readonly left: readonly string[];
-  /** Ports that could not join their block, with why: left to the kernel. */
-  readonly refused: ReadonlyArray<{ readonly dev: string; readonly reason: string }>;
-  readonly fallbacks: readonly TcFallbackRecord[];
-  readonly ops: number;
-  readonly seconds: number;
-}
 
 /** What `reconcileWith` and `applyOps` did: the contract's report plus the per-block detail. */
 export interface TcApplyReport extends ApplyReport {
@@ -192,13 +173,9 @@ export class TcBackend {
 
   /**
    * Can this block take hardware-only filters? Adds and deletes a throw-away
-   * skip_sw filter; the refusal's errno and extack are the reason.
+   * skip_sw filter; a refusal comes back as fields (errno, extack); errors
+   * that are not hardware refusals throw.
    */
-  async probeHardware(block: number): Promise<string | null> {
-    return (await this.probeSkipSw(block))?.message ?? null;
-  }
-
-  /** probeHardware with the refusal as fields; errors that are not hardware refusals throw. */
   private async probeSkipSw(block: number): Promise<KernelErrorInfo | null> {
     const id: FilterId = { block, chain: 0, prio: PROBE_PRIO, proto: 'ip', handle: 0 };
     const probe = encodeFilter({
@@ -217,91 +194,6 @@ export class TcBackend {
     const del = encodeFilterDelete({ ...id, handle });
     await this.channel.request(del.type, del.flags, del.payload, `delete probe on block ${block}`);
     return null;
-  }
-
-  /**
-   * Make every block equal to the plan. Nothing is flushed; a second call
-   * with the same plan sends no filter request.
-   */
-  async reconcile(plan: Plan): Promise<TcReconcileResult> {
-    const t0 = performance.now();
-    let ops = 0;
-    this.installedCache = null; // applyOps after this path starts from a reconcileWith
-    const qdiscs = await this.qdiscs();
-    const clsact = new Map(qdiscs.filter((q) => q.kind === 'clsact').map((q) => [q.ifindex, q] as const));
-    const joined: string[] = [];
-    const refused: Array<{ dev: string; reason: string }> = [];
-    const fallbacks: TcFallbackRecord[] = [];
-    const results: BlockResult[] = [];
-    const ownBlocks = new Set<number>();
-
-    const placements = new Map<number, FilterPlacement>();
-    const blocks = desiredBlocks(plan, (t) => placements.get(t) ?? this.placement());
-    for (const b of blocks) {
-      ownBlocks.add(b.block);
-      const members: string[] = [];
-      for (const p of b.ports) {
-        const q = clsact.get(p.ifindex);
-        if (q && q.ingressBlock === b.block) { members.push(p.dev); continue; }
-        if (q) { refused.push({ dev: p.dev, reason: `has a clsact qdisc with ${q.ingressBlock === null ? 'no shared block' : `ingress_block ${q.ingressBlock}`}` }); continue; }
-        try {
-          const r = encodeClsactAdd(p.ifindex, b.block);
-          await this.channel.request(r.type, r.flags, r.payload, `add clsact ingress_block ${b.block} on ${p.dev}`);
-          ops++;
-          joined.push(p.dev);
-          members.push(p.dev);
-        } catch (err) {
-          refused.push({ dev: p.dev, reason: err instanceof Error ? err.message : String(err) });
-        }
-      }
-      if (members.length === 0) continue;
-
-      let placement = this.placement();
-      if (placement === 'skip_sw') {
-        const why = await this.probeHardware(b.block);
-        if (why !== null) {
-          fallbacks.push({ table: b.table, block: b.block, ports: members, from: 'hw', to: this.options.fallback, reason: why });
-          if (this.options.fallback !== 'sw') {
-            // XDP or the kernel takes these ports: the block must not keep stale rules.
-            const r = await this.applyBlock({ ...b, filters: [] }, 'none');
-            ops += r.ops;
-            results.push({ ...r.result, placement: 'none-installed' });
-            continue;
-          }
-          placement = 'none';
-          placements.set(b.table, placement);
-        }
-      }
-      const want = placement === this.placement() ? b : desiredBlocks(plan, () => placement).find((x) => x.block === b.block)!;
-      const r = await this.applyBlock(want, placement);
-      ops += r.ops;
-      if (placement === 'skip_sw' && r.result.failures.some((f) => isHardwareRefusal(f.errno)) && this.options.fallback === 'sw') {
-        // Refused mid-way despite the probe (a table too big for the hardware): the whole block goes to software.
-        const reason = r.result.failures.find((f) => isHardwareRefusal(f.errno))!.message;
-        fallbacks.push({ table: b.table, block: b.block, ports: members, from: 'hw', to: 'sw', reason });
-        const sw = await this.applyBlock(desiredBlocks(plan, () => 'none').find((x) => x.block === b.block)!, 'none');
-        ops += sw.ops;
-        results.push(sw.result);
-        continue;
-      }
-      results.push(r.result);
-    }
-
-    // Ports that left: their clsact goes if it points at a block of ours (a plan table) with only our rules.
-    const left: string[] = [];
-    const wanted = new Set(blocks.flatMap((b) => b.ports.map((p) => p.ifindex)));
-    for (const q of clsact.values()) {
-      if (wanted.has(q.ifindex) || q.ingressBlock === null) continue;
-      const table = q.ingressBlock;
-      if (!plan.tables.includes(table) && !ownBlocks.has(table)) continue;
-      const filters = await this.filters(q.ingressBlock);
-      if (filters.some((f) => !isOurCookie(f.actions[0]?.cookie ?? null))) continue;
-      const r = encodeClsactDelete(q.ifindex);
-      await this.channel.request(r.type, r.flags, r.payload, `delete clsact on ifindex ${q.ifindex}`);
-      ops++;
-      left.push(plan.ports.find((p) => p.ifindex === q.ifindex)?.dev ?? `ifindex ${q.ifindex}`);
-    }
-    return { blocks: results, joined, left, refused, fallbacks, ops, seconds: (performance.now() - t0) / 1000 };
   }
 
   /** Diff one block against its dump and apply: group chains first, chain 0, then deletes (chain 0 before groups). */
