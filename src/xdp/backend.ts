@@ -139,6 +139,13 @@ export class XdpBackend {
   private readonly flatThreshold: number;
   /** Flat tables as installed, by table. */
   private readonly flat = new Map<number, FlatTable>();
+  /**
+   * Flat tables whose kernel array equals their in-memory image: every write
+   * since it was read back (or made) succeeded. A rebuild diffs against the
+   * image instead of reading 20M entries back (5-6 s of kernel time); a table
+   * whose write failed midway, and every table at start, is read back.
+   */
+  private readonly flatClean = new Set<number>();
   /** IPv4 entries per table in the plan last programmed: decides when a table moves to or from a flat array. */
   private v4 = new Map<number, number>();
 
@@ -279,7 +286,12 @@ export class XdpBackend {
       }
       touched.add(t);
     }
-    for (const t of touched) writeFlat(t.ref, t.dir.take());
+    for (const [table, t] of this.flat) {
+      if (!touched.has(t)) continue;
+      this.flatClean.delete(table);
+      writeFlat(t.ref, t.dir.take());
+      this.flatClean.add(table);
+    }
     return i;
   }
 
@@ -293,10 +305,12 @@ export class XdpBackend {
     const published = this.store.published();
     const out: FlatSync[] = [];
     for (const table of tables) {
-      let ref = this.flat.get(table)?.ref ?? this.store.open(table);
+      const running = this.flat.get(table);
+      let ref = running?.ref ?? this.store.open(table);
       let installed: Uint32Array | undefined;
-      if (ref) installed = arrayReadAll(ref, FLAT4_ENTRIES, `read the flat array of table ${table}`);
-      else ref = await this.store.create(table);
+      if (running && this.flatClean.has(table)) installed = running.dir.contents();
+      else if (ref) installed = arrayReadAll(ref, FLAT4_ENTRIES, `read the flat array of table ${table}`);
+      ref ??= await this.store.create(table);
       const routes: Array<[number, number, number]> = [];
       for (const e of plan.entries) {
         if (e.family !== 4 || e.table !== table) continue;
@@ -306,7 +320,9 @@ export class XdpBackend {
       // Groups the running table retired moments ago may still be read through an old pointer: not reusable yet.
       const quarantined = this.flat.get(table)?.dir.quarantinedGroups() ?? [];
       const { table: dir, writes } = Dir24Table.build(routes, { tbl8Groups: TBL8_GROUPS, quarantined, ...(installed ? { installed } : {}) });
+      this.flatClean.delete(table);
       writeFlat(ref, writes);
+      this.flatClean.add(table);
       const publish = published.get(table) !== ref.id;
       if (publish) this.store.publish(table, ref);
       this.flat.set(table, { dir, ref });
@@ -327,6 +343,7 @@ export class XdpBackend {
       if (keep.has(table)) continue;
       t.ref.close();
       this.flat.delete(table);
+      this.flatClean.delete(table);
     }
     for (const table of this.store.pinnedTables()) if (!keep.has(table)) this.store.unpin(table);
     return withdrawn;
@@ -459,6 +476,7 @@ export class XdpBackend {
   close(): void {
     for (const t of this.flat.values()) t.ref.close();
     this.flat.clear();
+    this.flatClean.clear();
     this.maps.close();
   }
 

@@ -24,6 +24,9 @@ export const D24_GROUP_MAX = 0x0fffffff;
 export const D24_MAX_TBL8_GROUPS = 1 << 22;
 
 /** Entries in the combined array for `tbl8Groups` groups: the BPF map's max_entries. */
+/** A slot value never written (a tbl8 slot never holds the EXT bit): what contents() shows for slots it doesn't know. */
+export const UNKNOWN_SLOT = 0xffffffff;
+
 export function d24ArrayLength(tbl8Groups: number): number {
   return TBL24_SIZE + tbl8Groups * TBL8_GROUP_SIZE;
 }
@@ -479,6 +482,25 @@ export class Dir24Table {
     b += this.groupState.byteLength + this.free.byteLength + this.retired.byteLength + this.qGroup.byteLength + this.qTime.byteLength;
     for (const m of this.routes) b += m.bytes;
     return b + 40 * (this.longCount.size + this.starved.size);
+  }
+
+  /**
+   * The array as this table last wrote it (after take()'s writes went in),
+   * laid out as the kernel array is: tbl24, then every group's slots. What a
+   * rebuild diffs against instead of reading 20M entries back, while the
+   * agent knows its writes all succeeded. Groups not in use hold whatever
+   * they held when they were retired, which this table doesn't track: their
+   * slots read UNKNOWN_SLOT, which no slot is ever written with, so a group
+   * that is reused gets every slot written.
+   */
+  contents(): Uint32Array {
+    const out = new Uint32Array(d24ArrayLength(this.tbl8Groups));
+    out.set(this.tbl24, 0);
+    out.set(this.tbl8, TBL24_SIZE);
+    for (let g = 0; g < this.tbl8Groups; g++) {
+      if (this.groupState[g] !== GROUP_USED) out.fill(UNKNOWN_SLOT, TBL24_SIZE + g * TBL8_GROUP_SIZE, TBL24_SIZE + (g + 1) * TBL8_GROUP_SIZE);
+    }
+    return out;
   }
 
   /**
