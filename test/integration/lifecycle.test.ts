@@ -20,12 +20,10 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readlinkSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { NetnsSet, eventually, isRoot, type Netns } from './lib/netns.js';
 import { BackgroundPing, agent, enablePeer, pinDirOf, removePins, type CliResult } from './lib/agent.js';
-import { NsHttp, sleep, xdpAttached, type Exit, type LogLine } from './lib/daemon.js';
+import { DaemonProcess, NsHttp, sleep, xdpAttached } from './lib/daemon.js';
 import { CLI } from './lib/probe.js';
-import type { StatusJson } from '../../src/daemon/status.js';
 import { rng } from '../fixtures/rng.js';
 
 const PORT_ARGS = ['--backend', 'xdp', '--ports', 'eth1,eth2'];
@@ -48,73 +46,6 @@ function netnsExec(ns: Netns, ...args: string[]): CliResult {
 
 function ping(ns: Netns, dst: string): boolean {
   return spawnSync('ip', ['netns', 'exec', ns.name, 'ping', '-n', '-c', '2', '-i', '0.2', '-W', '1', dst]).status === 0;
-}
-
-/** `fib-offload run ARGS` started with `ip netns exec` (which execs: the child's pid is the daemon's). */
-class NsExecDaemon {
-  readonly child: ChildProcess;
-  readonly logs: LogLine[] = [];
-  readonly other: string[] = [];
-  readonly exited: Promise<Exit>;
-  exit: Exit | null = null;
-
-  constructor(ns: Netns, private readonly http: NsHttp, readonly args: readonly string[]) {
-    this.child = spawn('ip', ['netns', 'exec', ns.name, process.execPath, CLI, 'run', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
-    createInterface({ input: this.child.stderr! }).on('line', (l) => {
-      try {
-        this.logs.push(JSON.parse(l) as LogLine);
-      } catch {
-        this.other.push(l);
-      }
-    });
-    this.exited = new Promise((resolve) => this.child.once('close', (code, signal) => {
-      this.exit = { code, signal };
-      resolve(this.exit);
-    }));
-  }
-
-  get alive(): boolean {
-    return this.exit === null;
-  }
-
-  async waitReady(deadlineMs = 30_000): Promise<void> {
-    const until = Date.now() + deadlineMs;
-    for (;;) {
-      if (!this.alive) throw new Error(`daemon exited ${JSON.stringify(this.exit)} before ready:\n${this.logText()}`);
-      try {
-        if ((await this.http.get(`http://${LISTEN}/healthz`)).status === 200) return;
-      } catch {
-        // not listening yet
-      }
-      if (Date.now() > until) throw new Error(`daemon not ready after ${deadlineMs} ms:\n${this.logText()}`);
-      await sleep(25);
-    }
-  }
-
-  async status(): Promise<StatusJson> {
-    const r = await this.http.get(`http://${LISTEN}/status`);
-    if (r.status !== 200) throw new Error(`/status: HTTP ${r.status}`);
-    return JSON.parse(r.body) as StatusJson;
-  }
-
-  async kill(sig: NodeJS.Signals, deadlineMs = 10_000): Promise<Exit> {
-    if (!this.alive) return this.exit!;
-    this.child.kill(sig);
-    const t = setTimeout(() => this.child.kill('SIGKILL'), deadlineMs);
-    try {
-      return await this.exited;
-    } finally {
-      clearTimeout(t);
-    }
-  }
-
-  log(msg: string): LogLine | undefined {
-    return this.logs.find((l) => l.msg === msg);
-  }
-
-  logText(last = 30): string {
-    return [...this.logs.slice(-last).map((l) => JSON.stringify(l)), ...this.other.slice(-20)].join('\n');
-  }
 }
 
 /** `n` distinct random IPv4 prefixes (/16../28, mostly /24), none in 10/8 or 127/8 or overlapping 198.51.100.0/24. */
@@ -141,7 +72,7 @@ describe.skipIf(!isRoot())('lifecycle under ip netns exec: apply, flush, run kil
   let pins = '';
   let tmp = '';
   let http: NsHttp | undefined;
-  const daemons: NsExecDaemon[] = [];
+  const daemons: DaemonProcess[] = [];
   const churners = new Set<ChildProcess>();
   let bg: BackgroundPing | undefined;
 
@@ -167,7 +98,7 @@ describe.skipIf(!isRoot())('lifecycle under ip netns exec: apply, flush, run kil
   afterAll(async () => {
     if (bg) await Promise.race([bg.stop().catch(() => undefined), sleep(3000)]);
     for (const c of churners) c.kill('SIGKILL');
-    for (const d of daemons) await d.kill('SIGKILL');
+    for (const d of daemons) await d.stop('SIGKILL');
     http?.stop();
     if (dut) agent(dut, 'flush');
     nets.destroy();
@@ -236,15 +167,15 @@ describe.skipIf(!isRoot())('lifecycle under ip netns exec: apply, flush, run kil
       }
     };
 
-    const start = (): NsExecDaemon => {
-      const d = new NsExecDaemon(dut, http!, [...PORT_ARGS, '--metrics', LISTEN]);
+    const start = (): DaemonProcess => {
+      const d = new DaemonProcess(dut, http!, LISTEN, [...PORT_ARGS, '--metrics', LISTEN], {}, 'ip netns exec');
       daemons.push(d);
       return d;
     };
     const t0 = Date.now();
     let d = start();
     await d.waitReady();
-    expect(d.log('xdp program loaded')?.['how'], 'the flush left nothing to reuse').toBe('fresh');
+    expect(d.log((l) => l.msg === 'xdp program loaded')?.['how'], 'the flush left nothing to reuse').toBe('fresh');
     // `ip netns exec` execs the command: the SIGKILLs below reach the daemon itself, not a parent of it.
     expect(readlinkSync(`/proc/${d.child.pid}/exe`)).toBe(realpathSync(process.execPath));
     const attached = xdpAttached(dut);
@@ -267,10 +198,10 @@ describe.skipIf(!isRoot())('lifecycle under ip netns exec: apply, flush, run kil
       d = start();
       await d.waitReady();
       const ready = Date.now() - t1;
-      const sync = d.log('full sync installed');
+      const sync = d.log((l) => l.msg === 'full sync installed');
       kills.push(`kill ${i + 1} at ${m} ms into slice ${i} (${at.done}/${chunks.length} chunks in, ${at.batches} batches programmed, ` +
         `last log "${at.last}"); restart ready in ${ready} ms (${sync?.['routes']} routes, ${sync?.['repairs']} repairs)`);
-      expect(d.log('xdp program loaded')?.['how'], `restart ${i + 1} reuses the program`).toBe('reused');
+      expect(d.log((l) => l.msg === 'xdp program loaded')?.['how'], `restart ${i + 1} reuses the program`).toBe('reused');
       expect(d.logs.filter((l) => /flush/i.test(l.msg)), `restart ${i + 1} flushes nothing`).toEqual([]);
       await slice;
     }
@@ -293,7 +224,7 @@ describe.skipIf(!isRoot())('lifecycle under ip netns exec: apply, flush, run kil
     bg = undefined;
     console.log(`lifecycle:\n  ${kills.join('\n  ')}\nlifecycle: phase ${Date.now() - t0} ms; ping ${received}/${sent}`);
 
-    const term = await d.kill('SIGTERM');
+    const term = await d.stop('SIGTERM');
     expect(term, d.logText()).toEqual({ code: 0, signal: null });
     expect(xdpAttached(dut), 'SIGTERM leaves the program attached').toEqual(attached);
     const final = netnsExec(dut, 'apply', ...PORT_ARGS);

@@ -19,6 +19,7 @@ const DAEMON_CLI = process.env['FOT_DAEMON_CLI'] ?? CLI;
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 export { NsHttp, type HttpReply } from '../../../bench/ns-http.js';
+import type { NsHttp as NsHttpT } from '../../../bench/ns-http.js';
 
 export interface LogLine {
   readonly level: number;
@@ -31,7 +32,11 @@ export interface Exit {
   readonly signal: NodeJS.Signals | null;
 }
 
-/** `fib-offload run ARGS` in a namespace (nsenter --net, so the host bpffs is visible). */
+/**
+ * `fib-offload run ARGS` in a namespace: with `nsenter --net` (host mounts),
+ * or with `ip netns exec` as the README tells operators (it execs: the
+ * child's pid is the daemon's).
+ */
 export class DaemonProcess {
   readonly child: ChildProcess;
   readonly logs: LogLine[] = [];
@@ -41,10 +46,11 @@ export class DaemonProcess {
   exit: Exit | null = null;
   stdout = '';
 
-  constructor(ns: Netns, readonly http: NsHttp, readonly listen: string, args: readonly string[], env: Record<string, string> = {}) {
-    this.child = spawn('nsenter', [`--net=/run/netns/${ns.name}`, process.execPath, DAEMON_CLI, 'run', ...args], {
-      stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env },
-    });
+  constructor(ns: Netns, readonly http: NsHttpT, readonly listen: string, args: readonly string[], env: Record<string, string> = {},
+    how: 'nsenter' | 'ip netns exec' = 'nsenter') {
+    const argv = [process.execPath, DAEMON_CLI, 'run', ...args];
+    const [cmd, ...pre] = how === 'nsenter' ? ['nsenter', `--net=/run/netns/${ns.name}`] : ['ip', 'netns', 'exec', ns.name];
+    this.child = spawn(cmd!, [...pre, ...argv], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
     this.child.stdout!.on('data', (d: Buffer) => { this.stdout += d.toString(); });
     createInterface({ input: this.child.stderr! }).on('line', (l) => {
       try {
