@@ -45,6 +45,8 @@ export interface ShowOptions extends PlanInputOptions {
 export interface PlanOptions extends PlanInputOptions {
   /** --json → 'json', --tc-batch → 'tc-batch', neither → 'text'. */
   readonly output: 'text' | 'json' | 'tc-batch';
+  /** --backend: plan as `run --backend B` would (e.g. tc rules for ports that are not representors). */
+  readonly backend?: Backend;
 }
 export interface ApplyOptions extends PlanInputOptions {
   readonly backend?: ApplyBackend;
@@ -125,7 +127,7 @@ type FlagKey = keyof typeof FLAGS;
 const COMMAND_FLAGS: Readonly<Record<CommandName, readonly FlagKey[]>> = {
   run: ['config', 'ports', 'backend', 'metrics', 'log-level', 'flush-on-exit', 'help'],
   show: ['config', 'ports', 'json', 'log-level', 'help'],
-  plan: ['config', 'ports', 'json', 'tc-batch', 'log-level', 'help'],
+  plan: ['config', 'ports', 'backend', 'json', 'tc-batch', 'log-level', 'help'],
   apply: ['config', 'ports', 'apply-backend', 'log-level', 'help'],
   flush: ['config', 'log-level', 'help'],
   status: ['config', 'metrics', 'log-level', 'help'],
@@ -187,7 +189,7 @@ export const USAGE: Readonly<Record<CommandName | 'main', string>> = {
   plan: commandUsage(
     'plan',
     'plan [--json | --tc-batch] [options]',
-    'Print the forwarding plan (entries, adjacency groups, punts, skipped routes with reasons).\n--json and --tc-batch are mutually exclusive.',
+    'Print the forwarding plan (entries, adjacency groups, punts, skipped routes with reasons).\n--json and --tc-batch are mutually exclusive. --backend plans as `run --backend` would:\n`plan --tc-batch --backend tc` prints the tc rules for ports that are not switchdev representors.',
   ),
   apply: commandUsage(
     'apply',
@@ -397,7 +399,9 @@ function build(command: CommandName, { values, positionals }: Scanned): ParsedCo
       if (bool('json') && bool('tc-batch')) throw new ConfigError('--tc-batch', 'cannot be combined with --json');
       return {
         command,
-        options: compact({ ...planInput, output: bool('json') ? 'json' : bool('tc-batch') ? 'tc-batch' : 'text' }),
+        options: compact({
+          ...planInput, backend: str('backend') as Backend | undefined, output: bool('json') ? 'json' : bool('tc-batch') ? 'tc-batch' : 'text',
+        }),
       };
     case 'apply':
       return { command, options: compact({ ...planInput, backend: str('apply-backend') as ApplyBackend | undefined }) };

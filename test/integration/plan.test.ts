@@ -111,7 +111,7 @@ describe.skipIf(!isRoot())('plan --json against the kernel', () => {
     expect(changed.map((g) => g.members.map((m) => m.dmac))).toEqual(expect.arrayContaining([['02:00:00:00:02:99']]));
   });
 
-  it('--tc-batch prints a shared block, chains per group and pedit/mirred rules', () => {
+  it('--tc-batch prints a shared block, chains per group and pedit/mirred rules (backend tc from the config or --backend)', () => {
     const mac1 = r.mac('eth1');
     const config = `${tmpdir()}/fib-offload-plan-test-${process.pid}.yaml`;
     writeFileSync(config, 'backend: tc\n');
@@ -127,6 +127,11 @@ describe.skipIf(!isRoot())('plan --json against the kernel', () => {
     } finally {
       rmSync(config, { force: true });
     }
+    // --backend does what the config's backend does, without a config file.
+    const flag = cli('plan', '--tc-batch', '--backend', 'tc', '--ports', 'eth1,eth2');
+    expect(flag.status, flag.stderr).toBe(0);
+    expect(flag.stdout).toMatch(/^qdisc add dev eth1 ingress_block 254 clsact$/m);
+    expect(flag.stdout).toMatch(/flower .*dst_ip 10\.0\.0\.0\/8 .*action goto chain \d+/);
   });
 
   it('bad flags and bad config exit 2 and name the offending input', () => {

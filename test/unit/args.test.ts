@@ -41,6 +41,7 @@ describe('commands and their flags', () => {
     ['plan', { command: 'plan', options: { output: 'text' } }],
     ['plan --json --config c.yaml', { command: 'plan', options: { output: 'json', config: 'c.yaml' } }],
     ['plan --tc-batch', { command: 'plan', options: { output: 'tc-batch' } }],
+    ['plan --tc-batch --backend tc', { command: 'plan', options: { output: 'tc-batch', backend: 'tc' } }],
     ['apply', { command: 'apply', options: {} }],
     ['apply --backend tc --ports eth1,eth2', { command: 'apply', options: { backend: 'tc', ports: ['eth1', 'eth2'] } }],
     ['flush', { command: 'flush', options: {} }],
@@ -142,7 +143,7 @@ describe('help', () => {
     }).toEqual({
       run: ['--config', '--ports', '--backend', '--metrics', '--log-level', '--flush-on-exit', '--help'],
       show: ['--config', '--ports', '--json', '--log-level', '--help'],
-      plan: ['--config', '--ports', '--json', '--tc-batch', '--log-level', '--help'],
+      plan: ['--config', '--ports', '--backend', '--json', '--tc-batch', '--log-level', '--help'],
       apply: ['--config', '--ports', '--backend', '--log-level', '--help'],
       flush: ['--config', '--log-level', '--help'],
       status: ['--config', '--metrics', '--log-level', '--help'],
