@@ -25,8 +25,8 @@ import {
 import { groupRefsOf, incrementalChanges, type FilterChange } from './incremental.js';
 import { desiredBlocks, filterKey, installedSubject, isOurCookie, type BlockPlan, type DesiredFilter } from './rules.js';
 
-import type { TcFallback, TcPolicy } from '../reconcile/placement.js';
-export type { TcFallback, TcPolicy } from '../reconcile/placement.js';
+import type { TcFallback, TcPolicy } from '../config.js';
+export type { TcFallback, TcPolicy } from '../config.js';
 
 export interface TcBackendOptions {
   readonly policy: TcPolicy;
