@@ -2,8 +2,10 @@
 // (`plan --tc-batch`) and for running on a kernel with flower.
 //
 // Layout per table T (one shared ingress block T across the table's tc ports):
-//   chain 0, prio 1 / 2   TTL (hop limit) <= 1 → pass (the kernel answers)
-//   chain 0, prio 100+(32-len) / 200+(128-len)   dst prefix → goto chain G, or pass
+//   chain 0, prio 1 / 2   per port: indev P dst_mac <P's MAC> → goto chain 1;
+//                          anything else (a frame for another host) → the kernel
+//   chain 1, prio 1 / 2   TTL (hop limit) <= 1 → pass (the kernel answers)
+//   chain 1, prio 100+(32-len) / 200+(128-len)   dst prefix → goto chain G, or pass
 //                          (longer prefixes at lower prio numbers: LPM)
 //   chain G (group id)     rewrite MACs, TTL-1 (+ IPv4 checksum), redirect;
 //                          ECMP buckets as masked matches, one prio per mask
@@ -19,6 +21,8 @@ import { fnv1a32 } from './groups.js';
 import { PUNT_BUCKET, type Plan, type PlanEntry, type PlanGroup } from './types.js';
 
 export const TTL_PRIO: Readonly<Record<Family, number>> = { 4: 1, 6: 2 };
+/** The prefix chain (chain 0 holds the per-port MAC checks that jump to it). */
+const PREFIX_CHAIN = 1;
 const PREFIX_PRIO_BASE: Readonly<Record<Family, number>> = { 4: 100, 6: 200 };
 const GROUP_PRIO_BASE: Readonly<Record<Family, number>> = { 4: 1, 6: 17 };
 const PROTO: Readonly<Record<Family, string>> = { 4: 'ip', 6: 'ipv6' };
@@ -31,7 +35,7 @@ export function blockOf(table: number): number {
   return table;
 }
 
-/** chain 0 priority of a prefix: longer prefixes are evaluated first. */
+/** Prefix-chain priority of a prefix: longer prefixes are evaluated first. */
 export function prefixPrio(family: Family, len: number): number {
   return PREFIX_PRIO_BASE[family] + (family === 4 ? 32 : 128) - len;
 }
@@ -40,7 +44,7 @@ const hex = (n: number, digits: number) => n.toString(16).padStart(digits, '0');
 
 /**
  * Cookies say "ours" and which plan element: 'fb01' (agent, version 1), a
- * kind byte (01 TTL punt, 02 chain 0 entry, 03 group rule), the table, then
+ * kind byte (01 TTL punt, 02 prefix entry, 03 group rule, 04 port check), the table, then
  * 8 bytes naming the element. 15 bytes (tc allows 16).
  */
 function cookie(kind: number, table: number, tail: string): string {
@@ -93,7 +97,7 @@ export function tcBatch(plan: Plan): string {
     const seen = new Set<string>();
     for (const e of plan.entries) {
       if (e.table !== table) continue;
-      const head = `filter add block ${block} protocol ${PROTO[e.family]} chain 0 prio ${prefixPrio(e.family, Number(e.dst.split('/')[1]))} flower dst_ip ${e.dst}`;
+      const head = `filter add block ${block} protocol ${PROTO[e.family]} chain ${PREFIX_CHAIN} prio ${prefixPrio(e.family, Number(e.dst.split('/')[1]))} flower dst_ip ${e.dst}`;
       if (e.action === 'punt') {
         rules.push(`${head} action pass cookie ${entryCookie(e)}`);
         continue;
@@ -102,18 +106,26 @@ export function tcBatch(plan: Plan): string {
       const k = `${e.family}|${e.group!}`;
       if (!seen.has(k)) { seen.add(k); used.push({ family: e.family, id: e.group! }); }
     }
-    // Group chains before the chain 0 rules that jump to them, as diffPlans orders it.
+    // Group chains before the prefix rules that jump to them, and those before the port checks.
     used.sort((a, b) => a.id - b.id || a.family - b.family);
     for (const { family, id } of used) {
       const g = groups.get(id)!;
       out.push(`# group ${id} (${g.key}): ${g.members.map((m) => `${m.dev} ${m.dmac} w${m.weight}`).join(', ') || 'no usable member: punt'}`);
       out.push(...groupLines(block, table, family, g));
     }
-    out.push(`# table ${table}: chain 0`);
+    out.push(`# table ${table}: chain ${PREFIX_CHAIN} (prefixes)`);
     for (const family of [4, 6] as const) {
-      out.push(`filter add block ${block} protocol ${PROTO[family]} chain 0 prio ${TTL_PRIO[family]} flower ip_ttl 0/0xfe action pass cookie ${cookie(1, table, hex(family, 16))}`);
+      out.push(`filter add block ${block} protocol ${PROTO[family]} chain ${PREFIX_CHAIN} prio ${TTL_PRIO[family]} flower ip_ttl 0/0xfe action pass cookie ${cookie(1, table, hex(family, 16))}`);
     }
     out.push(...rules);
+    out.push(`# table ${table}: chain 0 (frames addressed to their ingress port)`);
+    for (const p of ports) {
+      if (p.mac === null) continue;
+      for (const family of [4, 6] as const) {
+        const ck = cookie(4, table, hex(fnv1a32(`${p.dev}|${family}`), 8) + hex(fnv1a32(`fib-offload|${p.dev}|${family}`), 8));
+        out.push(`filter add block ${block} protocol ${PROTO[family]} chain 0 prio ${TTL_PRIO[family]} flower indev ${p.dev} dst_mac ${p.mac} action goto chain ${PREFIX_CHAIN} cookie ${ck}`);
+      }
+    }
   }
   return out.join('\n') + '\n';
 }

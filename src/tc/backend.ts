@@ -23,7 +23,7 @@ import {
   type QdiscInfo, type TcRequest,
 } from '../netlink/codec/tc.js';
 import { groupRefsOf, incrementalChanges, type FilterChange } from './incremental.js';
-import { desiredBlocks, filterKey, installedSubject, isOurCookie, type BlockPlan, type DesiredFilter } from './rules.js';
+import { chainDepth, desiredBlocks, filterKey, installedSubject, isOurCookie, type BlockPlan, type DesiredFilter } from './rules.js';
 
 import type { TcFallback, TcPolicy } from '../config.js';
 export type { TcFallback, TcPolicy } from '../config.js';
@@ -196,16 +196,21 @@ export class TcBackend {
     return null;
   }
 
-  /** Diff one block against its dump and apply: group chains first, chain 0, then deletes (chain 0 before groups). */
+  /**
+   * Diff one block against its dump and apply: writes deepest chain first
+   * (groups, prefixes, port checks), then deletes shallowest first, so no
+   * rule ever jumps to a chain that is not filled yet or any more.
+   */
   private async applyBlock(b: BlockPlan, placement: FilterPlacement): Promise<{ result: BlockResult; ops: number; installed: Map<string, InstalledFilter> }> {
     const have = await this.installed(b.block, b.table);
     const want = new Map(b.filters.map((f) => [f.key, f] as const));
-    const phases: Op[][] = [[], [], [], []];
+    // [writes depth 2, 1, 0; deletes depth 0, 1, 2]
+    const phases: Op[][] = [[], [], [], [], [], []];
     let unchanged = 0;
     const echoed = new Map<string, InstalledFilter>();
     for (const [key, d] of want) {
       const got = have.get(key);
-      const phase = d.filter.id.chain === 0 ? 1 : 0;
+      const phase = 2 - chainDepth(d.filter.id.chain);
       if (!got) {
         phases[phase]!.push(writeOp('add', d, 0));
       } else if (!sameRule(got, d)) {
@@ -217,7 +222,7 @@ export class TcBackend {
     }
     for (const [key, got] of have) {
       if (want.has(key)) continue;
-      phases[got.id.chain === 0 ? 2 : 3]!.push(deleteOp(key, installedSubject(got), got.id));
+      phases[3 + chainDepth(got.id.chain)]!.push(deleteOp(key, installedSubject(got), got.id));
     }
     const failures: TcOpFailure[] = [];
     const counts = { add: 0, replace: 0, delete: 0 };
@@ -545,8 +550,8 @@ export class TcBackend {
         // A block with only the agent's filters (or none: emptied by a fallback) is the agent's.
         if (ours.length === 0 && all.length > 0) continue;
         touched.push(block);
-        // chain 0 first: nothing jumps into a chain that is being emptied.
-        ours.sort((x, y) => (x.id.chain === 0 ? 0 : 1) - (y.id.chain === 0 ? 0 : 1));
+        // Shallowest chain first: nothing jumps into a chain that is being emptied.
+        ours.sort((x, y) => chainDepth(x.id.chain) - chainDepth(y.id.chain));
         for (const f of ours) {
           const r = encodeFilterDelete(f.id);
           try {

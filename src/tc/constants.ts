@@ -18,7 +18,10 @@ export const TCA_OPTIONS = 2;
 export const TCA_CHAIN = 11;
 export const TCA_INGRESS_BLOCK = 13;
 
+export const TCA_FLOWER_INDEV = 2;
 export const TCA_FLOWER_ACT = 3;
+export const TCA_FLOWER_KEY_ETH_DST = 4;
+export const TCA_FLOWER_KEY_ETH_DST_MASK = 5;
 export const TCA_FLOWER_KEY_ETH_TYPE = 8;
 export const TCA_FLOWER_KEY_IPV4_SRC = 10;
 export const TCA_FLOWER_KEY_IPV4_SRC_MASK = 11;

@@ -1,5 +1,5 @@
 // One batch's plan ops → the flower filter changes they need, without a
-// dump: pure. An entry op is its chain-0 rule; a group's bucket rules exist
+// dump: pure. An entry op is its prefix-chain rule; a group's bucket rules exist
 // in a family's block while at least one entry of that family jumps to the
 // group, so entry ops move per (table, family, group) reference counts and a
 // group op rewrites only the families that hold it. Port ops change which
@@ -21,7 +21,7 @@ export interface FilterChange {
 
 /**
  * The changes in the order they must reach the kernel: group chains filled
- * or rewritten, chain-0 adds and replaces, chain-0 deletes, group chains
+ * or rewritten, prefix-chain adds and replaces, prefix-chain deletes, group chains
  * emptied. No rule ever jumps to a chain that is not there yet or any more.
  */
 export type FilterPhases = readonly [readonly FilterChange[], readonly FilterChange[], readonly FilterChange[], readonly FilterChange[]];
@@ -81,8 +81,8 @@ export function incrementalChanges(ops: readonly PlanOp[], next: Plan, placement
   const existsNew = (id: number): boolean => newGroups.has(id);
   const existsOld = (id: number): boolean => oldGroups.has(id);
 
-  const chain0: FilterChange[] = [];
-  const chain0Deletes: FilterChange[] = [];
+  const prefixes: FilterChange[] = [];
+  const prefixDeletes: FilterChange[] = [];
   const counts = new Map<string, { table: number; family: Family; group: number; before: number; after: number }>();
   const count = (e: PlanEntry, group: number | null, delta: number): void => {
     if (group === null) return;
@@ -103,14 +103,14 @@ export function incrementalChanges(ops: readonly PlanOp[], next: Plan, placement
     const placement = placementFor(e.table);
     const block = blockOf(e.table);
     if (op.op === 'entry-add') {
-      chain0.push({ kind: 'add', table: e.table, block, filter: entryFilter(e, existsNew, placement) });
+      prefixes.push({ kind: 'add', table: e.table, block, filter: entryFilter(e, existsNew, placement) });
       count(e, entryGroup(e, existsNew), +1);
     } else if (op.op === 'entry-replace') {
-      chain0.push({ kind: 'replace', table: e.table, block, filter: entryFilter(e, existsNew, placement) });
+      prefixes.push({ kind: 'replace', table: e.table, block, filter: entryFilter(e, existsNew, placement) });
       count(op.old, entryGroup(op.old, existsOld), -1);
       count(e, entryGroup(e, existsNew), +1);
     } else {
-      chain0Deletes.push({ kind: 'delete', table: e.table, block, filter: entryFilter(e, existsOld, placement) });
+      prefixDeletes.push({ kind: 'delete', table: e.table, block, filter: entryFilter(e, existsOld, placement) });
       count(e, entryGroup(e, existsOld), -1);
     }
   }
@@ -149,5 +149,5 @@ export function incrementalChanges(ops: readonly PlanOp[], next: Plan, placement
     }
     for (const f of oldByKey.values()) groupDeletes.push({ kind: 'delete', table: c.table, block, filter: f });
   }
-  return { full: null, phases: [groupWrites, chain0, chain0Deletes, groupDeletes], refs: after };
+  return { full: null, phases: [groupWrites, prefixes, prefixDeletes, groupDeletes], refs: after };
 }

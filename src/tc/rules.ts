@@ -1,8 +1,11 @@
 // The tc policy layer: a plan → the flower filters each shared block must
 // hold. Pure. Same layout as `plan --tc-batch` (src/plan/tc-batch.ts): per
-// table T one ingress block T; chain 0 holds the TTL/hop-limit punts (prio 1
-// and 2) and one rule per prefix at a priority that puts longer prefixes
-// first; chain G (group id) holds the group's ECMP buckets as masked
+// table T one ingress block T; chain 0 lets a frame on only if it was sent
+// to its ingress port's own MAC (indev + dst_mac, per port and protocol:
+// flooded unicast for other hosts goes to the kernel, which drops it as
+// PACKET_OTHERHOST); the prefix chain (PREFIX_CHAIN) holds the TTL/hop-limit
+// punts (prio 1 and 2) and one rule per prefix at a priority that puts longer
+// prefixes first; chain G (group id) holds the group's ECMP buckets as masked
 // source/destination matches, each rewriting MACs and TTL, fixing the IPv4
 // checksum and redirecting. Every action carries the agent's cookie.
 import { bucketMatches, type BucketMatch } from '../plan/buckets.js';
@@ -21,8 +24,22 @@ export const PROTO: Readonly<Record<Family, EthProto>> = { 4: 'ip', 6: 'ipv6' };
 
 /** Cookie layout: magic 0xfb01, kind, table (u32 BE), 8-byte content hash. 15 bytes. */
 export const COOKIE_MAGIC = 0xfb01;
-export type RuleKind = 'ttl' | 'entry' | 'group';
-const KIND_BYTE: Readonly<Record<RuleKind, number>> = { ttl: 1, entry: 2, group: 3 };
+export type RuleKind = 'ttl' | 'entry' | 'group' | 'port';
+const KIND_BYTE: Readonly<Record<RuleKind, number>> = { ttl: 1, entry: 2, group: 3, port: 4 };
+
+/** The prefix chain: chain 0 jumps here for frames addressed to their ingress port (group ids start at 0x100). */
+export const PREFIX_CHAIN = 1;
+/** chain 0 priorities of the per-port MAC checks. */
+export const PORT_PRIO: Readonly<Record<Family, number>> = { 4: 1, 6: 2 };
+
+/**
+ * How deep a chain sits in the jumps: 0 (the port check), 1 (prefixes), 2
+ * (groups). Rules go in deepest first and come out shallowest first, so no
+ * rule ever jumps to a chain that is not filled yet or any more.
+ */
+export function chainDepth(chain: number): 0 | 1 | 2 {
+  return chain === 0 ? 0 : chain === PREFIX_CHAIN ? 1 : 2;
+}
 
 export interface DesiredFilter {
   /** Identity within the block: chain, protocol, priority and match. Equal for the installed filter it corresponds to. */
@@ -53,7 +70,7 @@ export function isOurCookie(cookie: Uint8Array | null, table?: number): boolean 
 
 export function cookieKind(cookie: Uint8Array): RuleKind | null {
   const k = cookie[2];
-  return k === 1 ? 'ttl' : k === 2 ? 'entry' : k === 3 ? 'group' : null;
+  return k === 1 ? 'ttl' : k === 2 ? 'entry' : k === 3 ? 'group' : k === 4 ? 'port' : null;
 }
 
 function actionText(a: TcAction): string {
@@ -137,10 +154,27 @@ function prefixMatch(dst: string): { family: Family; len: number; match: FlowerM
   return { family, len, match: len === 0 ? {} : { dst: { addr: maskBytes(addr, len), mask } } };
 }
 
-/** The TTL / hop-limit punts at the head of chain 0: the kernel sends time-exceeded. */
+/** The TTL / hop-limit punts at the head of the prefix chain: the kernel sends time-exceeded. */
 export function ttlFilters(table: number, placement: FilterPlacement): DesiredFilter[] {
   return ([4, 6] as const).map((family) =>
-    make('ttl', `block ${blockOf(table)}`, table, 0, family, TTL_PRIO[family], { ttl: { value: 0, mask: 0xfe } }, [{ kind: 'pass' }], placement));
+    make('ttl', `block ${blockOf(table)}`, table, PREFIX_CHAIN, family, TTL_PRIO[family], { ttl: { value: 0, mask: 0xfe } }, [{ kind: 'pass' }], placement));
+}
+
+/**
+ * chain 0: per port and protocol, a frame that came in on the port and is
+ * addressed to the port's own MAC goes on to the prefix chain. Anything else
+ * matches nothing here and goes to the kernel.
+ */
+export function portFilters(table: number, ports: readonly PlanPort[], placement: FilterPlacement): DesiredFilter[] {
+  const out: DesiredFilter[] = [];
+  for (const p of ports) {
+    if (p.mac === null) continue;
+    const dstMac = { addr: parseMac(p.mac), mask: Uint8Array.of(255, 255, 255, 255, 255, 255) };
+    for (const family of [4, 6] as const) {
+      out.push(make('port', `port ${p.dev}`, table, 0, family, PORT_PRIO[family], { indev: p.dev, dstMac }, [{ kind: 'goto', chain: PREFIX_CHAIN }], placement));
+    }
+  }
+  return out;
 }
 
 /** Does this entry jump to a group chain (rather than pass to the kernel)? */
@@ -148,11 +182,11 @@ export function entryGroup(e: PlanEntry, groupExists: (id: number) => boolean): 
   return e.action === 'forward' && e.group !== undefined && groupExists(e.group) ? e.group : null;
 }
 
-/** An entry's chain-0 rule: its prefix at a priority that puts longer prefixes first, goto its group or pass. */
+/** An entry's prefix-chain rule: its prefix at a priority that puts longer prefixes first, goto its group or pass. */
 export function entryFilter(e: PlanEntry, groupExists: (id: number) => boolean, placement: FilterPlacement): DesiredFilter {
   const { family, len, match } = prefixMatch(e.dst);
   const g = entryGroup(e, groupExists);
-  return make('entry', `entry ${e.table}|${e.dst}`, e.table, 0, family, prefixPrio(family, len), match,
+  return make('entry', `entry ${e.table}|${e.dst}`, e.table, PREFIX_CHAIN, family, prefixPrio(family, len), match,
     g !== null ? [{ kind: 'goto', chain: g }] : [{ kind: 'pass' }], placement);
 }
 
@@ -195,7 +229,7 @@ export function desiredBlocks(plan: Plan, placementFor: (table: number) => Filte
         groupRules.push(...groupFilters(table, e.family, groups.get(g)!, tcIfindexes, placement));
       }
     }
-    out.push({ block: blockOf(table), table, ports, filters: [...groupRules, ...filters] });
+    out.push({ block: blockOf(table), table, ports, filters: [...groupRules, ...filters, ...portFilters(table, ports, placement)] });
   }
   return out;
 }
@@ -208,7 +242,8 @@ export function desiredBlocks(plan: Plan, placementFor: (table: number) => Filte
 export function installedSubject(f: InstalledFilter): Subject {
   const cookie = f.actions[0]?.cookie ?? null;
   const kind = cookie && isOurCookie(cookie) ? cookieKind(cookie) : null;
-  if (kind === 'group' || (kind === null && f.id.chain !== 0)) return `group ${f.id.chain}`;
+  if (kind === 'group' || (kind === null && chainDepth(f.id.chain) === 2)) return `group ${f.id.chain}`;
+  if (kind === 'port') return `port ${/(?:^|,)i([^,]*)/.exec(f.matchKey)?.[1] ?? '?'}`;
   if (kind !== 'entry' || !cookie) return `block ${f.id.block}`;
   const table = Buffer.from(cookie).readUInt32BE(3);
   const m = /(?:^|,)d([0-9a-f]+)\/([0-9a-f]+)/.exec(f.matchKey);

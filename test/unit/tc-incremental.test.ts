@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { assignBuckets, bucketBitsFor, diffPlans, type Plan, type PlanEntry, type PlanGroup } from '../../src/plan/index.js';
 import { groupRefsOf, incrementalChanges, type FilterChange, type Incremental } from '../../src/tc/incremental.js';
 import { decodeFilter, encodeFilter } from '../../src/netlink/codec/tc.js';
-import { desiredBlocks, groupFilters, installedSubject, type DesiredFilter } from '../../src/tc/rules.js';
+import { chainDepth, desiredBlocks, groupFilters, installedSubject, type DesiredFilter } from '../../src/tc/rules.js';
 
 const TABLE = 254;
 const PORTS = [2, 3, 4, 5].map((ifindex) => ({ ifindex, dev: `eth${ifindex - 1}`, backend: 'tc' as const, mac: `02:00:00:00:00:0${ifindex}`, table: TABLE }));
@@ -33,7 +33,7 @@ const hex = (c: Uint8Array): string => Buffer.from(c).toString('hex');
 const rows = (p: Plan): Map<string, DesiredFilter> => new Map(desiredBlocks(p, () => 'none').flatMap((b) => b.filters.map((f) => [`${b.block}|${f.key}`, f] as const)));
 const asSet = (m: ReadonlyMap<string, DesiredFilter>): string[] => [...m].map(([k, f]) => `${k}|${hex(f.filter.cookie)}`).sort();
 
-/** No chain-0 rule jumps to a chain that has no rule of its protocol. */
+/** No rule jumps to a chain that has no rule of its protocol. */
 function gotosResolve(m: ReadonlyMap<string, DesiredFilter>): string[] {
   const chains = new Set([...m.values()].filter((f) => f.filter.id.chain !== 0).map((f) => `${f.filter.id.chain}|${f.filter.id.proto}`));
   return [...m.values()].flatMap((f) => f.filter.actions.flatMap((a) => (a.kind === 'goto' && !chains.has(`${a.chain}|${f.filter.id.proto}`) ? [f.key] : [])));
@@ -77,7 +77,7 @@ describe('tc incremental changes', () => {
 
   it('entry add to a group already in use: one chain-0 add', () => {
     const next = plan([group(100, 2)], [fwd('10.0.0.0/8', 100), punt('10.1.0.0/16'), fwd('192.0.2.0/24', 100)]);
-    expect(summary(expectStep(base, next))).toEqual(['add entry 254|192.0.2.0/24 ip chain 0']);
+    expect(summary(expectStep(base, next))).toEqual(['add entry 254|192.0.2.0/24 ip chain 1']);
   });
 
   it('entry add with a new group: the group chain is filled first', () => {
@@ -87,27 +87,27 @@ describe('tc incremental changes', () => {
     expect(ruleCount(group(200, 3))).toBeGreaterThan(2);
     expect(summary(cs)).toEqual([
       ...Array.from({ length: ruleCount(group(200, 3)) }, () => 'add group 200 ip chain 200'),
-      'add entry 254|192.0.2.0/24 ip chain 0',
+      'add entry 254|192.0.2.0/24 ip chain 1',
     ]);
   });
 
   it('entry replace: punt → forward, and forward to another group', () => {
     const n1 = plan([group(100, 2)], [fwd('10.0.0.0/8', 100), fwd('10.1.0.0/16', 100)]);
-    expect(summary(expectStep(base, n1))).toEqual(['replace entry 254|10.1.0.0/16 ip chain 0']);
+    expect(summary(expectStep(base, n1))).toEqual(['replace entry 254|10.1.0.0/16 ip chain 1']);
     const n2 = plan([group(100, 2), group(200, 2)], [fwd('10.0.0.0/8', 100), fwd('10.1.0.0/16', 200)]);
     expect(summary(expectStep(n1, n2))).toEqual([
-      'add group 200 ip chain 200', 'add group 200 ip chain 200', 'replace entry 254|10.1.0.0/16 ip chain 0',
+      'add group 200 ip chain 200', 'add group 200 ip chain 200', 'replace entry 254|10.1.0.0/16 ip chain 1',
     ]);
   });
 
   it('entry delete: the last entry of a group takes its chain with it, after the entry', () => {
     const next = plan([], [punt('10.1.0.0/16')]);
     expect(summary(expectStep(base, next))).toEqual([
-      'delete entry 254|10.0.0.0/8 ip chain 0', 'delete group 100 ip chain 100', 'delete group 100 ip chain 100',
+      'delete entry 254|10.0.0.0/8 ip chain 1', 'delete group 100 ip chain 100', 'delete group 100 ip chain 100',
     ]);
     // Not the last one: only the entry.
     const two = plan([group(100, 2)], [fwd('10.0.0.0/8', 100), punt('10.1.0.0/16'), fwd('192.0.2.0/24', 100)]);
-    expect(summary(expectStep(two, base))).toEqual(['delete entry 254|192.0.2.0/24 ip chain 0']);
+    expect(summary(expectStep(two, base))).toEqual(['delete entry 254|192.0.2.0/24 ip chain 1']);
   });
 
   it('group update: a MAC change replaces the buckets in place; a new member changes the bucket bits', () => {
@@ -131,11 +131,11 @@ describe('tc incremental changes', () => {
     ]);
     const v6only = plan([group(100, 2)], [fwd('2001:db8::/32', 100)]);
     expect(summary(expectStep(both, v6only))).toEqual([
-      'delete entry 254|10.0.0.0/8 ip chain 0', 'delete group 100 ip chain 100', 'delete group 100 ip chain 100',
+      'delete entry 254|10.0.0.0/8 ip chain 1', 'delete group 100 ip chain 100', 'delete group 100 ip chain 100',
     ]);
     // And back: the IPv4 buckets come before the IPv4 entry.
     expect(summary(expectStep(v6only, both))).toEqual([
-      'add group 100 ip chain 100', 'add group 100 ip chain 100', 'add entry 254|10.0.0.0/8 ip chain 0',
+      'add group 100 ip chain 100', 'add group 100 ip chain 100', 'add entry 254|10.0.0.0/8 ip chain 1',
     ]);
   });
 
@@ -145,7 +145,7 @@ describe('tc incremental changes', () => {
     const r = incrementalChanges(diffPlans(prev, next), next, () => 'none', groupRefsOf(prev));
     if (r.full !== null) throw new Error(r.full);
     const [groups, chain0, chain0Deletes, groupDeletes] = r.phases;
-    expect(groups.every((c) => c.filter.filter.id.chain !== 0 && c.kind !== 'delete')).toBe(true);
+    expect(groups.every((c) => chainDepth(c.filter.filter.id.chain) === 2 && c.kind !== 'delete')).toBe(true);
     expect(chain0.map((c) => c.kind).sort()).toEqual(['add', 'add']);
     expect(chain0Deletes.map((c) => c.filter.subject).sort()).toEqual(['entry 254|10.1.0.0/16', 'entry 254|172.16.0.0/12']);
     expect(new Set(groupDeletes.map((c) => c.filter.subject))).toEqual(new Set(['group 100', 'group 300']));
@@ -170,6 +170,7 @@ describe('tc incremental changes', () => {
     const [b] = desiredBlocks(base, () => 'none');
     expect(b!.filters.map((f) => f.subject)).toEqual([
       'group 100', 'group 100', 'block 254', 'block 254', 'entry 254|10.0.0.0/8', 'entry 254|10.1.0.0/16',
+      ...PORTS.flatMap((p) => [`port ${p.dev}`, `port ${p.dev}`]),
     ]);
   });
 

@@ -2,7 +2,8 @@
 // buckets, cookies), pure.
 import { describe, expect, it } from 'vitest';
 import { assignBuckets, bucketBitsFor, type Plan, type PlanGroup } from '../../src/plan/index.js';
-import { desiredBlocks, isOurCookie, ruleCookie } from '../../src/tc/rules.js';
+import { PREFIX_CHAIN, chainDepth, desiredBlocks, isOurCookie, ruleCookie } from '../../src/tc/rules.js';
+import { parseMac } from '../../src/model/ip.js';
 
 function group(id: number, n: number): PlanGroup {
   const bits = bucketBitsFor(n);
@@ -28,25 +29,36 @@ function plan(width: number): Plan {
 }
 
 describe('tc rules', () => {
-  it('one block per table; TTL punts, chain 0 prefixes by length, group chains per family', () => {
+  it('one block per table: port checks in chain 0, TTL punts and prefixes by length in the prefix chain, group chains per family', () => {
     const [b] = desiredBlocks(plan(2), () => 'none');
     expect(b!.block).toBe(254);
-    const chain0 = b!.filters.filter((f) => f.filter.id.chain === 0);
-    expect(chain0.map((f) => [f.kind, f.filter.id.proto, f.filter.id.prio])).toEqual([
+    const prefixes = b!.filters.filter((f) => f.filter.id.chain === PREFIX_CHAIN);
+    expect(prefixes.map((f) => [f.kind, f.filter.id.proto, f.filter.id.prio])).toEqual([
       ['ttl', 'ip', 1], ['ttl', 'ipv6', 2],
       ['entry', 'ip', 132], ['entry', 'ip', 124], ['entry', 'ip', 116], ['entry', 'ipv6', 296],
     ]);
     // Longer prefixes at lower (earlier) priorities: LPM holds across forward and punt rules.
-    expect(chain0.find((f) => f.filter.id.prio === 116)!.filter.actions).toEqual([{ kind: 'pass' }]);
-    expect(chain0.find((f) => f.filter.id.prio === 124)!.filter.actions).toEqual([{ kind: 'goto', chain: 100 }]);
+    expect(prefixes.find((f) => f.filter.id.prio === 116)!.filter.actions).toEqual([{ kind: 'pass' }]);
+    expect(prefixes.find((f) => f.filter.id.prio === 124)!.filter.actions).toEqual([{ kind: 'goto', chain: 100 }]);
     // The default route matches everything: no dst key (flower would not report a zero mask back).
-    expect(chain0.find((f) => f.filter.id.prio === 132)!.filter.match).toEqual({});
+    expect(prefixes.find((f) => f.filter.id.prio === 132)!.filter.match).toEqual({});
     const groups = b!.filters.filter((f) => f.filter.id.chain === 100);
     expect(groups.map((f) => f.filter.id.proto)).toEqual(['ip', 'ip', 'ipv6', 'ipv6']);
     expect(groups[0]!.filter.actions.map((a) => a.kind)).toEqual(['rewrite', 'csum-ip4h', 'redirect']);
     expect(groups[2]!.filter.actions.map((a) => a.kind)).toEqual(['rewrite', 'redirect']);
-    // Group chains come first: nothing jumps to a chain before it is filled.
-    expect(b!.filters.findIndex((f) => f.filter.id.chain === 0)).toBe(groups.length);
+    // chain 0: per tc port and protocol, its own MAC on its own ingress → the prefix chain; nothing else matches.
+    const ports = b!.filters.filter((f) => f.filter.id.chain === 0);
+    const tcPorts = plan(2).ports.filter((p) => p.backend === 'tc');
+    expect(ports.length).toBe(2 * tcPorts.length);
+    for (const p of tcPorts) {
+      const mine = ports.filter((f) => f.filter.match.indev === p.dev);
+      expect(mine.map((f) => f.filter.id.proto)).toEqual(['ip', 'ipv6']);
+      expect(mine.every((f) => Buffer.from(f.filter.match.dstMac!.addr).equals(Buffer.from(parseMac(p.mac!))))).toBe(true);
+      expect(mine.every((f) => f.subject === `port ${p.dev}` && f.filter.actions[0]!.kind === 'goto')).toBe(true);
+    }
+    // Deepest chains first: nothing jumps to a chain before it is filled.
+    const depths = b!.filters.map((f) => chainDepth(f.filter.id.chain));
+    expect(depths).toEqual([...depths].sort((x, y) => y - x));
   });
 
   it.each([[2, 2], [8, 8]])('%i-way ECMP: %i bucket rules per family, every key distinct', (width, perFamily) => {

@@ -27,7 +27,7 @@ function tcFilters(dut: Netns): TcFilterJson[] {
   if (p.status !== 0 || !p.stdout.trim()) return [];
   return (JSON.parse(p.stdout) as TcFilterJson[]).filter((f) => f.options !== undefined);
 }
-const ruleFor = (dut: Netns, dst: string): TcFilterJson | undefined => tcFilters(dut).find((f) => f.chain === 0 && f.options!.keys?.dst_ip === dst);
+const ruleFor = (dut: Netns, dst: string): TcFilterJson | undefined => tcFilters(dut).find((f) => f.chain === 1 && f.options!.keys?.dst_ip === dst);
 
 async function until(what: string, ok: () => boolean, ms = 10_000): Promise<void> {
   const end = Date.now() + ms;

@@ -2,7 +2,8 @@
 // h1 — dut — h2/h3 (offload ports eth1..eth3) and h4 behind eth4 (not an
 // offload port), ip_forward off in dut so only tc can forward.
 // `fib-offload apply --backend tc` is run as the agent would be.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -44,6 +45,7 @@ function tcFilters(dut: Netns, block = 254): TcFilterJson[] {
   const out = dut.exec('tc', '-s', '-j', 'filter', 'show', 'block', String(block));
   return (out.trim() ? JSON.parse(out) as TcFilterJson[] : []).filter((f) => f.options !== undefined);
 }
+const FRAMES = fileURLToPath(new URL('../integration/lib/frames.py', import.meta.url));
 const snapshot = (fs: TcFilterJson[]) => fs.map((f) => `${f.chain}|${f.protocol}|${f.pref}|${f.options!.handle}|${f.options!.actions?.[0]?.cookie}`).sort();
 
 describe('tc flower backend: h1 — dut — h2/h3 with ip_forward off', () => {
@@ -132,6 +134,31 @@ describe('tc flower backend: h1 — dut — h2/h3 with ip_forward off', () => {
     }
   });
 
+  it('routes a frame only if it was sent to its ingress port\'s own MAC: flooded unicast for another host is not routed', async () => {
+    // The same UDP frame to 198.51.100.1, sent raw from h1: once to dut eth1's MAC, once to a MAC nobody has
+    // (as a switch floods unknown unicast). The kernel drops the second (PACKET_OTHERHOST); so must tc.
+    const recv = spawn('ip', ['netns', 'exec', h2.name, 'python3', FRAMES, 'recv', 'eth0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    recv.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+    try {
+      for (let i = 0; i < 100 && !out.includes('ready'); i++) await new Promise((r) => setTimeout(r, 100));
+      expect(out).toContain('ready');
+      const send = (dmac: string, dst: string): void => {
+        const r = spawnSync('ip', ['netns', 'exec', h1.name, 'python3', FRAMES, 'send', 'eth0', MAC.h1, dmac, '10.1.0.2', '50', '1', dst], { encoding: 'utf8' });
+        expect(r.status, r.stderr).toBe(0);
+      };
+      send(dut.mac('eth1'), '198.51.100.1');
+      send('02:00:00:00:99:99', '198.51.100.2');
+    } finally {
+      recv.kill('SIGTERM');
+    }
+    await new Promise((r) => recv.once('close', r));
+    const got = (JSON.parse(out.slice(out.indexOf('{'))) as { received: Array<[string, string, number, number]> }).received;
+    const to = (dst: string): number => got.filter(([d]) => d === dst).reduce((n, [, , , k]) => n + k, 0);
+    expect(to('198.51.100.1'), 'addressed to dut: routed').toBeGreaterThan(40);
+    expect(to('198.51.100.2'), 'addressed to another host: not routed').toBe(0);
+  });
+
   it('forwards ICMP both ways with TTL / hop limit decremented once, IPv4 and IPv6', () => {
     const v4 = ping(h1, '198.51.100.1');
     expect(v4.ok, v4.out).toBe(true);
@@ -175,7 +202,7 @@ describe('tc flower backend: h1 — dut — h2/h3 with ip_forward off', () => {
   it('TTL 1 goes to the kernel: time exceeded from dut once forwarding is on', () => {
     const off = ping(h1, '198.51.100.1', '-t', '1');
     expect(off.ok).toBe(false);
-    const ttlRule = tcFilters(dut).find((f) => f.chain === 0 && f.pref === 1 && f.protocol === 'ip')!;
+    const ttlRule = tcFilters(dut).find((f) => f.chain === 1 && f.pref === 1 && f.protocol === 'ip')!;
     expect(ttlRule.options!.actions![0]!.stats!.packets).toBeGreaterThanOrEqual(2);
     dut.sysctl('net.ipv4.ip_forward', 1);
     try {
@@ -207,15 +234,15 @@ describe('tc flower backend: h1 — dut — h2/h3 with ip_forward off', () => {
   });
 
   it('a neighbour MAC change rewrites only the group chain, and traffic follows it', () => {
-    const chain0 = snapshot(tcFilters(dut).filter((f) => f.chain === 0));
+    const above = snapshot(tcFilters(dut).filter((f) => f.chain <= 1));
     h2.ip('link', 'set', 'dev', 'eth0', 'address', MAC.h2b);
     dut.ip('neigh', 'replace', '10.2.0.2', 'lladdr', MAC.h2b, 'dev', 'eth2', 'nud', 'reachable');
     expect(ping(h1, '198.51.100.1').ok).toBe(false); // old MAC still in the group
     const r = agent(dut, 'apply', ...PORTS);
     expect(r.status, r.stdout).toBe(0);
     expect(r.stdout).toMatch(/~[1-9]\d* -0/);
-    // Chain 0 (the prefixes) is untouched: same handles, same cookies.
-    expect(snapshot(tcFilters(dut).filter((f) => f.chain === 0))).toEqual(chain0);
+    // The port checks (chain 0) and the prefixes (chain 1) are untouched: same handles, same cookies.
+    expect(snapshot(tcFilters(dut).filter((f) => f.chain <= 1))).toEqual(above);
     expect(ping(h1, '198.51.100.1').ok).toBe(true);
   });
 

@@ -9,7 +9,8 @@ import {
   ETH_P_IP, ETH_P_IPV6, PEDIT_CMD_ADD, PEDIT_CMD_SET, PEDIT_HTYPE_ETH, PEDIT_HTYPE_IP4, PEDIT_HTYPE_IP6,
   TCA_ACT_COOKIE, TCA_ACT_KIND, TCA_ACT_OPTIONS, TCA_ACT_STATS, TCA_CHAIN, TCA_CLS_FLAGS_IN_HW,
   TCA_CLS_FLAGS_NOT_IN_HW, TCA_CLS_FLAGS_SKIP_HW, TCA_CLS_FLAGS_SKIP_SW, TCA_CSUM_PARMS, TCA_CSUM_TM,
-  TCA_CSUM_UPDATE_FLAG_IPV4HDR, TCA_EGRESS_REDIR, TCA_FLOWER_ACT, TCA_FLOWER_FLAGS, TCA_FLOWER_IN_HW_COUNT,
+  TCA_CSUM_UPDATE_FLAG_IPV4HDR, TCA_EGRESS_REDIR, TCA_FLOWER_ACT, TCA_FLOWER_FLAGS, TCA_FLOWER_INDEV, TCA_FLOWER_IN_HW_COUNT,
+  TCA_FLOWER_KEY_ETH_DST, TCA_FLOWER_KEY_ETH_DST_MASK,
   TCA_FLOWER_KEY_ETH_TYPE, TCA_FLOWER_KEY_IPV4_DST, TCA_FLOWER_KEY_IPV4_DST_MASK, TCA_FLOWER_KEY_IPV4_SRC,
   TCA_FLOWER_KEY_IPV4_SRC_MASK, TCA_FLOWER_KEY_IPV6_DST, TCA_FLOWER_KEY_IPV6_DST_MASK, TCA_FLOWER_KEY_IPV6_SRC,
   TCA_FLOWER_KEY_IPV6_SRC_MASK, TCA_FLOWER_KEY_IP_TTL, TCA_FLOWER_KEY_IP_TTL_MASK, TCA_GACT_PARMS, TCA_GACT_TM,
@@ -39,6 +40,10 @@ export interface MaskedAddr {
 
 /** Flower keys, encoded in this order (the order of iproute2's command line `ip_ttl`, `dst_ip`, `src_ip`). */
 export interface FlowerMatch {
+  /** The ingress device (flower indev): in a shared block, which port the frame came in on. */
+  readonly indev?: string;
+  /** Ethernet destination address and mask (flower dst_mac). */
+  readonly dstMac?: { readonly addr: Uint8Array; readonly mask: Uint8Array };
   readonly ttl?: { readonly value: number; readonly mask: number };
   readonly dst?: MaskedAddr;
   readonly src?: MaskedAddr;
@@ -229,6 +234,11 @@ function addrAttrs(proto: EthProto, which: 'src' | 'dst', m: MaskedAddr): Bufs {
 
 function flowerOptions(f: FlowerFilter): Bufs {
   const o: Bufs = [];
+  if (f.match.indev !== undefined) o.push(...attr(TCA_FLOWER_INDEV, Buffer.from(`${f.match.indev}\0`, 'latin1')));
+  if (f.match.dstMac) {
+    if (f.match.dstMac.addr.length !== 6 || f.match.dstMac.mask.length !== 6) throw new RangeError('flower dst_mac: expected 6-byte address and mask');
+    o.push(...attr(TCA_FLOWER_KEY_ETH_DST, f.match.dstMac.addr), ...attr(TCA_FLOWER_KEY_ETH_DST_MASK, f.match.dstMac.mask));
+  }
   if (f.match.ttl) o.push(...attr(TCA_FLOWER_KEY_IP_TTL, u8(f.match.ttl.value)), ...attr(TCA_FLOWER_KEY_IP_TTL_MASK, u8(f.match.ttl.mask)));
   if (f.match.dst) o.push(...addrAttrs(f.id.proto, 'dst', f.match.dst));
   if (f.match.src) o.push(...addrAttrs(f.id.proto, 'src', f.match.src));
@@ -329,6 +339,8 @@ export function placementOf(flags: number): FilterPlacement {
 export function matchKeyOf(m: FlowerMatch): string {
   const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
   const parts: string[] = [];
+  if (m.indev !== undefined) parts.push(`i${m.indev}`);
+  if (m.dstMac) parts.push(`m${hex(m.dstMac.addr)}/${hex(m.dstMac.mask)}`);
   if (m.ttl) parts.push(`t${m.ttl.value}/${m.ttl.mask}`);
   if (m.dst) parts.push(`d${hex(m.dst.addr)}/${hex(m.dst.mask)}`);
   if (m.src) parts.push(`s${hex(m.src.addr)}/${hex(m.src.mask)}`);
@@ -398,12 +410,16 @@ export function decodeFilter(buf: Buffer, off: number, end: number): InstalledFi
   let inHwCount: number | null = null;
   let ttlValue = -1;
   let ttlMask = -1;
-  const addr: Partial<Record<'d' | 'dm' | 's' | 'sm', Buffer>> = {};
+  const addr: Partial<Record<'d' | 'dm' | 's' | 'sm' | 'm' | 'mm', Buffer>> = {};
+  let indev: string | undefined;
   const actions: DecodedAction[] = [];
   forEachAttr(buf, os, oe, (t, s, e) => {
     switch (t) {
       case TCA_FLOWER_FLAGS: flags = buf.readUInt32LE(s); break;
       case TCA_FLOWER_IN_HW_COUNT: inHwCount = buf.readUInt32LE(s); break;
+      case TCA_FLOWER_INDEV: indev = buf.toString('latin1', s, e).replace(/\0+$/, ''); break;
+      case TCA_FLOWER_KEY_ETH_DST: addr.m = buf.subarray(s, e); break;
+      case TCA_FLOWER_KEY_ETH_DST_MASK: addr.mm = buf.subarray(s, e); break;
       case TCA_FLOWER_KEY_IP_TTL: ttlValue = buf[s]!; break;
       case TCA_FLOWER_KEY_IP_TTL_MASK: ttlMask = buf[s]!; break;
       case TCA_FLOWER_KEY_IPV4_DST: case TCA_FLOWER_KEY_IPV6_DST: addr.d = buf.subarray(s, e); break;
@@ -414,6 +430,8 @@ export function decodeFilter(buf: Buffer, off: number, end: number): InstalledFi
     }
   });
   const match: FlowerMatch = {
+    ...(indev !== undefined ? { indev } : {}),
+    ...(addr.m && addr.mm ? { dstMac: { addr: addr.m, mask: addr.mm } } : {}),
     ...(ttlValue >= 0 && ttlMask >= 0 ? { ttl: { value: ttlValue, mask: ttlMask } } : {}),
     ...(addr.d && addr.dm ? { dst: { addr: addr.d, mask: addr.dm } } : {}),
     ...(addr.s && addr.sm ? { src: { addr: addr.s, mask: addr.sm } } : {}),
