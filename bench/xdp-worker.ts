@@ -76,7 +76,10 @@ export interface FlatResult {
   /** reconcile() of N routes into fresh maps with the table in the flat array: build, batched writes, publish. */
   installSeconds: number;
   mapWriteSeconds: number;
+  /** reconcile() again in the same process: diffed against the agent's image of the array (no read-back). */
   noopReconcileSeconds: number;
+  /** reconcile() by a new backend on the same pins (a restart): the array read back (20M entries) and diffed. */
+  restartReconcileSeconds: number;
   /** A /8 in populated space added and removed under the full table through applyOps (ms). */
   slash8: { samples: number; addMs: Stat; deleteMs: Stat };
 }
@@ -330,6 +333,17 @@ async function flatBench(n: number, changes: number): Promise<FlatResult> {
     log(`flat: ${n} routes installed in ${a.wall.toFixed(3)} s (map writes ${a.r.seconds.toFixed(3)} s)`);
     const z = await reconcileChecked(b, plan);
     if (z.r.ops !== 0) throw new Error(`no-op flat reconcile made ${z.r.ops} map ops`);
+    log(`flat: no-op reconcile in the same process ${z.wall.toFixed(3)} s`);
+    // A restart: another backend on the same pins knows nothing of what was written, and reads the array back.
+    const again = await XdpBackend.open({ pinDir: cfg.pinDir, mode: 'native', hash: 'l3', flatThreshold: 1 });
+    let restart: { r: Awaited<ReturnType<XdpBackend['reconcile']>>; wall: number };
+    try {
+      restart = await reconcileChecked(again, plan);
+    } finally {
+      again.close();
+    }
+    if (restart.r.ops !== 0) throw new Error(`no-op flat reconcile after a restart made ${restart.r.ops} map ops`);
+    log(`flat: no-op reconcile after a restart (array read back) ${restart.wall.toFixed(3)} s`);
     // 45.0.0.0/8 is populated by the random table; a /8 there rewrites every /24 slot it doesn't cover more specifically.
     const slash8: PlanEntry = { table: 254, family: 4, dst: '45.0.0.0/8', action: 'forward', group: GROUP_IDS[0]! };
     if (es.some((e) => e.dst === slash8.dst)) throw new Error('the table already has 45.0.0.0/8');
@@ -348,7 +362,7 @@ async function flatBench(n: number, changes: number): Promise<FlatResult> {
     }
     log(`flat: /8 under ${n} routes: add ${stat(add).median.toFixed(2)} ms, delete ${stat(del).median.toFixed(2)} ms (median of ${changes})`);
     return {
-      routes: n, installSeconds: a.wall, mapWriteSeconds: a.r.seconds, noopReconcileSeconds: z.wall,
+      routes: n, installSeconds: a.wall, mapWriteSeconds: a.r.seconds, noopReconcileSeconds: z.wall, restartReconcileSeconds: restart.wall,
       slash8: { samples: changes, addMs: stat(add), deleteMs: stat(del) },
     };
   } finally {
