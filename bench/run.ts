@@ -1,4 +1,4 @@
-// `npm run bench [-- --quick] [-- --routes N] [-- --only ingest,plan,xdp,converge,dataplane,memory]`:
+// `npm run bench [-- --quick] [-- --routes N] [-- --only ingest,plan,xdp,converge,dataplane,memory,compress]`:
 // runs the benchmarks and writes bench/results/<date>.json (machine facts and
 // figures) and the charts (bench/charts/*.svg). No assertions: figures only.
 // Needs root (the benches make namespaces and pin under /sys/fs/bpf).
@@ -14,9 +14,10 @@ import { benchConverge } from './converge.js';
 import { benchDataplane, type Layout } from './dataplane.js';
 import { benchLookup } from './lookup.js';
 import { benchMemory } from './memory.js';
+import { benchCompress } from './compress.js';
 import { renderCharts, type BenchResult } from './charts.js';
 
-const BENCHES = ['ingest', 'plan', 'xdp', 'converge', 'dataplane', 'lookup', 'memory'] as const;
+const BENCHES = ['ingest', 'plan', 'xdp', 'converge', 'dataplane', 'lookup', 'memory', 'compress'] as const;
 
 const USAGE = `Usage: npm run bench -- [options]   (root; writes bench/results/<date>.json and bench/charts/*.svg)
 
@@ -44,6 +45,7 @@ const USAGE = `Usage: npm run bench -- [options]   (root; writes bench/results/<
   --memory-rate R            route changes per second under load (default 1000)
   --memory-seconds S         seconds of steady changes
   --memory-repeats K         repeats of the idle measurement
+  --compress-changes N       single-route changes timed per compression scenario (default 2000; quick 500)
   --no-charts                do not redraw bench/charts
   -h, --help                 this text
 `;
@@ -89,6 +91,7 @@ function parseOptions() {
       'memory-rate': { type: 'string' },
       'memory-seconds': { type: 'string' },
       'memory-repeats': { type: 'string' },
+      'compress-changes': { type: 'string' },
       'no-charts': { type: 'boolean', default: false },
     },
   });
@@ -239,6 +242,12 @@ if (want('lookup')) {
   result.lookup = await timed('lookup', () => benchLookup({ ...lookup, log }));
 }
 if (want('memory')) result.memory = await timed('memory', () => benchMemory({ ...memory, log }));
+if (want('compress')) {
+  // Pure (no root): the announced address space by origin AS, both families.
+  const changes = num(values['compress-changes'], quick ? 500 : 2000);
+  log(`compress: IPv4 and IPv6 announced space, next hops by origin AS over 2/4/8 upstreams; ${changes} single changes each`);
+  result.compress = await timed('compress', () => benchCompress({ changes, v6: true, log }));
+}
 result.loadavgAtEnd = loadavg();
 result.wallSeconds = { ...walls, total: (Date.now() - tStart) / 1e3 };
 
