@@ -1,6 +1,7 @@
 // Transport on the `netlink` package's RawNetlinkSocket: a request/dump channel
-// matched by sequence number, and a separate multicast subscription. Raw
-// datagrams only; decoding belongs to codec/.
+// matched by sequence number (one request at a time, or many pipelined: see
+// pipeline.ts), and a separate multicast subscription. Raw datagrams only;
+// decoding belongs to codec/.
 import { EventEmitter } from 'node:events';
 import { RawNetlinkSocket } from 'netlink';
 import { NetlinkError } from '../errors.js';
@@ -8,6 +9,13 @@ import {
   NETLINK_ROUTE, NLMSG_DONE, NLMSG_ERROR, NLMSG_OVERRUN, NLM_F_ACK, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST,
 } from './codec/constants.js';
 import { decodeError, encodeMessage, forEachMessage, type MessageVisitor } from './codec/header.js';
+import {
+  DEFAULT_LIMITS, RequestPipeline, windowFor, type BatchDone, type BatchReplyVisitor, type BatchRequest, type PipelineLimits,
+} from './pipeline.js';
+
+export type { BatchDone, BatchReplyVisitor, BatchRequest } from './pipeline.js';
+
+export type RequestManyOptions = Partial<PipelineLimits>;
 
 /** The kernel changed the table while dumping it (NLM_F_DUMP_INTR): the dump is inconsistent and must be repeated. */
 export class DumpInterruptedError extends Error {
@@ -41,12 +49,19 @@ interface Pending {
 export class RtnlChannel {
   private readonly raw: RawNetlinkSocket;
   private readonly pending = new Map<number, Pending>();
+  /** Pipelined batches (requestMany) in progress, each with what resolves its promise. */
+  private readonly batches = new Map<RequestPipeline, () => void>();
   private seq = Math.floor(Math.random() * 0x7fffffff);
   private closed = false;
+  private referenced = false;
+  /** SO_RCVBUF as granted: bounds how many requests requestMany keeps in flight. */
+  readonly recvBufferSize: number;
 
   constructor() {
     this.raw = new RawNetlinkSocket(NETLINK_ROUTE, { recvBufferSize: 4 << 20, sendBufferSize: 1 << 20 });
+    this.recvBufferSize = this.raw.getRecvBufferSize();
     this.raw.on('message', (buf) => guard(() => this.receive(buf)));
+    // ENOBUFS here means the kernel dropped replies: whatever was in flight fails with it (never silently lost).
     this.raw.on('error', (err) => guard(() => this.failAll(new NetlinkError('netlink receive', err.errno))));
     // Only keep the process alive while a request is outstanding.
     this.raw.unref();
@@ -66,11 +81,71 @@ export class RtnlChannel {
     return this.send(type, NLM_F_REQUEST | NLM_F_ACK | flags, payload, visit, op);
   }
 
+  /**
+   * Send many requests pipelined: several messages per sendmsg, up to
+   * `window` unanswered at once (fewer if the receive buffer could not hold
+   * their replies), replies matched by sequence number. `onReply` gets every
+   * message answering request i other than its ack (the echo, with
+   * NLM_F_ECHO), `onDone` settles each request exactly once: null when the
+   * kernel took it, else a NetlinkError with errno, extack and the request's
+   * op. A failed request doesn't stop the others. Resolves when all are
+   * settled; never rejects.
+   */
+  requestMany(reqs: readonly BatchRequest[], onReply: BatchReplyVisitor, onDone: BatchDone, options: RequestManyOptions = {}): Promise<void> {
+    if (reqs.length === 0) return Promise.resolve();
+    const limits: PipelineLimits = { ...DEFAULT_LIMITS, ...options };
+    const window = windowFor(this.recvBufferSize, limits.window);
+    const base = (this.seq + 1) >>> 0;
+    this.seq = (this.seq + reqs.length) >>> 0;
+    const p = new RequestPipeline(reqs, base, { ...limits, window }, onReply, onDone);
+    if (this.closed) {
+      p.failAll((op) => new Error(`${op}: netlink channel closed`));
+      return Promise.resolve();
+    }
+    return new Promise<void>((resolve) => {
+      this.batches.set(p, resolve);
+      this.updateRef();
+      this.pump(p);
+    });
+  }
+
   close(): void {
     if (this.closed) return;
     this.closed = true;
     this.failAll(new Error('netlink channel closed'));
+    for (const p of [...this.batches.keys()]) {
+      p.failAll((op) => new Error(`${op}: netlink channel closed`));
+      this.pump(p);
+    }
     this.raw.close();
+  }
+
+  /** Send what the batch's window allows (one datagram at a time: the next goes when the send is confirmed); resolve it when all is settled. */
+  private pump(p: RequestPipeline): void {
+    if (!this.closed) {
+      for (let d = p.nextDatagram(); d; d = p.nextDatagram()) {
+        const sent = d;
+        this.raw.send(sent.parts, {}, (err) => guard(() => {
+          p.sent(sent, err ? Math.abs(err.errno ?? 5 /* EIO */) : null);
+          this.pump(p);
+        }));
+      }
+    }
+    if (p.finished) {
+      const resolve = this.batches.get(p);
+      if (!resolve) return;
+      this.batches.delete(p);
+      this.updateRef();
+      resolve();
+    }
+  }
+
+  /** Keep the process alive only while a request is outstanding. */
+  private updateRef(): void {
+    const want = !this.closed && (this.pending.size > 0 || this.batches.size > 0);
+    if (want === this.referenced) return;
+    this.referenced = want;
+    if (want) this.raw.ref(); else this.raw.unref();
   }
 
   private send(type: number, flags: number, payload: Uint8Array, visit: MessageVisitor | null, op: string): Promise<number> {
@@ -78,7 +153,7 @@ export class RtnlChannel {
     const seq = this.seq = (this.seq + 1) >>> 0;
     return new Promise<number>((resolve, reject) => {
       this.pending.set(seq, { op, visit, resolve, reject, count: 0, interrupted: false });
-      if (this.pending.size === 1) this.raw.ref();
+      this.updateRef();
       this.raw.send(encodeMessage(type, flags, seq, payload), {}, (err) => {
         if (err) this.settle(seq, new NetlinkError(`${op} (send)`, err.errno));
       });
@@ -92,12 +167,22 @@ export class RtnlChannel {
       // A malformed datagram or a visitor that threw: whatever was in flight is unreliable.
       this.failAll(err instanceof Error ? err : new Error(String(err)));
     }
+    for (const p of [...this.batches.keys()]) this.pump(p);
+  }
+
+  private batchOf(seq: number): RequestPipeline | undefined {
+    for (const p of this.batches.keys()) if (p.owns(seq)) return p;
+    return undefined;
   }
 
   private receiveMessages(buf: Buffer): void {
     forEachMessage(buf, (type, flags, seq, pid, b, off, end) => {
       const p = this.pending.get(seq);
-      if (!p) return; // a late reply to a request that already failed
+      if (!p) {
+        // A pipelined request's reply, or a late one to a request that already failed.
+        this.batchOf(seq)?.receive(type, flags, seq, b, off, end);
+        return;
+      }
       if (flags & NLM_F_DUMP_INTR) p.interrupted = true;
       if (type === NLMSG_ERROR) {
         const e = decodeError(b, off, end, flags);
@@ -119,12 +204,17 @@ export class RtnlChannel {
     const p = this.pending.get(seq);
     if (!p) return;
     this.pending.delete(seq);
-    if (this.pending.size === 0 && !this.closed) this.raw.unref();
+    this.updateRef();
     if (err) p.reject(err); else p.resolve(p.count);
   }
 
   private failAll(err: Error): void {
     for (const seq of [...this.pending.keys()]) this.settle(seq, err);
+    // Pipelined requests in flight: their replies may be lost, whether the kernel took them is unknown.
+    for (const p of [...this.batches.keys()]) {
+      p.failInFlight((op) => (err instanceof NetlinkError ? new NetlinkError(op, err.errno, err.extack) : new Error(`${op}: ${err.message}`)));
+      this.pump(p);
+    }
   }
 }
 

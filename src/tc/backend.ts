@@ -31,7 +31,7 @@ export type { TcFallback, TcPolicy } from '../config.js';
 export interface TcBackendOptions {
   readonly policy: TcPolicy;
   readonly fallback: TcFallback;
-  /** Requests in flight at once within one phase (ordering between phases is kept). */
+  /** Requests unanswered at once within one phase (ordering between phases is kept); the receive buffer may allow fewer. */
   readonly window?: number;
 }
 
@@ -123,7 +123,7 @@ export class TcBackend {
 
   constructor(readonly options: TcBackendOptions, channel?: RtnlChannel) {
     this.channel = channel ?? new RtnlChannel();
-    this.window = Math.max(1, options.window ?? 64);
+    this.window = Math.max(1, options.window ?? 1024);
   }
 
   close(): void {
@@ -252,35 +252,34 @@ export class TcBackend {
   }
 
   /**
-   * Run one phase's requests with up to `window` in flight; deleting what is
-   * already gone is success. Every add and replace is echoed, and an echo
-   * that differs from the request (cookie, placement) is a failure too.
+   * Run one phase's requests pipelined (RtnlChannel.requestMany: many per
+   * sendmsg, up to `window` unanswered); deleting what is already gone is
+   * success. Every add and replace is echoed, and an echo that differs from
+   * the request (cookie, placement) is a failure too. A failure doesn't stop
+   * the phase: each op ends in `done` or `failed` (or both: taken, but not as asked).
    */
   private async runPhase(ops: readonly Op[], done: (op: Op, f: InstalledFilter | null) => void, failed: (op: Op, err: KernelErrorInfo) => void): Promise<void> {
-    let next = 0;
-    const worker = async (): Promise<void> => {
-      while (next < ops.length) {
-        const op = ops[next++]!;
-        let echo: InstalledFilter | null = null;
-        try {
-          const flags = op.kind === 'delete' ? op.req.flags : op.req.flags | NLM_F_ECHO;
-          await this.channel.request(op.req.type, flags, op.req.payload, op.what, (_t, _f, _s, _p, buf, off, end) => {
-            echo = decodeFilter(buf, off, end) ?? echo;
-          });
-        } catch (err) {
-          if (op.kind === 'delete' && err instanceof NetlinkError && err.code === 'ENOENT') done(op, null);
-          else failed(op, kernelError(err, op.what));
-          continue;
-        }
-        done(op, echo);
-        const got = echo as InstalledFilter | null;
-        if (got && op.want && !sameRule(got, op.want)) {
-          const message = `${op.what}: the echo differs from the request (placement ${placementOf(got.flags)}, cookie ${got.actions[0]?.cookie?.toString('hex') ?? 'none'})`;
-          failed(op, { op: op.what, errno: 'EPROTO', extack: null, message });
-        }
+    const echoes: (InstalledFilter | null)[] = new Array<InstalledFilter | null>(ops.length).fill(null);
+    const reqs = ops.map((op) => ({
+      type: op.req.type, flags: op.kind === 'delete' ? op.req.flags : op.req.flags | NLM_F_ECHO, payload: op.req.payload, op: op.what,
+    }));
+    await this.channel.requestMany(reqs, (i, _t, _f, buf, off, end) => {
+      echoes[i] = decodeFilter(buf, off, end) ?? echoes[i] ?? null;
+    }, (i, err) => {
+      const op = ops[i]!;
+      if (err) {
+        if (op.kind === 'delete' && err instanceof NetlinkError && err.code === 'ENOENT') done(op, null);
+        else failed(op, kernelError(err, op.what));
+        return;
       }
-    };
-    await Promise.all(Array.from({ length: Math.min(this.window, ops.length) }, worker));
+      const got = echoes[i] ?? null;
+      echoes[i] = null;
+      done(op, got);
+      if (got && op.want && !sameRule(got, op.want)) {
+        const message = `${op.what}: the echo differs from the request (placement ${placementOf(got.flags)}, cookie ${got.actions[0]?.cookie?.toString('hex') ?? 'none'})`;
+        failed(op, { op: op.what, errno: 'EPROTO', extack: null, message });
+      }
+    }, { window: this.window });
   }
 
   /** Forget the probes: the next probeBlocks joins and probes every block again (the daemon calls it on link changes). */
@@ -550,16 +549,18 @@ export class TcBackend {
         // A block with only the agent's filters (or none: emptied by a fallback) is the agent's.
         if (ours.length === 0 && all.length > 0) continue;
         touched.push(block);
-        // Shallowest chain first: nothing jumps into a chain that is being emptied.
-        ours.sort((x, y) => chainDepth(x.id.chain) - chainDepth(y.id.chain));
-        for (const f of ours) {
-          const r = encodeFilterDelete(f.id);
-          try {
-            await b.channel.request(r.type, r.flags, r.payload, `delete filter ${describe(f.id)}`);
-            deleted++;
-          } catch (err) {
-            if (!(err instanceof NetlinkError && err.code === 'ENOENT')) throw err;
-          }
+        // Shallowest chain first: nothing jumps into a chain that is being emptied. Pipelined per depth.
+        for (let depth = 0; depth <= 2; depth++) {
+          const reqs = ours.filter((f) => chainDepth(f.id.chain) === depth).map((f) => {
+            const r = encodeFilterDelete(f.id);
+            return { type: r.type, flags: r.flags, payload: r.payload, op: `delete filter ${describe(f.id)}` };
+          });
+          let first: Error | null = null;
+          await b.channel.requestMany(reqs, () => {}, (_i, err) => {
+            if (!err) deleted++;
+            else if (!(err instanceof NetlinkError && err.code === 'ENOENT')) first ??= err;
+          });
+          if (first) throw first;
         }
         if (ours.length === all.length) {
           for (const q of qd.filter((x) => x.ingressBlock === block)) {

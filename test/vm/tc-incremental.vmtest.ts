@@ -8,7 +8,7 @@
 import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MessageVisitor } from '../../src/netlink/codec/header.js';
-import { RtnlChannel } from '../../src/netlink/socket.js';
+import { RtnlChannel, type BatchDone, type BatchReplyVisitor, type BatchRequest, type RequestManyOptions } from '../../src/netlink/socket.js';
 import { assignBuckets, bucketBitsFor, diffPlans, type Plan, type PlanEntry, type PlanGroup, type PlanPort } from '../../src/plan/index.js';
 import { TcBackend, type TcApplyReport } from '../../src/tc/backend.js';
 import { groupRefsOf, incrementalChanges } from '../../src/tc/incremental.js';
@@ -18,13 +18,17 @@ const TABLE = 100;
 const DEVS = ['tcin1', 'tcin2', 'tcin3'];
 const NONE = new Map([[TABLE, 'none' as const]]);
 
-/** Counts what goes out: write requests and dumps separately. */
+/** Counts what goes out: write requests (one at a time or pipelined) and dumps separately. */
 class CountingChannel extends RtnlChannel {
   requests = 0;
   dumps = 0;
   override request(type: number, flags: number, payload: Uint8Array, op: string, visit: MessageVisitor | null = null): Promise<number> {
     this.requests++;
     return super.request(type, flags, payload, op, visit);
+  }
+  override requestMany(reqs: readonly BatchRequest[], onReply: BatchReplyVisitor, onDone: BatchDone, options?: RequestManyOptions): Promise<void> {
+    this.requests += reqs.length;
+    return super.requestMany(reqs, onReply, onDone, options);
   }
   override dump(type: number, payload: Uint8Array, visit: MessageVisitor, op: string): Promise<number> {
     this.dumps++;
