@@ -47,7 +47,8 @@ export interface Config {
   readonly backend: Backend;
   /** From `port_backends`, in file order. */
   readonly portBackends: readonly PortBackendRule[];
-  readonly tc: { readonly policy: TcPolicy; readonly fallback: TcFallback };
+  /** compress: install the plan's entries ORTC-compressed (src/plan/compress.ts); false = one rule per route. */
+  readonly tc: { readonly policy: TcPolicy; readonly fallback: TcFallback; readonly compress: boolean };
   /** bpffs: mount point of the BPF file system the program and maps are pinned under. */
   /** flatThreshold: IPv4 tables with at least this many entries get a flat DIR-24-8 array (0 = every table). */
   /** auditRate: 1 in this many forwarded packets per CPU is checked against the kernel's own lookup (0 = off). */
@@ -69,7 +70,7 @@ export function defaultConfig(): Config {
     tables: 'auto',
     backend: 'auto',
     portBackends: [],
-    tc: { policy: 'hw-preferred', fallback: 'xdp' },
+    tc: { policy: 'hw-preferred', fallback: 'xdp', compress: true },
     xdp: { mode: 'native', bpffs: '/sys/fs/bpf', flatThreshold: 10_000, auditRate: 1024 },
     ecmp: { hash: 'kernel' },
     metrics: { listen: DEFAULT_LISTEN, host: '127.0.0.1', port: 9469 },
@@ -246,7 +247,11 @@ const listen = z.string(expect(LISTEN_EXPECTED)).superRefine((text, ctx) => {
 
 const mapping = expect('expected a mapping');
 const TcSchema = z.strictObject(
-  { policy: enumOf(TC_POLICIES).optional(), fallback: enumOf(TC_FALLBACKS).optional() },
+  {
+    policy: enumOf(TC_POLICIES).optional(),
+    fallback: enumOf(TC_FALLBACKS).optional(),
+    compress: z.boolean(expect('expected true or false')).optional(),
+  },
   mapping,
 );
 const absolutePath = z
@@ -389,7 +394,7 @@ function build(raw: RawConfig): Config {
     tables: raw.tables ? raw.tables.map((t) => (typeof t === 'string' && /^\d+$/.test(t) ? Number(t) : t)) : d.tables,
     backend: raw.backend ?? d.backend,
     portBackends: Object.entries(raw.port_backends ?? {}).map(([pattern, backend]) => ({ pattern, backend })),
-    tc: { policy: raw.tc?.policy ?? d.tc.policy, fallback: raw.tc?.fallback ?? d.tc.fallback },
+    tc: { policy: raw.tc?.policy ?? d.tc.policy, fallback: raw.tc?.fallback ?? d.tc.fallback, compress: raw.tc?.compress ?? d.tc.compress },
     xdp: {
       mode: raw.xdp?.mode ?? d.xdp.mode,
       bpffs: (raw.xdp?.bpffs ?? d.xdp.bpffs).replace(/\/+$/, '') || '/',
