@@ -1,5 +1,6 @@
 // `fib-offload plan [--json|--tc-batch]`: print the forwarding plan for the current kernel state.
 import { buildPlan, planJson, tcBatch, type Plan } from '../plan/index.js';
+import { compressPlan, type CompressedPlan } from '../plan/compress.js';
 import type { PlanOptions as PlanCommandOptions } from './args.js';
 import { configFor, mirrorFromKernel, planOptionsFor } from './inputs.js';
 
@@ -7,14 +8,24 @@ export async function runPlan(opts: PlanCommandOptions, out: NodeJS.WritableStre
   const config = await configFor(opts);
   const mirror = await mirrorFromKernel();
   const plan = buildPlan(mirror, planOptionsFor(config, mirror));
-  if (opts.output === 'json') out.write(JSON.stringify(planJson(plan), null, 2) + '\n');
+  // Compression applies to tc ports only: without any there is nothing to show.
+  const compressed = opts.output !== 'tc-batch' && plan.ports.some((p) => p.backend === 'tc') ? compressPlan(plan) : undefined;
+  if (opts.output === 'json') out.write(JSON.stringify(planJson(plan, config.tc.compress && compressed ? { tcCompressed: compressed } : {}), null, 2) + '\n');
   else if (opts.output === 'tc-batch') out.write(tcBatch(plan));
-  else out.write(planText(plan));
+  else out.write(planText(plan, compressed && { ...compressed, enabled: config.tc.compress }));
   return 0;
 }
 
-/** Human summary: ports, groups with members, entries, skipped routes with reasons. */
-export function planText(plan: Plan): string {
+/** The one line on tc compression: rules one per route, compressed, ratio. */
+export function compressionLine(c: CompressedPlan & { readonly enabled: boolean }): string {
+  const ratio = c.ratio.toFixed(2);
+  return c.enabled
+    ? `tc compression: ${c.sourceEntries} entries → ${c.entries.length} prefix rules (ratio ${ratio}) in table${c.tables.length === 1 ? '' : 's'} ${c.tables.join(', ')}`
+    : `tc compression: off (tc.compress: false): ${c.sourceEntries} prefix rules, one per route; compressed would be ${c.entries.length} (ratio ${ratio})`;
+}
+
+/** Human summary: ports, groups with members, entries, tc compression, skipped routes with reasons. */
+export function planText(plan: Plan, compressed?: CompressedPlan & { readonly enabled: boolean }): string {
   const lines: string[] = [];
   const ports = plan.ports.filter((p) => p.backend !== 'none');
   lines.push(`ports: ${ports.length ? ports.map((p) => `${p.dev}(${p.backend})`).join(' ') : '(none selected: give --ports or config ports)'}`);
@@ -27,6 +38,7 @@ export function planText(plan: Plan): string {
   for (const e of plan.entries) {
     lines.push(`  table ${e.table} ${e.dst} ${e.action}${e.group !== undefined ? ` group ${e.group}` : ''}${e.reason ? ` (${e.reason})` : ''}`);
   }
+  if (compressed) lines.push(compressionLine(compressed));
   lines.push(`skipped: ${plan.skipped.length}`);
   for (const s of plan.skipped) lines.push(`  table ${s.table} ${s.dst} ${s.reason}`);
   return lines.join('\n') + '\n';

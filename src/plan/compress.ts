@@ -13,7 +13,7 @@ import type { Family } from '../model/ip.js';
 import { parseIp } from '../model/ip.js';
 import { compareRows } from './order.js';
 import { KERNEL, OrtcTrie, type EmitSink } from './ortc.js';
-import type { PlanEntry, SkipReason } from './types.js';
+import type { Plan, PlanEntry, SkipReason } from './types.js';
 
 export { KERNEL } from './ortc.js';
 
@@ -202,4 +202,25 @@ export function entryChanges(old: readonly PlanEntry[], next: readonly PlanEntry
   }
   for (const o of was.values()) out.push({ op: 'delete', table: o.table, family: o.family, dst: o.dst });
   return out;
+}
+
+/** What `plan` shows of the compression: the tc tables' entries, compressed. */
+export interface CompressedPlan {
+  /** Tables with tc ports (desiredBlocks makes a block for each). */
+  readonly tables: readonly number[];
+  /** Their entries, one rule per route. */
+  readonly sourceEntries: number;
+  /** Compressed, in plan order. */
+  readonly entries: readonly PlanEntry[];
+  /** entries / sourceEntries (1 when there are none). */
+  readonly ratio: number;
+}
+
+export function compressPlan(plan: Plan): CompressedPlan {
+  const tables = new Set<number>();
+  for (const p of plan.ports) if (p.backend === 'tc' && plan.tables.includes(p.table)) tables.add(p.table);
+  const groups = new Set(plan.groups.map((g) => g.id));
+  const source = plan.entries.filter((e) => tables.has(e.table));
+  const t = new CompressedTable(source, { groupExists: (id) => groups.has(id) });
+  return { tables: [...tables].sort((a, b) => a - b), sourceEntries: source.length, entries: t.entries(), ratio: t.ratio };
 }

@@ -1,15 +1,20 @@
 // planJson: the `plan --json` contract of DESIGN.md (plus `ttlPunt`), in a
 // stable order: ports by ifindex, groups by id, entries and skipped by
-// table, family, address, prefix length.
+// table, family, address, prefix length. `tcCompressed` (additive) is the
+// tc tables' entries as the FIB compression installs them.
+import type { CompressedPlan } from './compress.js';
 import { compareRows, isOrdered, type OrderedRow } from './order.js';
-import type { Plan, SkippedRoute } from './types.js';
+import type { Plan, PlanEntry, SkippedRoute } from './types.js';
+
+type EntryRow = { table: number; family: 4 | 6; dst: string; action: string; group?: number; reason?: string };
 
 export interface PlanJson {
   readonly ports: { ifindex: number; dev: string; backend: string }[];
   readonly groups: { id: number; members: { dev: string; ifindex: number; dmac: string; smac: string; weight: number }[] }[];
-  readonly entries: { table: number; family: 4 | 6; dst: string; action: string; group?: number; reason?: string }[];
+  readonly entries: EntryRow[];
   readonly skipped: { table: number; family: 4 | 6; dst: string; reason: string }[];
   readonly ttlPunt: true;
+  readonly tcCompressed?: { tables: number[]; sourceEntries: number; ratio: number; entries: EntryRow[] };
 }
 
 /** buildPlan already emits this order; sort only when handed something else (an O(n) check first). */
@@ -17,20 +22,24 @@ function sorted<T extends OrderedRow>(rows: readonly T[]): readonly T[] {
   return isOrdered(rows) ? rows : [...rows].sort(compareRows);
 }
 
-export function planJson(plan: Plan): PlanJson {
+function entryRow(e: PlanEntry): EntryRow {
+  const out: EntryRow = { table: e.table, family: e.family, dst: e.dst, action: e.action };
+  if (e.group !== undefined) out.group = e.group;
+  if (e.reason !== undefined) out.reason = e.reason;
+  return out;
+}
+
+export function planJson(plan: Plan, opts: { readonly tcCompressed?: CompressedPlan } = {}): PlanJson {
+  const c = opts.tcCompressed;
   return {
     ports: [...plan.ports].sort((a, b) => a.ifindex - b.ifindex).map((p) => ({ ifindex: p.ifindex, dev: p.dev, backend: p.backend })),
     groups: [...plan.groups].sort((a, b) => a.id - b.id).map((g) => ({
       id: g.id,
       members: g.members.map((m) => ({ dev: m.dev, ifindex: m.ifindex, dmac: m.dmac, smac: m.smac, weight: m.weight })),
     })),
-    entries: sorted(plan.entries).map((e) => {
-      const out: PlanJson['entries'][number] = { table: e.table, family: e.family, dst: e.dst, action: e.action };
-      if (e.group !== undefined) out.group = e.group;
-      if (e.reason !== undefined) out.reason = e.reason;
-      return out;
-    }),
+    entries: sorted(plan.entries).map(entryRow),
     skipped: sorted<SkippedRoute>(plan.skipped).map((s) => ({ table: s.table, family: s.family, dst: s.dst, reason: s.reason })),
     ttlPunt: true,
+    ...(c ? { tcCompressed: { tables: [...c.tables], sourceEntries: c.sourceEntries, ratio: Math.round(c.ratio * 1e4) / 1e4, entries: c.entries.map(entryRow) } } : {}),
   };
 }

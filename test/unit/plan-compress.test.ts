@@ -9,10 +9,12 @@ import { describe, expect, it } from 'vitest';
 import type { Family } from '../../src/model/ip.js';
 import { formatIp } from '../../src/model/ip.js';
 import {
-  CompressedTable, KERNEL, compressEntries, entryChanges, prefixBytes, tcAction, type EntryChange,
+  CompressedTable, KERNEL, compressEntries, compressPlan, entryChanges, prefixBytes, tcAction, type EntryChange,
 } from '../../src/plan/compress.js';
+import { planJson } from '../../src/plan/json.js';
+import { planText } from '../../src/cli/plan.js';
 import { compareRows } from '../../src/plan/order.js';
-import type { PlanEntry, SkipReason } from '../../src/plan/types.js';
+import type { Plan, PlanEntry, SkipReason } from '../../src/plan/types.js';
 import { rng } from '../fixtures/rng.js';
 
 const G = [0x100, 0x101, 0x102, 0x103];
@@ -309,5 +311,49 @@ describe('CompressedTable.update', () => {
     const table = new CompressedTable(a, { groupExists: exists });
     table.update(entryChanges(a, uniq));
     expect(table.entries().map(rowKey)).toEqual(compressEntries(uniq, { groupExists: exists }).map(rowKey));
+  });
+});
+
+describe('plan output', () => {
+  const group = (id: number) => ({ id, key: `k${id}`, members: [], bucketBits: 0, buckets: [-1] });
+  const plan: Plan = {
+    ports: [
+      { ifindex: 2, dev: 'eth2', backend: 'tc', mac: '02:00:00:00:00:02', table: 254 },
+      { ifindex: 3, dev: 'eth3', backend: 'xdp', mac: '02:00:00:00:00:03', table: 100 },
+    ],
+    groups: [group(G[0]!), group(G[1]!)],
+    entries: [
+      fwd('10.0.0.0/25', G[0]!, 100), fwd('10.0.0.128/25', G[0]!, 100),
+      fwd('10.0.0.0/25', G[0]!), fwd('10.0.0.128/25', G[0]!), fwd('10.0.1.0/24', G[1]!), punt('192.0.2.1/32', 'local'),
+    ],
+    skipped: [],
+    ttlPunt: true,
+    tables: [100, 254],
+  };
+
+  it('compressPlan covers the tables with tc ports only; plan --json shows it beside the contract fields', () => {
+    const c = compressPlan(plan);
+    expect(c.tables).toEqual([254]);
+    expect(c.sourceEntries).toBe(4);
+    // A tie: /23 of either group with the other's /24; the smaller action (group id) wins. The lone punt needs no rule.
+    expect(c.entries).toEqual([fwd('10.0.0.0/23', G[0]!), fwd('10.0.1.0/24', G[1]!)]);
+    const j = planJson(plan, { tcCompressed: c });
+    expect(j.entries.length).toBe(6);
+    expect(j.tcCompressed).toEqual({
+      tables: [254], sourceEntries: 4, ratio: 0.5,
+      entries: [
+        { table: 254, family: 4, dst: '10.0.0.0/23', action: 'forward', group: G[0] },
+        { table: 254, family: 4, dst: '10.0.1.0/24', action: 'forward', group: G[1] },
+      ],
+    });
+    expect(planJson(plan)).not.toHaveProperty('tcCompressed');
+  });
+
+  it('plan (text) says the ratio in one line, and what tc.compress: false means', () => {
+    const c = compressPlan(plan);
+    const on = planText(plan, { ...c, enabled: true }).split('\n').filter((l) => l.startsWith('tc compression'));
+    expect(on).toEqual(['tc compression: 4 entries → 2 prefix rules (ratio 0.50) in table 254']);
+    expect(planText(plan, { ...c, enabled: false })).toContain('tc compression: off (tc.compress: false): 4 prefix rules, one per route; compressed would be 2 (ratio 0.50)');
+    expect(planText(plan)).not.toContain('tc compression');
   });
 });
