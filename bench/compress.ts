@@ -32,6 +32,7 @@ export interface CompressBenchOptions {
 export interface CompressScenario {
   family: 4 | 6;
   model: string;
+  /** 0: one next hop per origin AS. */
   upstreams: number;
   entriesBefore: number;
   entriesAfter: number;
@@ -40,7 +41,7 @@ export interface CompressScenario {
   /** 1 - ratio, as SMALTA reports it. */
   reduction: number;
   compressSeconds: number;
-  /** One route's upstream changed, then changed back: update() medians and p99, in microseconds. */
+  /** One route's upstream changed, then changed back: update() medians and p99, in microseconds (0 when not timed: one upstream). */
   changeMedianUs: number;
   changeP99Us: number;
   /** A new /24 (/48) more-specific of another upstream inside an announced block, then deleted. */
@@ -111,12 +112,16 @@ function formatCanonical6(addr: bigint): string {
 
 const GROUP_BASE = 0x100;
 
+/** upstreams 0: every origin its own next hop. */
 type Model = { name: string; upstreams: number; pick: (asn: number) => number };
 
 const MODELS: readonly Model[] = [
   ...[2, 4, 8].map((n) => ({ name: 'hash', upstreams: n, pick: (asn: number) => fnv1a32(String(asn)) % n })),
   // Transit + 3 peers: 80% of origins via upstream 0.
   { name: 'default', upstreams: 4, pick: (asn: number) => { const h = fnv1a32(String(asn)); return h % 100 < 80 ? 0 : 1 + (h % 3); } },
+  // Bounds, not models: one next hop for everything, and one per origin (no two origins share).
+  { name: 'one', upstreams: 1, pick: () => 0 },
+  { name: 'per-origin', upstreams: 0, pick: (asn: number) => asn },
 ];
 
 function quantile(xs: number[], q: number): number {
@@ -144,8 +149,10 @@ function scenario(family: 4 | 6, table: readonly Announced[], model: Model, opts
     into.push((performance.now() - t) * 1e3);
     diffEntries += d.added.length + d.removed.length;
   };
-  const other = (g: number): number => GROUP_BASE + ((g - GROUP_BASE + 1 + Math.floor(r() * (model.upstreams - 1))) % model.upstreams);
-  for (let i = 0; i < opts.changes; i++) {
+  const other = (g: number): number => (model.upstreams === 0 ? g + 1
+    : GROUP_BASE + ((g - GROUP_BASE + 1 + Math.floor(r() * (model.upstreams - 1))) % model.upstreams));
+  // With one upstream there is no other to change to.
+  for (let i = 0; i < (model.upstreams === 1 ? 0 : opts.changes); i++) {
     const e = entries[Math.floor(r() * entries.length)]!;
     timed([{ op: 'set', entry: { ...e, group: other(e.group!) } }], change);
     timed([{ op: 'set', entry: e }], change);
