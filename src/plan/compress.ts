@@ -11,6 +11,7 @@
 // backend, whose lookups tell a punt from a miss.
 import type { Family } from '../model/ip.js';
 import { parseIp } from '../model/ip.js';
+import type { PlanOp } from './diff.js';
 import { compareRows } from './order.js';
 import { KERNEL, OrtcTrie, type EmitSink } from './ortc.js';
 import type { Plan, PlanEntry, SkipReason } from './types.js';
@@ -188,6 +189,16 @@ export class CompressedTable {
 /** The compressed entries of `entries` (any order), in plan order. */
 export function compressEntries(entries: readonly PlanEntry[], opts: CompressOptions = {}): PlanEntry[] {
   return new CompressedTable(entries, opts).entries();
+}
+
+/** The entry ops of a plan diff (diffPlans) as changes; port and group ops change no prefix. */
+export function entryChangesOf(ops: readonly PlanOp[]): EntryChange[] {
+  const out: EntryChange[] = [];
+  for (const op of ops) {
+    if (op.op === 'entry-add' || op.op === 'entry-replace') out.push({ op: 'set', entry: op.entry });
+    else if (op.op === 'entry-delete') out.push({ op: 'delete', table: op.entry.table, family: op.entry.family, dst: op.entry.dst });
+  }
+  return out;
 }
 
 /** The changes that take source entries `old` to `next` (keyed by table and dst). */

@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import type { Family } from '../../src/model/ip.js';
 import { formatIp } from '../../src/model/ip.js';
 import {
-  CompressedTable, KERNEL, compressEntries, compressPlan, entryChanges, prefixBytes, tcAction, type EntryChange,
+  CompressedTable, KERNEL, compressEntries, compressPlan, entryChanges, entryChangesOf, prefixBytes, tcAction, type EntryChange,
 } from '../../src/plan/compress.js';
 import { planJson } from '../../src/plan/json.js';
 import { planText } from '../../src/cli/plan.js';
@@ -301,6 +301,17 @@ describe('CompressedTable.update', () => {
     const d = table.update([{ op: 'delete', table: 254, family: 4, dst: '10.0.0.0/24' }]);
     expect(d).toEqual({ added: [{ table: 254, family: 4, dst: '10.0.0.0/24', action: 'punt' }], removed: [] });
     expect(table.entries().length).toBe(2);
+  });
+
+  it('entryChangesOf takes a plan diff\'s entry ops', () => {
+    const a = fwd('10.0.0.0/24', G[0]!);
+    const b = fwd('10.0.1.0/24', G[0]!);
+    const table = new CompressedTable([a]);
+    const d = table.update(entryChangesOf([
+      { op: 'entry-add', entry: b }, { op: 'entry-replace', entry: fwd(a.dst, G[0]!), old: a },
+    ]));
+    expect(d).toEqual({ added: [fwd('10.0.0.0/23', G[0]!)], removed: [a] });
+    expect(table.update(entryChangesOf([{ op: 'entry-delete', entry: b }]))).toEqual({ added: [a], removed: [fwd('10.0.0.0/23', G[0]!)] });
   });
 
   it('entryChanges turns two entry lists into the updates between them', () => {
