@@ -140,9 +140,10 @@ export class XdpBackend {
   /** Flat tables as installed, by table. */
   private readonly flat = new Map<number, FlatTable>();
   /**
-   * Flat tables whose kernel array equals their in-memory image: every write
-   * since it was read back (or made) succeeded. A rebuild diffs against the
-   * image instead of reading 20M entries back (5-6 s of kernel time); a table
+   * Flat tables whose kernel array is what their running Dir24Table says:
+   * every write since it was read back (or made) succeeded. A resync then
+   * converges that table to the plan (set/delete of the differences) instead
+   * of reading 20M entries back and rebuilding (7.4 s at 1M routes); a table
    * whose write failed midway, and every table at start, is read back.
    */
   private readonly flatClean = new Set<number>();
@@ -306,27 +307,41 @@ export class XdpBackend {
     const out: FlatSync[] = [];
     for (const table of tables) {
       const running = this.flat.get(table);
-      let ref = running?.ref ?? this.store.open(table);
-      let installed: Uint32Array | undefined;
-      if (running && this.flatClean.has(table)) installed = running.dir.contents();
-      else if (ref) installed = arrayReadAll(ref, FLAT4_ENTRIES, `read the flat array of table ${table}`);
-      ref ??= await this.store.create(table);
       const routes: Array<[number, number, number]> = [];
       for (const e of plan.entries) {
         if (e.family !== 4 || e.table !== table) continue;
         const { addr, len } = ipv4Prefix(e.dst);
         routes.push([addr, len, flatValue(e)]);
       }
-      // Groups the running table retired moments ago may still be read through an old pointer: not reusable yet.
-      const quarantined = this.flat.get(table)?.dir.quarantinedGroups() ?? [];
-      const { table: dir, writes } = Dir24Table.build(routes, { tbl8Groups: TBL8_GROUPS, quarantined, ...(installed ? { installed } : {}) });
-      this.flatClean.delete(table);
-      writeFlat(ref, writes);
-      this.flatClean.add(table);
+      let ref: MapRef;
+      let made = false;
+      let written: number;
+      if (running && this.flatClean.has(table)) {
+        // Every write since the array was read back succeeded: the running table is what the kernel holds.
+        ref = running.ref;
+        running.dir.converge(routes);
+        const writes = running.dir.take();
+        this.flatClean.delete(table);
+        writeFlat(ref, writes);
+        this.flatClean.add(table);
+        written = writes.tbl8.indices.length + writes.tbl24.indices.length;
+      } else {
+        const pinned = running?.ref ?? this.store.open(table);
+        const installed = pinned ? arrayReadAll(pinned, FLAT4_ENTRIES, `read the flat array of table ${table}`) : undefined;
+        ref = pinned ?? await this.store.create(table);
+        made = !installed;
+        // Groups the running table retired moments ago may still be read through an old pointer: not reusable yet.
+        const quarantined = running?.dir.quarantinedGroups() ?? [];
+        const { table: dir, writes } = Dir24Table.build(routes, { tbl8Groups: TBL8_GROUPS, quarantined, ...(installed ? { installed } : {}) });
+        this.flatClean.delete(table);
+        writeFlat(ref, writes);
+        this.flatClean.add(table);
+        this.flat.set(table, { dir, ref });
+        written = writes.tbl8.indices.length + writes.tbl24.indices.length;
+      }
       const publish = published.get(table) !== ref.id;
       if (publish) this.store.publish(table, ref);
-      this.flat.set(table, { dir, ref });
-      out.push({ table, routes: routes.length, written: writes.tbl8.indices.length + writes.tbl24.indices.length, made: !installed, published: publish });
+      out.push({ table, routes: routes.length, written, made, published: publish });
     }
     return out;
   }

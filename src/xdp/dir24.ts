@@ -24,9 +24,6 @@ export const D24_GROUP_MAX = 0x0fffffff;
 export const D24_MAX_TBL8_GROUPS = 1 << 22;
 
 /** Entries in the combined array for `tbl8Groups` groups: the BPF map's max_entries. */
-/** A slot value never written (a tbl8 slot never holds the EXT bit): what contents() shows for slots it doesn't know. */
-export const UNKNOWN_SLOT = 0xffffffff;
-
 export function d24ArrayLength(tbl8Groups: number): number {
   return TBL24_SIZE + tbl8Groups * TBL8_GROUP_SIZE;
 }
@@ -485,23 +482,25 @@ export class Dir24Table {
   }
 
   /**
-   * The array as this table last wrote it (after take()'s writes went in),
-   * laid out as the kernel array is: tbl24, then every group's slots. What a
-   * rebuild diffs against instead of reading 20M entries back, while the
-   * agent knows its writes all succeeded. Groups not in use hold whatever
-   * they held when they were retired, which this table doesn't track: their
-   * slots read UNKNOWN_SLOT, which no slot is ever written with, so a group
-   * that is reused gets every slot written.
+   * Make the table hold exactly `routes`, by setting what differs and
+   * deleting what is not there (then take() has the writes): a running
+   * agent's resync. It costs what the routes cost, where a build against the
+   * array read back walks all 20M entries.
    */
-  contents(): Uint32Array {
-    const out = new Uint32Array(d24ArrayLength(this.tbl8Groups));
-    out.set(this.tbl24, 0);
-    out.set(this.tbl8, TBL24_SIZE);
-    for (let g = 0; g < this.tbl8Groups; g++) {
-      if (this.groupState[g] !== GROUP_USED) out.fill(UNKNOWN_SLOT, TBL24_SIZE + g * TBL8_GROUP_SIZE, TBL24_SIZE + (g + 1) * TBL8_GROUP_SIZE);
+  converge(routes: Iterable<readonly [addr: number, len: number, value: number]>): void {
+    const want = Array.from({ length: 33 }, () => new PrefixMap());
+    for (const [addr, len, value] of routes) {
+      want[len]!.set(addr | 0, value);
+      this.set(addr, len, value);
     }
-    return out;
+    for (let len = 0; len <= 32; len++) {
+      const gone: number[] = [];
+      this.routes[len]!.forEach((_v, key) => { if (!want[len]!.has(key)) gone.push(key); });
+      for (const key of gone) this.delete(key >>> 0, len);
+    }
   }
+
+
 
   /**
    * A table from scratch, painted by length ascending. Without `installed`,

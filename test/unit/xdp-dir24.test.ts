@@ -7,7 +7,6 @@ import {
   D24_FWD,
   D24_GROUP_MAX,
   D24_PUNT,
-  UNKNOWN_SLOT,
   Dir24Table,
   TBL24_SIZE,
   d24ArrayLength,
@@ -425,34 +424,40 @@ describe('build', () => {
     expect([again.writes.tbl8.indices.length, again.writes.tbl24.indices.length]).toEqual([0, 0]);
   });
 
-  it('contents() is the kernel array its writes made, through sets and deletes: a rebuild against it writes nothing', () => {
-    const routes = routeList([['10.0.0.0/8', fwd(1)], ['10.1.2.0/24', fwd(2)], ['10.1.2.128/25', fwd(4)], ['192.168.0.1/32', D24_PUNT]]);
-    const { table, writes } = Dir24Table.build(routes, { tbl8Groups: 4 });
-    const k = new Uint32Array(d24ArrayLength(4));
-    apply(k, writes.tbl8);
-    apply(k, writes.tbl24);
-    table.set(ip('10.1.3.7'), 32, fwd(5));
-    table.delete(ip('10.1.2.128'), 25);
-    table.set(ip('172.16.0.0'), 12, fwd(6));
-    const w = table.take();
-    apply(k, w.tbl8);
-    apply(k, w.tbl24);
-    // The image is the kernel array, except the groups not in use (the one the /25 left, the ones never used): their slots read UNKNOWN_SLOT.
-    const image = table.contents();
-    expect(image.length).toBe(k.length);
-    const diff: number[] = [];
-    for (let i = 0; i < k.length; i++) if (image[i] !== k[i]) diff.push(i);
-    expect(diff.length).toBe(2 * 256);
-    expect(diff.every((i) => i >= N24 && image[i] === UNKNOWN_SLOT)).toBe(true);
-    expect(k.slice(N24 + 128, N24 + 256).every((v) => v === fwd(4)), 'the retired group still holds the /25 in the kernel').toBe(true);
-    // A group taken into use again gets every slot written, whatever it held.
-    const withNew = routeList([['10.0.0.0/8', fwd(1)], ['10.1.2.0/24', fwd(2)], ['192.168.0.1/32', D24_PUNT], ['10.1.3.7/32', fwd(5)], ['172.16.0.0/12', fwd(6)], ['10.9.9.9/32', fwd(7)]]);
-    const grown = Dir24Table.build(withNew, { tbl8Groups: 4, installed: image });
-    expect(grown.writes.tbl8.indices.length).toBe(256);
-    expect(grown.writes.tbl24.indices.length).toBe(1);
-    const now = routeList([['10.0.0.0/8', fwd(1)], ['10.1.2.0/24', fwd(2)], ['192.168.0.1/32', D24_PUNT], ['10.1.3.7/32', fwd(5)], ['172.16.0.0/12', fwd(6)]]);
-    const again = Dir24Table.build(now, { tbl8Groups: 4, installed: table.contents(), quarantined: table.quarantinedGroups() });
-    expect([again.writes.tbl8.indices.length, again.writes.tbl24.indices.length]).toEqual([0, 0]);
+  it('converge(): a running table brought to another route set: every kernel lookup is the longest-prefix match, and converging again writes nothing', () => {
+    const r = rng(77);
+    for (let round = 0; round < 20; round++) {
+      const before = new Map<string, Route>();
+      while (before.size < 300) {
+        const [addr, len] = randomPrefix(r);
+        before.set(keyOf(addr, len), { addr, len, value: randomValue(r) });
+      }
+      const rig = new Rig(64);
+      for (const x of before.values()) rig.table.set(x.addr, x.len, x.value);
+      rig.sync();
+      // Next: some deleted, some changed, some added.
+      const after = new Map<string, Route>();
+      for (const [k, x] of before) {
+        const u = r();
+        if (u < 0.2) continue;
+        after.set(k, u < 0.4 ? { ...x, value: randomValue(r) } : x);
+      }
+      while (after.size < 320) {
+        const [addr, len] = randomPrefix(r);
+        after.set(keyOf(addr, len), { addr, len, value: randomValue(r) });
+      }
+      rig.table.converge([...after.values()].map((x) => [x.addr, x.len, x.value] as const));
+      rig.sync();
+      expect(rig.table.stats().routes).toBe(after.size);
+      const touched = [...before.values(), ...after.values()].map((x) => [x.addr, x.len] as [number, number]);
+      for (const a of samplesFor(after.values(), touched, r)) {
+        expect(kernelLookup(rig.kernel, a), `round ${round}, ${a >>> 24}.${(a >>> 16) & 255}.${(a >>> 8) & 255}.${a & 255}`).toBe(refLookup(after.values(), a));
+      }
+      // Converging to the same set again writes nothing.
+      rig.table.converge([...after.values()].map((x) => [x.addr, x.len, x.value] as const));
+      const w = rig.sync();
+      expect([w.tbl8.indices.length, w.tbl24.indices.length]).toEqual([0, 0]);
+    }
   });
 
   it('from an installed array: keeps installed groups, avoids referenced ones, quarantines the leftovers', () => {
