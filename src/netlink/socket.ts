@@ -3,7 +3,8 @@
 // pipeline.ts), and a separate multicast subscription. Raw datagrams only;
 // decoding belongs to codec/.
 import { EventEmitter } from 'node:events';
-import { RawNetlinkSocket } from 'netlink';
+// The raw socket module alone: the package's index also loads every generated protocol struct (most of its start-up time).
+import { RawNetlinkSocket } from 'netlink/dist/raw.js';
 import { NetlinkError } from '../errors.js';
 import {
   NETLINK_ROUTE, NLMSG_DONE, NLMSG_ERROR, NLMSG_OVERRUN, NLM_F_ACK, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST,

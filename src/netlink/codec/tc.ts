@@ -2,7 +2,8 @@
 // Pure, no I/O. Encoding follows iproute2 6.1's `tc` byte for byte (attribute
 // order, nest flags, padding inside nests) so the golden tests can compare
 // with captured requests; decoding reads what the kernel dumps or echoes.
-import { formatAttribute } from 'netlink';
+// The struct helpers alone: the package's index loads every generated protocol definition (slow to start).
+import { formatAttribute } from 'netlink/dist/structs.js';
 import { AF_UNSPEC, NLM_F_CREATE, NLM_F_EXCL } from './constants.js';
 import { forEachAttr } from './header.js';
 import {
@@ -97,7 +98,8 @@ function size(bufs: Bufs): number {
  */
 function attr(type: number, data: Uint8Array | Bufs, nested = false): Bufs {
   const parts = formatAttribute({ type, data, nested });
-  return [...parts, PAD[(4 - (size(parts) % 4)) % 4]!];
+  parts.push(PAD[(4 - (size(parts) % 4)) % 4]!);
+  return parts;
 }
 const u8 = (v: number): Buffer => Buffer.of(v & 0xff);
 function u16(v: number): Buffer { const b = Buffer.alloc(2); b.writeUInt16LE(v); return b; }
