@@ -189,7 +189,7 @@ export const USAGE: Readonly<Record<CommandName | 'main', string>> = {
   plan: commandUsage(
     'plan',
     'plan [--json | --tc-batch] [options]',
-    'Print the forwarding plan (entries, adjacency groups, punts, skipped routes with reasons).\n--json and --tc-batch are mutually exclusive. --backend plans as `run --backend` would:\n`plan --tc-batch --backend tc` prints the tc rules for ports that are not switchdev representors.',
+    'Print the forwarding plan (entries, adjacency groups, punts, skipped routes with reasons).\n--json and --tc-batch are mutually exclusive. --backend plans as `run --backend` would:\n`plan --tc-batch --backend tc` prints the tc rules for ports that are not switchdev representors\n(compressed as the tc backend installs them unless the config says tc.compress: false).',
   ),
   apply: commandUsage(
     'apply',

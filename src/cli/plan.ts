@@ -11,7 +11,8 @@ export async function runPlan(opts: PlanCommandOptions, out: NodeJS.WritableStre
   // Compression applies to tc ports only: without any there is nothing to show.
   const compressed = opts.output !== 'tc-batch' && plan.ports.some((p) => p.backend === 'tc') ? compressPlan(plan) : undefined;
   if (opts.output === 'json') out.write(JSON.stringify(planJson(plan, config.tc.compress && compressed ? { tcCompressed: compressed } : {}), null, 2) + '\n');
-  else if (opts.output === 'tc-batch') out.write(tcBatch(plan));
+  // The rules tc installs: compressed unless tc.compress is off.
+  else if (opts.output === 'tc-batch') out.write(tcBatch(config.tc.compress ? { ...plan, entries: compressPlan(plan).entries } : plan));
   else out.write(planText(plan, compressed && { ...compressed, enabled: config.tc.compress }));
   return 0;
 }

@@ -49,6 +49,8 @@ export interface StatusJson {
    */
   readonly tc: {
     readBackAt: string | null;
+    /** tc.compress: the tc tables' plan entries, the prefix rules installing them, and rules / entries. null when off. */
+    compression: { entries: number; prefixRules: number; ratio: number } | null;
     blocks: Array<{ block: number; table: number; placement: string; rules: number; inHw: number; notInHw: number; failures: number }>;
   } | null;
 }
@@ -113,6 +115,10 @@ export function statusOf(d: Daemon): StatusJson {
     audit: d.auditStatus(),
     tc: tcRec ? {
       readBackAt: d.tcReadBackAt,
+      compression: tcRec.compressed ? {
+        entries: tcRec.compressed.entries, prefixRules: tcRec.compressed.rules,
+        ratio: tcRec.compressed.entries ? Math.round((tcRec.compressed.rules / tcRec.compressed.entries) * 1e4) / 1e4 : 1,
+      } : null,
       blocks: tcRec.blocks.map((b) => ({
         block: b.block, table: b.table, placement: b.placement, rules: b.adds + b.replaces + b.unchanged,
         inHw: b.inHw, notInHw: b.notInHw, failures: b.failures.length,
@@ -134,6 +140,7 @@ export function statusText(s: StatusJson): string {
   if (s.xdp) lines.push(`xdp: program id ${s.xdp.progId} (${s.xdp.load}), pinned at ${s.xdp.pinDir}`);
   lines.push(`ports: ${s.ports.length ? s.ports.map((p) => `${p.dev}(${p.backend}${p.fallback ? `, tc fell back to ${p.fallback.to}: ${p.fallback.code}` : ''}${p.refused ? `, refused: ${p.refused}` : ''})`).join(' ') : '(none)'}`);
   if (s.tc?.readBackAt) lines.push(`tc: blocks as read back at ${s.tc.readBackAt}`);
+  if (s.tc?.compression) lines.push(`tc: compression: ${s.tc.compression.entries} entries → ${s.tc.compression.prefixRules} prefix rules (ratio ${s.tc.compression.ratio.toFixed(2)})`);
   for (const b of s.tc?.blocks ?? []) lines.push(`tc: block ${b.block} (table ${b.table}, ${b.placement}): ${b.rules} rules, in_hw ${b.inHw}, not_in_hw ${b.notInHw}${b.failures ? `, ${b.failures} failed` : ''}`);
   if (s.counts) {
     const c = s.counts;

@@ -21,7 +21,7 @@ export function realBackends(config: () => Config, xdpLoaded?: (xdp: XdpBackend)
     },
     tc: () => {
       const c = config();
-      return new TcAdapter(new TcBackend({ policy: c.tc.policy, fallback: c.tc.fallback }));
+      return new TcAdapter(new TcBackend({ policy: c.tc.policy, fallback: c.tc.fallback, compress: c.tc.compress }));
     },
     dryRun: () => new DryRunBackend(),
   };

@@ -22,6 +22,7 @@ import {
   encodeFilterDump, encodeQdiscDump, placementOf, type FilterId, type FilterPlacement, type InstalledFilter,
   type QdiscInfo, type TcRequest,
 } from '../netlink/codec/tc.js';
+import { TcCompression } from './compression.js';
 import { groupRefsOf, incrementalChanges, type FilterChange } from './incremental.js';
 import { chainDepth, desiredBlocks, filterKey, installedSubject, isOurCookie, type BlockPlan, type DesiredFilter } from './rules.js';
 
@@ -33,6 +34,8 @@ export interface TcBackendOptions {
   readonly fallback: TcFallback;
   /** Requests unanswered at once within one phase (ordering between phases is kept); the receive buffer may allow fewer. */
   readonly window?: number;
+  /** Install each table's entries ORTC-compressed (tc.compress; compression.ts). Default false: one rule per entry. */
+  readonly compress?: boolean;
 }
 
 export type TcOpKind = 'add' | 'replace' | 'delete';
@@ -77,6 +80,8 @@ export interface TcApplyReport extends ApplyReport {
   readonly fullReason: string | null;
   /** Hardware-only blocks whose rules the hardware refused while installing (despite the probe), first refusal each. */
   readonly hwRefused: ReadonlyMap<number, KernelErrorInfo>;
+  /** With tc.compress: the tc tables' plan entries and the prefix rules that install them. null when off. */
+  readonly compressed: { readonly rules: number; readonly entries: number } | null;
 }
 
 /** Priority and chain of the throw-away probe filter: outside every range the plan uses. */
@@ -120,11 +125,15 @@ export class TcBackend {
   private readonly probeCache = new Map<number, ProbeRecord>();
   /** Ports probeBlocks put in a block, reported as joined by the next reconcileWith or applyOps. */
   private joinedByProbe: string[] = [];
+  /** The installed plan's entries as tc holds them (compressed or not). */
+  private readonly compression: TcCompression;
 
   constructor(readonly options: TcBackendOptions, channel?: RtnlChannel) {
     this.channel = channel ?? new RtnlChannel();
     this.window = Math.max(1, options.window ?? 1024);
+    this.compression = new TcCompression(options.compress ?? false);
   }
+
 
   close(): void {
     this.channel.close();
@@ -365,8 +374,9 @@ export class TcBackend {
     return this.reconcileFull(plan, tables, null);
   }
 
-  private async reconcileFull(plan: Plan, tables: ReadonlyMap<number, FilterPlacement>, fullReason: string | null): Promise<TcApplyReport> {
+  private async reconcileFull(source: Plan, tables: ReadonlyMap<number, FilterPlacement>, fullReason: string | null): Promise<TcApplyReport> {
     const t0 = performance.now();
+    const plan = this.compression.full(source);
     let ops = 1;
     this.installedCache = null; // until this pass has read every block back
     const clsact = new Map((await this.qdiscs()).filter((q) => q.kind === 'clsact').map((q) => [q.ifindex, q] as const));
@@ -428,7 +438,7 @@ export class TcBackend {
     this.groupRefs = groupRefsOf({ ...plan, tables: plan.tables.filter((t) => cache.has(blockOf(t))) });
     return {
       backend: 'tc', ops, seconds: (performance.now() - t0) / 1000, failures, refused, complete: true,
-      blocks: results, joined, left, full: true, fullReason, hwRefused,
+      blocks: results, joined, left, full: true, fullReason, hwRefused, compressed: this.compression.sizes,
     };
   }
 
@@ -452,7 +462,9 @@ export class TcBackend {
     }
     for (const [block, c] of cache) if (!tcTables.has(c.table)) return this.reconcileFull(next, tables, `block ${block} has no tc port any more`);
 
-    const inc = incrementalChanges(ops, next, placementOfTable, this.groupRefs);
+    const tcOps = this.compression.ops(ops, next);
+    if (!tcOps) return this.reconcileFull(next, tables, 'nothing compressed yet');
+    const inc = incrementalChanges(tcOps, next, placementOfTable, this.groupRefs);
     if (inc.full !== null) return this.reconcileFull(next, tables, inc.full);
     // Every replace and delete needs the installed handle; an add of a key still installed (a delete that failed) replaces it.
     const phases: Op[][] = [];
@@ -506,7 +518,7 @@ export class TcBackend {
     }
     return {
       backend: 'tc', ops: sent, seconds: (performance.now() - t0) / 1000, failures, refused: [], complete: false,
-      blocks, joined: this.takeJoined(), left: [], full: false, fullReason: null, hwRefused,
+      blocks, joined: this.takeJoined(), left: [], full: false, fullReason: null, hwRefused, compressed: this.compression.sizes,
     };
   }
 
