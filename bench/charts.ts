@@ -1,6 +1,6 @@
 // Charts from bench results, drawn with Vega-Lite (compiled to Vega, rendered
 // to SVG in Node: no canvas, no browser): the convergence latency CDF,
-// forwarded Mpps kernel vs XDP (vs tc, not measured yet), and the daemon's
+// forwarded Mpps kernel vs XDP on the host and kernel vs tc vs XDP in the VM, the daemon's
 // memory against table size. A chart whose data the given result lacks (an
 // `--only` run) is drawn from the newest result file that has it, named in
 // the chart's subtitle.
@@ -26,6 +26,8 @@ export interface BenchResult {
   machine: { kernel: string; cpu: string; cores: number; node: string };
   converge?: ConvergeResult;
   dataplane?: DataplaneResult;
+  /** The data-plane bench inside the Debian-kernel VM, with tc (bench/vm-dataplane.ts). */
+  tcDataplane?: DataplaneResult;
   lookup?: LookupResult;
   memory?: MemoryResult;
   ingest?: IngestResult;
@@ -45,7 +47,7 @@ export interface NamedResult {
 }
 
 /** `key` from the current result, else from the first of `given` that has it, else from the newest result file that has it. */
-function pick<K extends 'converge' | 'dataplane' | 'lookup' | 'memory'>(
+function pick<K extends 'converge' | 'dataplane' | 'tcDataplane' | 'lookup' | 'memory'>(
   current: BenchResult | null, key: K, dir: string, given: readonly NamedResult[] = [],
 ): Sourced<NonNullable<BenchResult[K]>> | null {
   // A bench that failed left { error } in its place; old convergence results have no raw samples.
@@ -127,10 +129,10 @@ export function convergenceSpec(s: Sourced<ConvergeResult>): TopLevelSpec {
 }
 
 const SCENARIO_LABEL: Record<string, string> = { '1-route': '1 route', 'ecmp-2': 'ECMP, 2-way' };
-const MODE_LABEL: Record<Mode | 'tc', string> = { kernel: 'kernel (ip_forward)', xdp: 'XDP (fib-offload)', tc: 'tc sw (not measured yet)' };
+const MODE_LABEL: Record<Mode, string> = { kernel: 'kernel (ip_forward)', xdp: 'XDP (fib-offload)', tc: 'tc flower, software (fib-offload)' };
 
-/** Forwarded Mpps per scenario, kernel vs XDP (vs tc: not measured yet), median with min–max bars. */
-export function dataplaneSpec(s: Sourced<DataplaneResult>): TopLevelSpec {
+/** Forwarded Mpps per scenario, kernel vs XDP (vs tc where measured: the VM), median with min–max bars. */
+export function dataplaneSpec(s: Sourced<DataplaneResult>, where = 'this host'): TopLevelSpec {
   const dp = s.data;
   const cells = dp.summary.filter((c) => c.generator === 'livegen');
   const layouts = [...new Set(cells.map((c) => c.layout))].sort((a, b) => (a === 'split' ? -1 : b === 'split' ? 1 : 0));
@@ -143,13 +145,16 @@ export function dataplaneSpec(s: Sourced<DataplaneResult>): TopLevelSpec {
       mode: MODE_LABEL[c.mode], median: c.mpps.median, min: c.mpps.min, max: c.mpps.max, text: c.mpps.median.toFixed(2),
     });
   }
-  for (const lay of layouts) {
-    for (const sc of [...new Set(cells.filter((c) => c.layout === lay).map((c) => c.scenario))]) {
-      rows.push({ scenario: label(sc), layout: layoutLabel(lay), mode: MODE_LABEL.tc, median: null, min: null, max: null, text: 'n/m' });
+  if (!dp.tc.measured) {
+    for (const lay of layouts) {
+      for (const sc of [...new Set(cells.filter((c) => c.layout === lay).map((c) => c.scenario))]) {
+        rows.push({ scenario: label(sc), layout: layoutLabel(lay), mode: MODE_LABEL.tc, median: null, min: null, max: null, text: 'n/m' });
+      }
     }
   }
-  const ratios = dp.ratios.filter((r) => r.generator === 'livegen' && r.layout === (layouts[0] ?? 'split'))
-    .map((r) => `${label(r.scenario)} ×${r.xdpOverKernel.median.toFixed(2)}`).join(', ');
+  const first = dp.ratios.filter((r) => r.generator === 'livegen' && r.layout === (layouts[0] ?? 'split'));
+  const ratios = first.map((r) => `${label(r.scenario)} ×${r.xdpOverKernel.median.toFixed(2)}`).join(', ');
+  const tcRatios = first.filter((r) => r.tcOverKernel).map((r) => `${label(r.scenario)} ×${r.tcOverKernel!.median.toFixed(2)}`).join(', ');
   const tg = dp.summary.filter((c) => c.generator === 'trafgen');
   const tgLine = tg.length
     ? [`trafgen instead of the live-frames generator (one core, 1 route): ${tg.map((c) => `${c.mode} ${c.mpps.median.toFixed(2)}`).join(', ')} Mpps (trafgen is the bottleneck)`]
@@ -158,10 +163,10 @@ export function dataplaneSpec(s: Sourced<DataplaneResult>): TopLevelSpec {
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title: {
-      text: 'Forwarded packets per second through dut (veth, 60-byte UDP frames)',
+      text: `Forwarded packets per second through dut (veth, 60-byte UDP frames), ${where}`,
       subtitle: [
         `median of ${dp.repeats} side-by-side repeats, bars min–max; XDP/kernel (median of per-repeat ratios): ${ratios}`,
-        `tc software forwarding: ${dp.tc.note}`,
+        dp.tc.measured ? `tc/kernel: ${tcRatios}; tc: ${dp.tc.note}` : `tc software forwarding: ${dp.tc.note}`,
         ...tgLine,
         fromLine(s),
       ],
@@ -333,6 +338,8 @@ export async function renderCharts(
   if (conv) await out('convergence-cdf.svg', convergenceSpec(conv));
   const dp = pick(current, 'dataplane', resultsDir, given);
   if (dp) await out('dataplane-mpps.svg', dataplaneSpec(dp));
+  const tcdp = pick(current, 'tcDataplane', resultsDir, given);
+  if (tcdp) await out('tc-dataplane-mpps.svg', dataplaneSpec(tcdp, 'in the Debian 6.1 VM under qemu TCG (only the ratios mean anything)'));
   const lk = pick(current, 'lookup', resultsDir, given);
   if (lk) await out('lookup.svg', lookupSpec(lk));
   const mem = pick(current, 'memory', resultsDir, given);

@@ -5,8 +5,10 @@
 // side: the two modes alternate within every repeat (ABBA order), so slow
 // drift from other work on the machine hits both. Scenarios: one route, one
 // route over a 2-way ECMP group, and a table of N routes with destinations
-// spread over all of it. (c) tc software forwarding needs the Debian-kernel
-// VM (issue 4) and is not measured here.
+// spread over all of it. (c) tc software forwarding (`apply --backend tc`,
+// flower rules with `not_in_hw`, ip_forward=0) where the kernel has flower:
+// inside the Debian-kernel VM (bench/vm-dataplane.ts, `--only tc-dataplane`),
+// where all three modes alternate within every repeat.
 //
 // Generator: bench-livegen (bpf/bench_livegen.c), BPF_PROG_TEST_RUN in
 // live-frames mode on one CPU in h1, XDP_TX out of h1's veth. Receivers:
@@ -27,7 +29,7 @@ import {
 } from './dataplane-lib.js';
 
 export type Layout = 'split' | 'shared';
-export type Mode = 'kernel' | 'xdp';
+export type Mode = 'kernel' | 'xdp' | 'tc';
 export type ScenarioName = '1-route' | 'ecmp-2' | 'table' | 'table-1dst';
 export type GeneratorKind = 'livegen' | 'trafgen';
 
@@ -45,6 +47,10 @@ export interface DataplaneOptions {
   fwdCpu: number;
   /** Also run trafgen (netsniff-ng) on the 1-route scenario, for comparison with the live-frames generator. */
   trafgen: boolean;
+  /** The modes measured side by side, kernel first (default kernel, xdp; tc needs a kernel with flower, pedit, csum and mirred). */
+  modes?: Mode[];
+  /** Scenarios to run (default all). */
+  scenarios?: ScenarioName[];
   log?: (s: string) => void;
 }
 
@@ -88,6 +94,9 @@ export interface DataplaneRatio {
   xdpOverKernel: Stat;
   /** Ratio of the medians. */
   ofMedians: number;
+  /** With the tc mode: tc (software flower) Mpps / kernel Mpps per repeat, and of the medians. */
+  tcOverKernel?: Stat;
+  tcOfMedians?: number;
 }
 
 export interface DataplaneResult {
@@ -106,13 +115,13 @@ export interface DataplaneResult {
   windows: DataplaneWindow[];
   summary: DataplaneCell[];
   ratios: DataplaneRatio[];
-  /** tc software forwarding: not measured on this host kernel (no cls_flower / act_pedit). */
-  tc: { measured: false; note: string };
+  /** tc software forwarding: measured only where the kernel has flower (the VM). */
+  tc: { measured: boolean; note: string };
   trafgen: { measured: boolean; note: string };
   wallSeconds: number;
 }
 
-export const TC_NOT_MEASURED = 'not measured yet: needs the VM (issue 4)';
+export const TC_NOT_MEASURED = 'not measured here: the host kernel has no cls_flower/act_pedit; `npm run bench -- --only tc-dataplane` measures it in the Debian 6.1 VM';
 
 const FRAME = 60;
 /** 1M /24s from 11.0.0.0 upward, as in the ingest bench. */
@@ -194,15 +203,20 @@ export async function benchDataplane(opts: DataplaneOptions): Promise<DataplaneR
     let mode: Mode | null = null;
     let layout: Layout | null = null;
     const applySeconds: Partial<Record<ScenarioName, number[]>> = {};
+    // tc installs one rule per route (tc.compress off), so its table scenario holds as many rules as routes.
+    const tcConfig = join(tmp, 'tc.yaml');
+    writeFileSync(tcConfig, 'tc: { policy: sw, compress: false }\n');
     const setMode = (want: Mode, scenario: ScenarioName): void => {
       if (want === mode) return;
+      if (mode !== null && mode !== 'kernel') agent(d, 'flush');
       if (want === 'kernel') {
-        agent(d, 'flush');
+        if (mode === null) agent(d, 'flush');
         d.sysctl('net.ipv4.ip_forward=1');
       } else {
         d.sysctl('net.ipv4.ip_forward=0');
         const t = now();
-        agent(d, 'apply', '--backend', 'xdp', '--ports', ports);
+        if (want === 'xdp') agent(d, 'apply', '--backend', 'xdp', '--ports', ports);
+        else agent(d, 'apply', '--config', tcConfig, '--backend', 'tc', '--ports', ports);
         (applySeconds[scenario] ??= []).push((now() - t) / 1e3);
       }
       mode = want;
@@ -316,7 +330,8 @@ export async function benchDataplane(opts: DataplaneOptions): Promise<DataplaneR
       return { srcMac: macs.h1, dstMac: macs.in, srcIp: '10.1.0.2', dstIp, sportCount, dstCount, dstStride: 256 };
     }
     let trafgenNote = opts.trafgen ? '' : 'not run (--dataplane-trafgen runs it on the 1-route scenario)';
-    for (const sc of scenarios) {
+    const modes: Mode[] = opts.modes ?? ['kernel', 'xdp'];
+    for (const sc of scenarios.filter((x) => opts.scenarios === undefined || opts.scenarios.includes(x.name))) {
       // A table of routes is installed by a fresh apply: start each scenario from the kernel.
       setMode('kernel', sc.name);
       sc.routes();
@@ -336,7 +351,7 @@ export async function benchDataplane(opts: DataplaneOptions): Promise<DataplaneR
         const gens: GeneratorKind[] = conf && lay === 'shared' ? ['livegen', 'trafgen'] : ['livegen'];
         for (const gen of gens) {
           for (let r = 0; r < opts.repeats; r++) {
-            for (const m of r % 2 === 0 ? (['kernel', 'xdp'] as const) : (['xdp', 'kernel'] as const)) {
+            for (const m of r % 2 === 0 ? modes : [...modes].reverse()) {
               setMode(m, sc.name);
               const w = await measure(sc.name, gen, sc.flow, r, conf);
               windows.push(w);
@@ -365,18 +380,25 @@ export async function benchDataplane(opts: DataplaneOptions): Promise<DataplaneR
           maxForeignUserShare: Math.max(...mw.map((w) => w.cpu.fwd.user)),
         };
       };
-      const kc = cell('kernel');
-      const xc = cell('xdp');
-      summary.push(kc, xc);
-      const pairs: number[] = [];
-      for (let r = 0; r < opts.repeats; r++) {
-        const kw = ws.find((w) => w.mode === 'kernel' && w.repeat === r);
-        const xw = ws.find((w) => w.mode === 'xdp' && w.repeat === r);
-        if (kw && xw) pairs.push(xw.forwardedPps / kw.forwardedPps);
-      }
+      const cells = new Map(modes.map((m) => [m, cell(m)] as const));
+      summary.push(...cells.values());
+      const kc = cells.get('kernel')!;
+      /** mode Mpps / kernel Mpps of each repeat's side-by-side pair. */
+      const pairs = (m: Mode): number[] => {
+        const out: number[] = [];
+        for (let r = 0; r < opts.repeats; r++) {
+          const kw = ws.find((w) => w.mode === 'kernel' && w.repeat === r);
+          const mw = ws.find((w) => w.mode === m && w.repeat === r);
+          if (kw && mw) out.push(mw.forwardedPps / kw.forwardedPps);
+        }
+        return out;
+      };
+      const xc = cells.get('xdp');
+      const tc = cells.get('tc');
       ratios.push({
         scenario: first.scenario, layout: first.layout, generator: first.generator,
-        xdpOverKernel: stat(pairs), ofMedians: xc.mpps.median / kc.mpps.median,
+        xdpOverKernel: stat(xc ? pairs('xdp') : []), ofMedians: xc ? xc.mpps.median / kc.mpps.median : NaN,
+        ...(tc ? { tcOverKernel: stat(pairs('tc')), tcOfMedians: tc.mpps.median / kc.mpps.median } : {}),
       });
     }
     return {
@@ -386,7 +408,9 @@ export async function benchDataplane(opts: DataplaneOptions): Promise<DataplaneR
       tableIpBatchSeconds,
       applySeconds: Object.fromEntries(Object.entries(applySeconds).map(([k, v]) => [k, stat(v)])),
       windows, summary, ratios,
-      tc: { measured: false, note: TC_NOT_MEASURED },
+      tc: modes.includes('tc')
+        ? { measured: true, note: 'software flower (skip_hw), one rule per route (tc.compress off); veth offloads nothing' }
+        : { measured: false, note: TC_NOT_MEASURED },
       trafgen: { measured: windows.some((w) => w.generator === 'trafgen'), note: trafgenNote },
       wallSeconds: (now() - t0) / 1e3,
     };

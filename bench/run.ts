@@ -1,4 +1,4 @@
-// `npm run bench [-- --quick] [-- --routes N] [-- --only ingest,plan,xdp,converge,dataplane,memory,compress]`:
+// `npm run bench [-- --quick] [-- --routes N] [-- --only ingest,plan,xdp,converge,dataplane,memory,compress,tc,tc-dataplane]`:
 // runs the benchmarks and writes bench/results/<date>.json (machine facts and
 // figures) and the charts (bench/charts/*.svg). No assertions: figures only.
 // Needs root (the benches make namespaces and pin under /sys/fs/bpf).
@@ -16,8 +16,9 @@ import { benchLookup } from './lookup.js';
 import { benchMemory } from './memory.js';
 import { benchCompress } from './compress.js';
 import { renderCharts, type BenchResult } from './charts.js';
+import { inVm } from './vm.js';
 
-const BENCHES = ['ingest', 'plan', 'xdp', 'converge', 'dataplane', 'lookup', 'memory', 'compress'] as const;
+const BENCHES = ['ingest', 'plan', 'xdp', 'converge', 'dataplane', 'lookup', 'memory', 'compress', 'tc', 'tc-dataplane'] as const;
 
 const USAGE = `Usage: npm run bench -- [options]   (root; writes bench/results/<date>.json and bench/charts/*.svg)
 
@@ -46,6 +47,11 @@ const USAGE = `Usage: npm run bench -- [options]   (root; writes bench/results/<
   --memory-seconds S         seconds of steady changes
   --memory-repeats K         repeats of the idle measurement
   --compress-changes N       single-route changes timed per compression scenario (default 2000; quick 500)
+  --tc-runs LIST             tc programming runs ROUTESxWIDTH in the VM (default 10000x2,10000x8,100000x2; quick 10000x2)
+  --tc-dataplane-routes N    table size of the VM data-plane bench (default 10000)
+  --tc-dataplane-repeats K   kernel/tc/XDP cycles in the VM (default 3; quick 2)
+                             tc and tc-dataplane boot Debian's 6.1 kernel under qemu (scripts/vm/run.sh):
+                             the host kernel has no flower; TCG makes only their ratios meaningful
   --no-charts                do not redraw bench/charts
   -h, --help                 this text
 `;
@@ -92,6 +98,9 @@ function parseOptions() {
       'memory-seconds': { type: 'string' },
       'memory-repeats': { type: 'string' },
       'compress-changes': { type: 'string' },
+      'tc-runs': { type: 'string' },
+      'tc-dataplane-routes': { type: 'string' },
+      'tc-dataplane-repeats': { type: 'string' },
       'no-charts': { type: 'boolean', default: false },
     },
   });
@@ -247,6 +256,17 @@ if (want('compress')) {
   const changes = num(values['compress-changes'], quick ? 500 : 2000);
   log(`compress: IPv4 and IPv6 announced space, next hops by origin AS over 2/4/8 upstreams; ${changes} single changes each`);
   result.compress = await timed('compress', () => benchCompress({ changes, v6: true, log }));
+}
+if (want('tc')) {
+  const runs = values['tc-runs'] ?? (quick ? '10000x2' : '10000x2,10000x8,100000x2');
+  log(`tc: programming ${runs} (routes x ECMP width) in the 6.1 VM, side by side with tc -batch`);
+  result.tc = await timed('tc', () => inVm('tc.js', ['--runs', runs], { timeoutS: 3600, log }));
+}
+if (want('tc-dataplane')) {
+  const routes = String(num(values['tc-dataplane-routes'], 10_000));
+  const repeats = String(num(values['tc-dataplane-repeats'], quick ? 2 : 3));
+  log(`tc-dataplane: kernel vs tc (software flower) vs XDP forwarding in the 6.1 VM; 1 route, 2-way ECMP, ${routes} routes; ${repeats} cycles`);
+  result.tcDataplane = await timed('tc-dataplane', () => inVm('vm-dataplane.js', ['--routes', routes, '--repeats', repeats], { timeoutS: 3600, log }));
 }
 result.loadavgAtEnd = loadavg();
 result.wallSeconds = { ...walls, total: (Date.now() - tStart) / 1e3 };
