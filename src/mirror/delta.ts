@@ -12,6 +12,8 @@ export interface MirrorDelta {
   readonly nexthops: ReadonlySet<number>;
   /** Any interface address was added or removed. */
   readonly addressesChanged: boolean;
+  /** A policy rule (`ip rule`) was added or removed. */
+  readonly rulesChanged: boolean;
 }
 
 /** Accumulates a delta while the mirror applies an event; the only mutable form. */
@@ -21,6 +23,7 @@ export class DeltaBuilder {
   readonly links = new Set<number>();
   readonly nexthops = new Set<number>();
   addressesChanged = false;
+  rulesChanged = false;
 
   addRoutes(keys: Iterable<string> | undefined): void {
     if (!keys) return;
@@ -34,6 +37,7 @@ export class DeltaBuilder {
       links: this.links,
       nexthops: this.nexthops,
       addressesChanged: this.addressesChanged,
+      rulesChanged: this.rulesChanged,
     };
   }
 }
@@ -44,7 +48,7 @@ export function emptyDelta(): MirrorDelta {
 
 export function isEmptyDelta(d: MirrorDelta): boolean {
   return d.routes.size === 0 && d.neighbors.size === 0 && d.links.size === 0
-    && d.nexthops.size === 0 && !d.addressesChanged;
+    && d.nexthops.size === 0 && !d.addressesChanged && !d.rulesChanged;
 }
 
 /** Union of deltas, for consumers that batch events (e.g. every 100 ms) before planning. */
@@ -56,6 +60,7 @@ export function mergeDeltas(deltas: Iterable<MirrorDelta>): MirrorDelta {
     for (const k of d.links) b.links.add(k);
     for (const k of d.nexthops) b.nexthops.add(k);
     b.addressesChanged ||= d.addressesChanged;
+    b.rulesChanged ||= d.rulesChanged;
   }
   return b.finish();
 }

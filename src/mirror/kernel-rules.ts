@@ -76,6 +76,9 @@ export function applyEvent(t: KernelTables, ev: KernelEvent): void {
       return;
     case 'nexthop': if (ev.op === 'new') t.setNexthop(ev.nexthop); else removeNexthop(t, ev.nexthop.id); return;
     case 'route': if (ev.op === 'new') t.putRoute(ev.route); else routeDel(t, ev.route); return;
+    // Rules name their devices (iif/oif): a device going or coming changes whether a rule
+    // matches, not the rule, so nothing here is silent. The planner matches names against links.
+    case 'rule': if (ev.op === 'new') t.setRule(ev.rule); else t.deleteRule(ev.rule); return;
   }
 }
 

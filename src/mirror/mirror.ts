@@ -8,6 +8,7 @@ import { neighborKey, type Neighbor } from '../model/neighbor.js';
 import type { NexthopObject } from '../model/nexthop.js';
 import type { MirrorView, ResolvedRoute } from '../model/resolved.js';
 import type { Route } from '../model/route.js';
+import type { PolicyRule } from '../model/rule.js';
 import { DeltaBuilder, type MirrorDelta } from './delta.js';
 import { applyEvent } from './kernel-rules.js';
 import { resolveRoute, type ResolveLookup } from './resolve.js';
@@ -46,6 +47,7 @@ export class Mirror implements MirrorView {
     for (const n of s.neighbors) t.setNeighbor(n);
     for (const o of s.nexthops) t.setNexthop(o);
     for (const r of s.routes) t.loadRoute(r);
+    if (s.rules) t.rules = [...s.rules];
     t.delta = new DeltaBuilder();
     return m;
   }
@@ -71,6 +73,10 @@ export class Mirror implements MirrorView {
   }
   nexthopObjects(): Iterable<NexthopObject> { return this.t.nexthops.values(); }
   nexthopObject(id: number): NexthopObject | undefined { return this.t.nexthops.get(id); }
+
+  policyRules(): readonly PolicyRule[] | null {
+    return this.t.rules;
+  }
 
   routes(): Iterable<Route> {
     return this.t.allRoutes();
@@ -108,11 +114,11 @@ export class Mirror implements MirrorView {
     return l !== undefined && l.kind === 'vrf' && l.vrfTable !== null ? l.vrfTable : undefined;
   }
 
-  get counts(): Readonly<{ links: number; addresses: number; neighbors: number; nexthops: number; routes: number }> {
+  get counts(): Readonly<{ links: number; addresses: number; neighbors: number; nexthops: number; routes: number; rules: number }> {
     const t = this.t;
     return {
       links: t.links.size, addresses: t.addresses.size, neighbors: t.neighbors.size,
-      nexthops: t.nexthops.size, routes: t.routeCount,
+      nexthops: t.nexthops.size, routes: t.routeCount, rules: t.rules?.length ?? 0,
     };
   }
 

@@ -13,6 +13,7 @@ import type { Link } from '../model/link.js';
 import { neighborKey, type Neighbor } from '../model/neighbor.js';
 import type { NexthopObject } from '../model/nexthop.js';
 import { ipv6DeviceRouteIfindex, prefixKey, type Route } from '../model/route.js';
+import { ruleKey, type PolicyRule } from '../model/rule.js';
 import { DeltaBuilder } from './delta.js';
 
 /** Routes to one prefix: a bare Route in the common case, an array only when several compete. */
@@ -142,6 +143,13 @@ export class KernelTables {
   private readonly nhParents = new Map<number, Set<number>>();
   private readonly nhFloating = new Set<number>();
 
+  /**
+   * Policy rules in the kernel's list order (per family: by priority, equal
+   * priorities in insertion order); null while never dumped (synthetic
+   * snapshots), which the planner reads as the kernel's default rules.
+   */
+  rules: PolicyRule[] | null = null;
+
   /** Where mutations record what changed; the mirror swaps in a fresh one per apply(). */
   delta = new DeltaBuilder();
 
@@ -194,6 +202,39 @@ export class KernelTables {
       if (a !== undefined) out.push(a);
     }
     return out;
+  }
+
+  // ---- policy rules ----------------------------------------------------------
+
+  /**
+   * RTM_NEWRULE: the kernel puts a new rule after every rule of its family
+   * with a priority <= its own. A rule equal to one already held is not
+   * added twice: an event replayed after the dump that already showed it
+   * must not duplicate it (two identical rules select the same traffic for
+   * the same action, so one stands for both; the periodic resync recounts).
+   */
+  setRule(r: PolicyRule): void {
+    if (this.rules === null) return;
+    const k = ruleKey(r);
+    if (this.rules.some((x) => ruleKey(x) === k)) return;
+    let at = this.rules.length;
+    for (let i = this.rules.length - 1; i >= 0; i--) {
+      const x = this.rules[i]!;
+      if (x.family !== r.family) continue;
+      if (x.priority <= r.priority) break;
+      at = i;
+    }
+    this.rules.splice(at, 0, r);
+    this.delta.rulesChanged = true;
+  }
+
+  deleteRule(r: PolicyRule): void {
+    if (this.rules === null) return;
+    const k = ruleKey(r);
+    const i = this.rules.findIndex((x) => ruleKey(x) === k);
+    if (i < 0) return;
+    this.rules.splice(i, 1);
+    this.delta.rulesChanged = true;
   }
 
   // ---- neighbours ----------------------------------------------------------

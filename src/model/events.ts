@@ -4,6 +4,7 @@ import type { Link } from './link.js';
 import type { Neighbor } from './neighbor.js';
 import type { NexthopObject } from './nexthop.js';
 import type { Route } from './route.js';
+import type { PolicyRule } from './rule.js';
 
 export type EventOp = 'new' | 'del';
 
@@ -12,7 +13,8 @@ export type KernelEvent =
   | { readonly kind: 'addr'; readonly op: EventOp; readonly address: Address }
   | { readonly kind: 'neigh'; readonly op: EventOp; readonly neighbor: Neighbor }
   | { readonly kind: 'nexthop'; readonly op: EventOp; readonly nexthop: NexthopObject }
-  | { readonly kind: 'route'; readonly op: EventOp; readonly route: Route };
+  | { readonly kind: 'route'; readonly op: EventOp; readonly route: Route }
+  | { readonly kind: 'rule'; readonly op: EventOp; readonly rule: PolicyRule };
 
 export type EventKind = KernelEvent['kind'];
 
@@ -23,4 +25,10 @@ export interface KernelSnapshot {
   readonly neighbors: readonly Neighbor[];
   readonly nexthops: readonly NexthopObject[];
   readonly routes: readonly Route[];
+  /**
+   * Policy rules (IPv4 then IPv6, each in the kernel's list order). Absent
+   * when the source did not dump them (synthetic snapshots): the planner then
+   * assumes the kernel's default rules.
+   */
+  readonly rules?: readonly PolicyRule[];
 }

@@ -4,5 +4,6 @@ export * from './address.js';
 export * from './neighbor.js';
 export * from './nexthop.js';
 export * from './route.js';
+export * from './rule.js';
 export * from './events.js';
 export * from './resolved.js';

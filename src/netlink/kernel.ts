@@ -2,11 +2,11 @@
 // follows the multicast groups as typed KernelEvents. The only module, with
 // socket.ts, that touches the `netlink` package.
 import { EventEmitter } from 'node:events';
-import type { Address, KernelEvent, KernelSnapshot, Link, Neighbor, NexthopObject, Route } from '../model/index.js';
+import type { Address, KernelEvent, KernelSnapshot, Link, Neighbor, NexthopObject, PolicyRule, Route } from '../model/index.js';
 import { ConfigError, NetlinkError } from '../errors.js';
 import {
   RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV4_ROUTE, RTNLGRP_IPV6_IFADDR, RTNLGRP_IPV6_ROUTE, RTNLGRP_LINK, RTNLGRP_NEIGH,
-  RTNLGRP_NEXTHOP, RTM_NEWNEIGH, rtmName,
+  RTNLGRP_IPV4_RULE, RTNLGRP_IPV6_RULE, RTNLGRP_NEXTHOP, RTM_NEWNEIGH, rtmName,
 } from './codec/constants.js';
 import { decodeEvent } from './codec/decode.js';
 import { forEachMessage } from './codec/header.js';
@@ -15,7 +15,7 @@ import { DumpInterruptedError, RtnlChannel, RtnlSubscription } from './socket.js
 
 export const EVENT_GROUPS: readonly number[] = [
   RTNLGRP_LINK, RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR, RTNLGRP_IPV4_ROUTE, RTNLGRP_IPV6_ROUTE,
-  RTNLGRP_NEIGH, RTNLGRP_NEXTHOP,
+  RTNLGRP_NEIGH, RTNLGRP_NEXTHOP, RTNLGRP_IPV4_RULE, RTNLGRP_IPV6_RULE,
 ];
 
 /** Default event socket buffer: big enough for a BGP full-table burst between two reads. */
@@ -38,7 +38,7 @@ export interface AdapterCounters {
   overruns: number;
 }
 
-/** Dump every table over `channel` (links, addresses, neighbours, nexthops, routes v4/v6). */
+/** Dump every table over `channel` (links, addresses, neighbours, nexthops, routes v4/v6, rules v4/v6). */
 export async function dumpSnapshot(channel: RtnlChannel, counters?: AdapterCounters): Promise<KernelSnapshot> {
   for (let attempt = 1; ; attempt++) {
     const links: Link[] = [];
@@ -46,6 +46,7 @@ export async function dumpSnapshot(channel: RtnlChannel, counters?: AdapterCount
     const neighbors: Neighbor[] = [];
     const nexthops: NexthopObject[] = [];
     const routes: Route[] = [];
+    const rules: PolicyRule[] = [];
     try {
       for (const d of DUMPS) {
         await channel.dump(d.type, d.payload, (type, _flags, _seq, _pid, buf, off, end) => {
@@ -57,11 +58,12 @@ export async function dumpSnapshot(channel: RtnlChannel, counters?: AdapterCount
             case 'neigh': neighbors.push(ev.neighbor); break;
             case 'nexthop': nexthops.push(ev.nexthop); break;
             case 'route': routes.push(ev.route); break;
+            case 'rule': rules.push(ev.rule); break;
           }
         }, `${rtmName(d.type)} dump (${d.what})`);
       }
       if (counters) counters.dumps++;
-      return { links, addresses, neighbors, nexthops, routes };
+      return { links, addresses, neighbors, nexthops, routes, rules };
     } catch (err) {
       if (!(err instanceof DumpInterruptedError) || attempt >= MAX_DUMP_ATTEMPTS) throw err;
       if (counters) counters.dumpRetries++;

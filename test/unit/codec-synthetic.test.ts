@@ -218,14 +218,14 @@ describe('link, address, neighbour, nexthop edge cases', () => {
 
   it('decodeEvent: unknown and GET types are null', () => {
     const p = routePayload();
-    expect(decodeEvent(32 /* RTM_NEWRULE */, p, 0, p.length)).toBeNull();
+    expect(decodeEvent(40 /* RTM_NEWTCLASS */, p, 0, p.length)).toBeNull();
     expect(decodeEvent(RTM_GETROUTE, p, 0, p.length)).toBeNull();
     expect(decodeEvent(RTM_NEWROUTE, p, 0, p.length)).toEqual({ kind: 'route', op: 'new', route: baseRoute });
   });
 });
 
 describe('requests', () => {
-  it('dumps links, addresses, neighbours, nexthops, then routes v4 and v6', () => {
+  it('dumps links, addresses, neighbours, nexthops, routes v4 and v6, then rules', () => {
     expect(DUMPS.map((d) => [d.type, d.what, d.payload.toString('hex')])).toEqual([
       [RTM_GETLINK, 'links', '00'.repeat(16)],
       [RTM_GETADDR, 'addresses', '00'.repeat(8)],
@@ -234,6 +234,7 @@ describe('requests', () => {
       [RTM_GETNEXTHOP, 'nexthops', '00'.repeat(8)],
       [RTM_GETROUTE, 'routes v4', '02' + '00'.repeat(11)],
       [RTM_GETROUTE, 'routes v6', '0a' + '00'.repeat(11)],
+      [34 /* RTM_GETRULE */, 'rules', '00'.repeat(12)],
     ]);
     expect(encodeMessage(DUMPS[0]!.type, NLM_F_REQUEST | NLM_F_DUMP, 1, DUMPS[0]!.payload).length).toBe(32);
   });

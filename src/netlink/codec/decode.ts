@@ -4,12 +4,13 @@ import type { EventOp, KernelEvent } from '../../model/events.js';
 import { decodeAddress } from './addr.js';
 import {
   RTM_DELADDR, RTM_DELLINK, RTM_DELNEIGH, RTM_DELNEXTHOP, RTM_DELROUTE, RTM_NEWADDR, RTM_NEWLINK, RTM_NEWNEIGH,
-  RTM_NEWNEXTHOP, RTM_NEWROUTE,
+  RTM_NEWNEXTHOP, RTM_NEWROUTE, RTM_NEWRULE, RTM_DELRULE,
 } from './constants.js';
 import { decodeLink } from './link.js';
 import { decodeNeighbor } from './neigh.js';
 import { decodeNexthop } from './nexthop.js';
 import { decodeRoute } from './route.js';
+import { decodeRule } from './rule.js';
 
 type EventDecoder = (buf: Buffer, off: number, end: number) => KernelEvent | null;
 
@@ -34,12 +35,18 @@ const route = (op: EventOp): EventDecoder => (b, o, e) => {
   return v && { kind: 'route', op, route: v };
 };
 
+const rule = (op: EventOp): EventDecoder => (b, o, e) => {
+  const v = decodeRule(b, o, e);
+  return v && { kind: 'rule', op, rule: v };
+};
+
 const DECODERS: ReadonlyMap<number, EventDecoder> = new Map([
   [RTM_NEWLINK, link('new')], [RTM_DELLINK, link('del')],
   [RTM_NEWADDR, addr('new')], [RTM_DELADDR, addr('del')],
   [RTM_NEWNEIGH, neigh('new')], [RTM_DELNEIGH, neigh('del')],
   [RTM_NEWNEXTHOP, nexthop('new')], [RTM_DELNEXTHOP, nexthop('del')],
   [RTM_NEWROUTE, route('new')], [RTM_DELROUTE, route('del')],
+  [RTM_NEWRULE, rule('new')], [RTM_DELRULE, rule('del')],
 ]);
 
 /**

@@ -5,7 +5,7 @@ import { parseIp } from '../../model/ip.js';
 import { afOfFamily } from './attrs.js';
 import {
   AF_INET, AF_INET6, AF_UNSPEC, IFADDRMSG_LEN, IFINFOMSG_LEN, NDA_DST, NDMSG_LEN, NHMSG_LEN, NTF_USE, RTMSG_LEN,
-  RTM_GETADDR, RTM_GETLINK, RTM_GETNEIGH, RTM_GETNEXTHOP, RTM_GETROUTE, RT_TABLE_UNSPEC,
+  FIB_RULE_HDR_LEN, RTM_GETADDR, RTM_GETLINK, RTM_GETNEIGH, RTM_GETNEXTHOP, RTM_GETROUTE, RTM_GETRULE, RT_TABLE_UNSPEC,
 } from './constants.js';
 import { encodeAttr } from './header.js';
 
@@ -32,7 +32,7 @@ function routeDump(af: number): Buffer {
 
 /**
  * The full dump, in the order the mirror wants it: links before what refers
- * to them, nexthop objects before routes that use RTA_NH_ID. Neighbours are
+ * to them, nexthop objects before routes that use RTA_NH_ID, then the policy rules. Neighbours are
  * dumped per IP family so bridge FDB entries never come back.
  */
 export const DUMPS: readonly DumpRequest[] = Object.freeze([
@@ -43,6 +43,9 @@ export const DUMPS: readonly DumpRequest[] = Object.freeze([
   { type: RTM_GETNEXTHOP, payload: withFamily(NHMSG_LEN, AF_UNSPEC), what: 'nexthops' },
   { type: RTM_GETROUTE, payload: routeDump(AF_INET), what: 'routes v4' },
   { type: RTM_GETROUTE, payload: routeDump(AF_INET6), what: 'routes v6' },
+  // Every family at once: asking for AF_INET6 alone fails (EAFNOSUPPORT) where IPv6 is disabled.
+  // The IPMR/IP6MR rules that come back too are dropped by the decoder.
+  { type: RTM_GETRULE, payload: withFamily(FIB_RULE_HDR_LEN, AF_UNSPEC), what: 'rules' },
 ].map((d) => Object.freeze(d)));
 
 /**
