@@ -58,10 +58,14 @@ export interface Config {
   readonly resync: { readonly intervalMs: number };
   /** Neighbour keepalive: how often neighbours behind offloaded traffic are refreshed (0 = off). */
   readonly keepalive: { readonly intervalMs: number };
+  /** FPM server for zebra's dplane_fpm_nl (src/fpm/); null = off (the default). */
+  readonly fpm: ListenAddress | null;
   readonly log: { readonly level: LogLevel };
 }
 
 const DEFAULT_LISTEN = '127.0.0.1:9469';
+/** FRR's default FPM port (`fpm address A port 2620`). */
+const DEFAULT_FPM_LISTEN = '127.0.0.1:2620';
 const DEFAULT_RESYNC_MS = 300_000;
 
 export function defaultConfig(): Config {
@@ -76,6 +80,7 @@ export function defaultConfig(): Config {
     metrics: { listen: DEFAULT_LISTEN, host: '127.0.0.1', port: 9469 },
     resync: { intervalMs: DEFAULT_RESYNC_MS },
     keepalive: { intervalMs: 2_000 },
+    fpm: null,
     log: { level: 'info' },
   });
 }
@@ -273,6 +278,7 @@ const EcmpSchema = z.strictObject({ hash: enumOf(ECMP_HASHES).optional() }, mapp
 const MetricsSchema = z.strictObject({ listen: listen.optional() }, mapping);
 const ResyncSchema = z.strictObject({ interval: duration.optional() }, mapping);
 const KeepaliveSchema = z.strictObject({ interval: z.union([z.literal('off'), duration]).optional() }, mapping);
+const FpmSchema = z.strictObject({ listen: listen.optional() }, mapping);
 const LogSchema = z.strictObject({ level: enumOf(LOG_LEVELS).optional() }, mapping);
 const PortBackendsSchema = z.record(
   // A key problem surfaces as an invalid_key issue whose path ends in the key.
@@ -299,6 +305,7 @@ const ConfigSchema = z.strictObject(
     metrics: MetricsSchema.optional(),
     resync: ResyncSchema.optional(),
     keepalive: KeepaliveSchema.optional(),
+    fpm: FpmSchema.optional(),
     log: LogSchema.optional(),
   },
   expect('expected a mapping of configuration keys'),
@@ -314,6 +321,7 @@ const ALLOWED_KEYS: Readonly<Record<string, readonly string[]>> = {
   metrics: Object.keys(MetricsSchema.shape),
   resync: Object.keys(ResyncSchema.shape),
   keepalive: Object.keys(KeepaliveSchema.shape),
+  fpm: Object.keys(FpmSchema.shape),
   log: Object.keys(LogSchema.shape),
 };
 
@@ -359,6 +367,8 @@ export function parseConfig(text: string, source: string): Config {
   }
   const top = { ...(raw as Record<string, unknown>) };
   for (const key of SECTIONS) if (top[key] === null) delete top[key];
+  // `fpm:` alone turns the FPM server on at its default address, like `fpm: {}`.
+  if (top['fpm'] === null) top['fpm'] = {};
 
   const result = ConfigSchema.safeParse(top);
   if (!result.success) {
@@ -411,6 +421,8 @@ function build(raw: RawConfig): Config {
       intervalMs: raw.keepalive?.interval === 'off' ? 0
         : (raw.keepalive?.interval !== undefined ? parseDuration(raw.keepalive.interval) : undefined) ?? d.keepalive.intervalMs,
     },
+    // Present (even empty) turns it on; absent leaves it off.
+    fpm: raw.fpm === undefined ? null : parseListenAddress(raw.fpm.listen ?? DEFAULT_FPM_LISTEN, 'fpm.listen'),
     log: { level: raw.log?.level ?? d.log.level },
   });
 }

@@ -36,6 +36,9 @@ import type { Metrics } from './metrics.js';
 import { Pipeline, type SyncResult } from './pipeline.js';
 import type { ResyncRecord } from './report.js';
 export type { ResyncRecord } from './report.js';
+import { FpmMetrics } from '../fpm/metrics.js';
+import { FpmServer } from '../fpm/server.js';
+import type { OffloadView } from '../fpm/verdict.js';
 import { countReports, initMetrics, noteFallbacks, noteMissingTables, noteSync, updateGauges } from './report.js';
 
 export type BackendChoice = 'xdp' | 'tc' | 'dry-run';
@@ -95,6 +98,8 @@ export class Daemon {
   batches = 0;
   private readonly auditReader: AuditReader;
   private readonly neighbors: NeighborKeepalive;
+  /** The FPM server (config `fpm`): answers zebra with each route's offload state; it only reads the daemon's state. */
+  readonly fpm: FpmServer | null;
 
   constructor(opts: DaemonOptions) {
     this.config = opts.config;
@@ -115,6 +120,31 @@ export class Daemon {
     const fail = (what: string, err: unknown): void => this.fail(what, err);
     this.auditReader = new AuditReader(this.metrics, this.log.child({ component: 'audit' }), fail);
     this.neighbors = new NeighborKeepalive(this.adapter, this.metrics, this.log.child({ component: 'keepalive' }), fail);
+    this.fpm = this.config.fpm ? new FpmServer({
+      listen: this.config.fpm, log: this.log.child({ component: 'fpm' }), metrics: new FpmMetrics(this.metrics.registry), clock: this.clock,
+      view: () => this.offloadView(),
+      // Flushes run in the programming queue, so they see a plan, mirror and status from between passes.
+      schedule: (work) => this.enqueue('fpm', () => { work(); return Promise.resolve(); }),
+    }) : null;
+  }
+
+  /** What the FPM server reads: null until the first sync is installed. */
+  private offloadView(): OffloadView | null {
+    const plan = this.pipeline.plan;
+    const mirror = this.pipeline.currentMirror;
+    if (!this.ready || !plan || !mirror) return null;
+    const failed = new Set(this.status.list().map((f) => `${f.backend}\0${f.subject}`));
+    const placement = this.reconciler.placement;
+    const dry = this.backendChoice === 'dry-run';
+    return {
+      plan,
+      kernelHas: (key) => mirror.routesFor(key).length > 0,
+      backendOf: (table) => (dry ? 'dry-run' : placement.tcTables.has(table) ? 'tc' : 'xdp'),
+      failed: (backend, subject) => failed.has(`${backend}\0${subject}`),
+      kernelRoutes: function* (protocol) {
+        for (const r of mirror.effectiveRoutes()) if (protocol(r.route.protocol)) yield `${r.route.table}|${r.route.family}|${r.route.dst}/${r.route.dstLen}`;
+      },
+    };
   }
 
   /** The XDP program's live check against the kernel's lookup (xdp.audit_rate). */
@@ -189,6 +219,8 @@ export class Daemon {
   async start(): Promise<void> {
     initMetrics(this.metrics, this.activeBackends());
     await this.reconciler.start();
+    // Listening before the first sync lets zebra connect and replay; answers wait for `ready`.
+    await this.fpm?.start();
     this.adapter.on('event', (ev, at) => this.onEvent(ev, at));
     this.adapter.on('resync-needed', (reason, err) => {
       this.log.warn({ reason, ...errorFields(err) }, 'kernel notifications lost: full resync');
@@ -196,6 +228,7 @@ export class Daemon {
     });
     await this.queue.add(() => this.fullSync('start'));
     this.ready = true;
+    this.fpm?.changed('all');
     // Disagreements recorded while no agent watched (its maps were stale then) are logged now, with names.
     this.refreshAudit();
     this.startTimers();
@@ -226,6 +259,9 @@ export class Daemon {
       this.log.warn({ mode: config.xdp.mode }, 'xdp.mode applies to ports attached from now on; attached ports keep their mode (switching needs a detach)');
     }
     this.currentBackend?.setMode(config.xdp.mode);
+    if (config.fpm?.listen !== this.config.fpm?.listen) {
+      this.log.warn({ from: this.config.fpm?.listen ?? 'off', to: config.fpm?.listen ?? 'off' }, 'fpm.listen changes on restart only; the FPM server keeps running as started');
+    }
     this.config = config;
     this.log.level = config.log.level;
     // Placement is rebuilt from the new config, so ports tc refused get another chance. The XDP program stays loaded.
@@ -307,6 +343,7 @@ export class Daemon {
     for (const at of this.batcher.done(pass, r.everything)) this.metrics.eventToInstall.observe(Number(ack - at) / 1e9);
     this.metrics.queueDepth.set(this.batcher.depth);
     this.noteResult(r);
+    this.fpm?.changed(r.reports.some((x) => x.failures.length > 0) ? 'all' : r.ops);
     const seconds = r.reports.reduce((s, x) => s + x.seconds, 0);
     if (r.ops.length > 0) this.metrics.programDuration.observe(seconds);
     this.eventsApplied += pass.events;
@@ -348,6 +385,7 @@ export class Daemon {
     }
     countReports(this.metrics, this.log.child({ component: 'reconcile' }), out.reports);
     noteFallbacks(this.metrics, this.log.child({ component: 'placement' }), out.newFallbacks);
+    this.fpm?.changed('all');
     this.gaugesStale = true;
     this.metrics.degraded.set(this.degraded ? 1 : 0);
     this.retries.arm();
@@ -394,6 +432,7 @@ export class Daemon {
       failed: this.status.size, at: new Date(this.clock.now()).toISOString(),
     });
     this.refreshGauges(true);
+    this.fpm?.changed('all');
   }
 
   /** Mark the neighbours behind offloaded traffic used. */
@@ -457,6 +496,7 @@ export class Daemon {
     for (const t of this.timers) clearInterval(t);
     this.retries.stop();
     this.adapter.removeAllListeners('event');
+    await this.fpm?.stop();
     this.queue.clear();
     await this.queue.onIdle();
     this.adapter.close();

@@ -3,6 +3,7 @@ import type { Daemon } from './daemon.js';
 import type { FailedEntry } from '../reconcile/status.js';
 import { disagreementText, type Disagreement } from './audit.js';
 import { hostPath } from '../xdp/loader.js';
+import type { FpmStatus } from '../fpm/server.js';
 
 /** Failed entries shown in /status (all of them are counted in `failedCount`). */
 const FAILED_SHOWN = 100;
@@ -53,6 +54,8 @@ export interface StatusJson {
     compression: { entries: number; prefixRules: number; ratio: number } | null;
     blocks: Array<{ block: number; table: number; placement: string; rules: number; inHw: number; notInHw: number; failures: number }>;
   } | null;
+  /** The FPM server for zebra (config `fpm`): connection, routes zebra sent, answers per verdict, replies sent, drift. null when off. */
+  readonly fpm: FpmStatus | null;
 }
 
 export function statusOf(d: Daemon): StatusJson {
@@ -124,6 +127,7 @@ export function statusOf(d: Daemon): StatusJson {
         inHw: b.inHw, notInHw: b.notInHw, failures: b.failures.length,
       })),
     } : null,
+    fpm: d.fpm?.status() ?? null,
   };
 }
 
@@ -162,6 +166,12 @@ export function statusText(s: StatusJson): string {
     lines.push(`audit: ${a.rate === 0 ? 'off' : `1 in ${a.rate} forwarded packets per CPU checked against the kernel`}; ${counts.length ? counts.join(', ') : 'nothing sampled yet'}`);
     for (const dis of a.lastDisagreements.slice(0, 5)) lines.push(`  ${disagreementText(dis)}`);
     if (a.lastDisagreements.length > 5) lines.push(`  ... ${a.lastDisagreements.length - 5} more in /status`);
+  }
+  if (s.fpm) {
+    const f = s.fpm;
+    const v = f.verdicts;
+    lines.push(`fpm: ${f.listen}, zebra ${f.connected ? `connected from ${f.peer} since ${f.connectedSince}` : 'not connected'}; ${f.routes} routes, ${f.nexthops} nexthops from zebra`);
+    lines.push(`fpm: answers: ${v.offload} offloaded, ${v.kernel} left to the kernel (trap), ${v.failed} failed, ${v.wait} waiting; replies sent ${f.replies.offload + f.replies.trap + f.replies.offload_failed}; drift: ${f.drift.zebraOnly} zebra-only, ${f.drift.kernelOnly} kernel-only`);
   }
   if (s.missingTables?.length) lines.push(`missing tables: ${s.missingTables.join(', ')} (configured, no such VRF now: not offloaded)`);
   lines.push(`last error: ${s.lastError ? `${s.lastError.at} ${s.lastError.message}` : 'none'}`);

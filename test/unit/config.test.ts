@@ -27,6 +27,7 @@ const DEFAULTS: Config = {
   metrics: { listen: '127.0.0.1:9469', host: '127.0.0.1', port: 9469 },
   resync: { intervalMs: 300_000 },
   keepalive: { intervalMs: 2_000 },
+  fpm: null,
   log: { level: 'info' },
 };
 
@@ -102,6 +103,9 @@ describe('good values', () => {
     ['resync: 500ms', 'resync: { interval: 500ms }', { resync: { intervalMs: 500 } }],
     ['keepalive: 1s', 'keepalive: { interval: 1s }', { keepalive: { intervalMs: 1000 } }],
     ['keepalive: off', 'keepalive: { interval: off }', { keepalive: { intervalMs: 0 } }],
+    ['fpm: on at the default address', 'fpm: {}', { fpm: { listen: '127.0.0.1:2620', host: '127.0.0.1', port: 2620 } }],
+    ['fpm: alone, children commented out, is on', 'fpm:\n#  listen: "127.0.0.1:2620"\n', { fpm: { listen: '127.0.0.1:2620', host: '127.0.0.1', port: 2620 } }],
+    ['fpm: another address', 'fpm: { listen: "[::1]:2621" }', { fpm: { listen: '[::1]:2621', host: '::1', port: 2621 } }],
     ['log: every level', 'log: { level: trace }', { log: { level: 'trace' } }],
     ['log: silent', 'log: { level: silent }', { log: { level: 'silent' } }],
   ])('%s', (_name, text, expected) => {
@@ -154,6 +158,7 @@ describe('bad values name the key path, the expected form and the value', () => 
     ['resync.interval unit', 'resync: { interval: 5d }', 'resync.interval', 'expected a duration like 300s, 5m, 1h or 500ms (units ms, s, m, h; above 0, at most 2147483647ms); got "5d"'],
     ['resync.interval zero', 'resync: { interval: 0s }', 'resync.interval', 'got "0s"'],
     ['keepalive.interval', 'keepalive: { interval: never }', 'keepalive.interval', 'never'],
+    ['fpm.listen', 'fpm: { listen: "2620" }', 'fpm.listen', '2620'],
     ['resync.interval over the timer limit', 'resync: { interval: 600h }', 'resync.interval', 'got "600h"'],
     ['log.level', 'log: { level: verbose }', 'log.level', 'expected one of trace, debug, info, warn, error, fatal, silent; got "verbose"'],
   ])('%s', (_name, text, path, fragment) => {
@@ -184,7 +189,7 @@ describe('bad values name the key path, the expected form and the value', () => 
 describe('unknown keys', () => {
   it.each<[string, string, string, string]>([
     ['top level', 'backend: tc\nbackends: tc', 'backends',
-      'unknown key "backends" (allowed: ports, tables, backend, port_backends, tc, xdp, ecmp, metrics, resync, keepalive, log)'],
+      'unknown key "backends" (allowed: ports, tables, backend, port_backends, tc, xdp, ecmp, metrics, resync, keepalive, fpm, log)'],
     ['tc', 'tc: { polcy: sw }', 'tc.polcy', 'unknown key "polcy" (allowed: policy, fallback, compress)'],
     ['xdp', 'xdp: { mode: native, attach: drv }', 'xdp.attach', 'unknown key "attach" (allowed: mode, bpffs, flat_threshold, audit_rate)'],
     ['ecmp', 'ecmp: { policy: l3 }', 'ecmp.policy', 'unknown key "policy" (allowed: hash)'],

@@ -1,0 +1,91 @@
+// What the agent answers zebra for one route: a pure function of the plan,
+// the kernel mirror and per-entry status. The mapping (README "FRR
+// integration"), from how FRR 10.7's zebra and bgpd read the flags under
+// --asic-offload=notify_on_offload:
+//   offload  RTM_F_OFFLOAD: the agent forwards the prefix (tc in hardware,
+//            tc in software or XDP: packets no longer take the kernel's
+//            forwarding path). zebra shows "offloaded" and tells bgpd INSTALLED.
+//   kernel   RTM_F_OFFLOAD | RTM_F_TRAP: the agent leaves the prefix to the
+//            kernel on purpose (punt, egress not an offload port, unresolved
+//            next hop, table not offloaded, dry-run). The kernel forwards it,
+//            so it must reach BGP peers: zebra tells bgpd INSTALLED only on
+//            RTM_F_OFFLOAD (RTM_F_TRAP alone, or no reply, keeps the route
+//            queued and unadvertised forever); "trapped" says the kernel does it.
+//   failed   RTM_F_OFFLOAD_FAILED: the backend refused the entry or its group
+//            (per-entry status); zebra tells bgpd FAIL_INSTALL and, with
+//            suppress-fib-pending, bgpd withdraws it until a retry installs it.
+//   wait     no reply yet: the kernel has no such route (zebra's kernel
+//            install hasn't been seen, or failed: zebra reports that itself)
+//            or the agent hasn't synced.
+import type { Family } from '../model/ip.js';
+import type { Plan, PlanEntry } from '../plan/types.js';
+import { compareRows } from '../plan/order.js';
+import type { BackendName } from '../reconcile/types.js';
+import { RTM_F_OFFLOAD, RTM_F_OFFLOAD_FAILED, RTM_F_TRAP } from './messages.js';
+
+export type Verdict = 'offload' | 'kernel' | 'failed' | 'wait';
+
+export const VERDICT_FLAGS: Readonly<Record<Exclude<Verdict, 'wait'>, number>> = {
+  offload: RTM_F_OFFLOAD,
+  kernel: RTM_F_OFFLOAD | RTM_F_TRAP,
+  failed: RTM_F_OFFLOAD_FAILED,
+};
+
+/** What the FPM server reads from the daemon; it never writes to any of it. */
+export interface OffloadView {
+  readonly plan: Plan;
+  /** Does the kernel (the mirror) hold a route for this prefix key (`table|family|dst/len`)? */
+  kernelHas(prefixKey: string): boolean;
+  /** Which backend installs a table's entries; null: none does (dry-run). */
+  backendOf(table: number): BackendName | null;
+  /** Is `subject` (`entry <table>|<dst>`, `group <id>`, `batch`) failed in per-entry status for `backend`? */
+  failed(backend: BackendName, subject: string): boolean;
+  /** Prefix keys of the kernel's effective routes whose rtm_protocol passes `protocol` (drift checks). */
+  kernelRoutes(protocol: (p: number) => boolean): Iterable<string>;
+}
+
+export interface ZebraRouteKey {
+  readonly table: number;
+  readonly family: Family;
+  /** "10.0.0.0/24", the plan's canonical text. */
+  readonly dst: string;
+}
+
+export interface VerdictDetail {
+  readonly verdict: Verdict;
+  /** Why, for /status and logs: a plan reason, a backend, or what is awaited. */
+  readonly why: string;
+  /** The entry's adjacency group, when it forwards (for group-driven re-evaluation). */
+  readonly group?: number;
+}
+
+/** The plan entry for exactly this (table, family, prefix): binary search over the plan's canonical order. */
+export function entryFor(plan: Plan, key: ZebraRouteKey): PlanEntry | undefined {
+  const es = plan.entries;
+  let lo = 0;
+  let hi = es.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1;
+    const c = compareRows(es[mid]!, key);
+    if (c === 0) return es[mid];
+    if (c < 0) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  return undefined;
+}
+
+export function verdictOf(view: OffloadView, key: ZebraRouteKey): VerdictDetail {
+  if (!view.kernelHas(`${key.table}|${key.family}|${key.dst}`)) return { verdict: 'wait', why: 'no kernel route' };
+  if (!view.plan.tables.includes(key.table)) return { verdict: 'kernel', why: 'table not offloaded' };
+  const e = entryFor(view.plan, key);
+  if (!e) return { verdict: 'kernel', why: 'not in plan' };
+  if (e.action === 'punt') return { verdict: 'kernel', why: e.reason ?? 'punt' };
+  if (e.reason) return { verdict: 'kernel', why: e.reason, ...(e.group !== undefined ? { group: e.group } : {}) };
+  const backend = view.backendOf(e.table);
+  if (backend === null || backend === 'dry-run') return { verdict: 'kernel', why: 'no backend installs it' };
+  const g = e.group !== undefined ? { group: e.group } : {};
+  if (view.failed(backend, `entry ${e.table}|${e.dst}`)) return { verdict: 'failed', why: `${backend} entry failed`, ...g };
+  if (e.group !== undefined && view.failed(backend, `group ${e.group}`)) return { verdict: 'failed', why: `${backend} group ${e.group} failed`, ...g };
+  if (view.failed(backend, 'batch')) return { verdict: 'failed', why: `${backend} batch failed`, ...g };
+  return { verdict: 'offload', why: backend, ...g };
+}

@@ -1,0 +1,73 @@
+// What the agent answers zebra per route: the mapping of plan, kernel and
+// per-entry status to RTM_F_OFFLOAD / RTM_F_OFFLOAD|RTM_F_TRAP /
+// RTM_F_OFFLOAD_FAILED / nothing yet, one row per case.
+import { describe, expect, it } from 'vitest';
+import { RTM_F_OFFLOAD, RTM_F_OFFLOAD_FAILED, RTM_F_TRAP } from '../../src/fpm/messages.js';
+import { entryFor, VERDICT_FLAGS, verdictOf, type OffloadView, type ZebraRouteKey } from '../../src/fpm/verdict.js';
+import type { Plan, PlanEntry } from '../../src/plan/types.js';
+import type { BackendName } from '../../src/reconcile/types.js';
+
+const entries: PlanEntry[] = [
+  { table: 254, family: 4, dst: '10.0.0.0/8', action: 'forward', group: 7 },
+  { table: 254, family: 4, dst: '10.1.0.0/16', action: 'punt', reason: 'egress-not-offloaded' },
+  { table: 254, family: 4, dst: '192.0.2.0/24', action: 'forward', group: 9 },
+  { table: 254, family: 4, dst: '198.51.100.0/24', action: 'forward', group: 8, reason: 'unresolved-neighbor' },
+  { table: 254, family: 6, dst: '2001:db8::/32', action: 'forward', group: 7 },
+  { table: 1001, family: 4, dst: '10.0.0.0/8', action: 'forward', group: 11 },
+];
+const plan: Plan = { ports: [], groups: [], entries, skipped: [], ttlPunt: true, tables: [254, 1001] };
+
+function view(opts: { kernel?: string[]; failed?: string[]; tc?: number[]; dry?: boolean } = {}): OffloadView {
+  const kernel = new Set(opts.kernel ?? [
+    '254|4|10.0.0.0/8', '254|4|10.1.0.0/16', '254|4|192.0.2.0/24', '254|4|198.51.100.0/24', '254|6|2001:db8::/32',
+    '1001|4|10.0.0.0/8', '254|4|203.0.113.0/24', '300|4|10.0.0.0/8',
+  ]);
+  const failed = new Set(opts.failed ?? []);
+  return {
+    plan,
+    kernelHas: (k) => kernel.has(k),
+    backendOf: (t): BackendName => (opts.dry ? 'dry-run' : (opts.tc ?? []).includes(t) ? 'tc' : 'xdp'),
+    failed: (b, s) => failed.has(`${b} ${s}`),
+    kernelRoutes: () => kernel,
+  };
+}
+
+const k = (table: number, family: 4 | 6, dst: string): ZebraRouteKey => ({ table, family, dst });
+
+describe('FPM verdicts', () => {
+  it.each([
+    ['forwarded by XDP', view(), k(254, 4, '10.0.0.0/8'), 'offload', 'xdp'],
+    ['forwarded by tc', view({ tc: [254] }), k(254, 4, '10.0.0.0/8'), 'offload', 'tc'],
+    ['IPv6, same group', view(), k(254, 6, '2001:db8::/32'), 'offload', 'xdp'],
+    ['a VRF table', view({ tc: [1001] }), k(1001, 4, '10.0.0.0/8'), 'offload', 'tc'],
+    ['punted: egress not an offload port', view(), k(254, 4, '10.1.0.0/16'), 'kernel', 'egress-not-offloaded'],
+    ['forward entry whose group has no usable member', view(), k(254, 4, '198.51.100.0/24'), 'kernel', 'unresolved-neighbor'],
+    ['in the kernel, not in the plan', view(), k(254, 4, '203.0.113.0/24'), 'kernel', 'not in plan'],
+    ['a table the agent does not offload', view(), k(300, 4, '10.0.0.0/8'), 'kernel', 'table not offloaded'],
+    ['dry-run installs nothing', view({ dry: true }), k(254, 4, '10.0.0.0/8'), 'kernel', 'no backend installs it'],
+    ['its entry failed', view({ failed: ['xdp entry 254|10.0.0.0/8'] }), k(254, 4, '10.0.0.0/8'), 'failed', 'xdp entry failed'],
+    ['its group failed', view({ tc: [254], failed: ['tc group 7'] }), k(254, 6, '2001:db8::/32'), 'failed', 'tc group 7 failed'],
+    ['the whole batch failed', view({ failed: ['xdp batch'] }), k(254, 4, '192.0.2.0/24'), 'failed', 'xdp batch failed'],
+    ["another backend's failure is not this one's", view({ failed: ['tc entry 254|10.0.0.0/8'] }), k(254, 4, '10.0.0.0/8'), 'offload', 'xdp'],
+    ['no kernel route (yet): no answer', view({ kernel: [] }), k(254, 4, '10.0.0.0/8'), 'wait', 'no kernel route'],
+  ] as const)('%s', (_name, v, key, verdict, why) => {
+    const d = verdictOf(v, key);
+    expect({ verdict: d.verdict, why: d.why }).toEqual({ verdict, why });
+  });
+
+  it('names the group of a forwarded route, so a group change re-evaluates it', () => {
+    expect(verdictOf(view(), k(254, 4, '192.0.2.0/24'))).toEqual({ verdict: 'offload', why: 'xdp', group: 9 });
+  });
+
+  it('maps verdicts to rtm_flags: offload, offload|trap, offload_failed', () => {
+    expect(VERDICT_FLAGS).toEqual({ offload: RTM_F_OFFLOAD, kernel: RTM_F_OFFLOAD | RTM_F_TRAP, failed: RTM_F_OFFLOAD_FAILED });
+    expect([RTM_F_OFFLOAD, RTM_F_TRAP, RTM_F_OFFLOAD_FAILED]).toEqual([0x4000, 0x8000, 0x20000000]);
+  });
+
+  it('finds every entry by binary search and misses what is absent', () => {
+    for (const e of entries) expect(entryFor(plan, e)).toBe(e);
+    expect(entryFor(plan, k(254, 4, '10.0.0.0/9'))).toBeUndefined();
+    expect(entryFor(plan, k(254, 6, '2001:db8::/48'))).toBeUndefined();
+    expect(entryFor(plan, k(1, 4, '10.0.0.0/8'))).toBeUndefined();
+  });
+});
