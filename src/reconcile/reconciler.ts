@@ -129,7 +129,8 @@ export class Reconciler {
       const b = await this.ensure(name);
       reports.push(fresh ? await b.reconcile(next, this.current) : await b.apply(ops, next, this.current));
     }
-    return this.finish(reports, subjectsOf(ops));
+    // The subjects only matter when something failed before (they clear it): none, no per-op strings.
+    return this.finish(reports, this.opts.status.size > 0 ? subjectsOf(ops) : []);
   }
 
   private finish(reports: readonly ApplyReport[], touched: readonly Subject[]): Outcome {

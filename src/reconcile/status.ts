@@ -58,7 +58,7 @@ export class EntryStatus {
     const before = new Map<string, FailedEntry>();
     if (report.complete) {
       for (const [k, f] of this.failed) if (f.backend === b) { before.set(k, f); this.failed.delete(k); }
-    } else {
+    } else if (this.failed.size > 0) { // nothing failed: nothing to clear (the common case costs nothing per op)
       for (const s of touched) {
         const k = this.key(b, s);
         const f = this.failed.get(k);
