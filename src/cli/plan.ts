@@ -29,7 +29,15 @@ export function compressionLine(c: CompressedPlan & { readonly enabled: boolean 
 export function planText(plan: Plan, compressed?: CompressedPlan & { readonly enabled: boolean }): string {
   const lines: string[] = [];
   const ports = plan.ports.filter((p) => p.backend !== 'none');
-  lines.push(`ports: ${ports.length ? ports.map((p) => `${p.dev}(${p.backend})`).join(' ') : '(none selected: give --ports or config ports)'}`);
+  lines.push(`ports: ${ports.length ? ports.map((p) => `${p.dev}(${p.backend}${p.policy ? ', ingress to kernel' : ''})`).join(' ') : '(none selected: give --ports or config ports)'}`);
+  const policy = plan.policy ?? [];
+  if (policy.length > 0) {
+    lines.push(`policy rules: ${policy.length} handed to the kernel`);
+    for (const x of policy) {
+      const what = x.scope === 'port' ? `port ${x.dev}: all traffic arriving` : `table ${x.table} ${x.dst} (rule matched on ${x.dev})`;
+      lines.push(`  ${what}: ${x.reason}${x.rule ? ` [${x.rule}]` : ''} (IPv${x.family})`);
+    }
+  }
   lines.push(`groups: ${plan.groups.length}`);
   for (const g of plan.groups) {
     lines.push(`  group ${g.id}: ${g.members.map((m) => `${m.dev} ${m.dmac} w${m.weight}`).join(', ') || '(no members)'}`);

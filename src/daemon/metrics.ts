@@ -30,6 +30,12 @@ export class Metrics {
     help: 'Routes left to the kernel because a nexthop neighbour is unresolved',
     registers: [this.registry],
   });
+  readonly policyPunted = new Gauge({
+    name: `${P}policy_punted`,
+    help: 'Traffic the policy rules (ip rule) leave to the kernel, by reason and scope: port (everything arriving on an offload port) or prefix (a destination prefix of a table)',
+    labelNames: ['reason', 'scope'] as const,
+    registers: [this.registry],
+  });
   readonly events = new Counter({ name: `${P}events_total`, help: 'Kernel events received', labelNames: ['type'] as const, registers: [this.registry] });
   readonly resyncs = new Counter({ name: `${P}resyncs_total`, help: 'Full resyncs, by reason', labelNames: ['reason'] as const, registers: [this.registry] });
   readonly drift = new Counter({

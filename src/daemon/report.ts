@@ -108,6 +108,19 @@ export function updateGauges(m: Metrics, mirror: Mirror, plan: Plan, placement: 
   m.degraded.set(status.size > 0 ? 1 : 0);
   m.adjacencyGroups.set(plan.groups.length);
   m.unresolvedRoutes.set(plan.skipped.filter((s) => s.reason === 'unresolved-neighbor').length);
+  m.policyPunted.reset();
+  // Ports once (a port's two families are one record); prefixes per (table, family, prefix).
+  const punted = new Map<string, Set<string>>();
+  for (const x of plan.policy ?? []) {
+    const k = `${x.reason}|${x.scope}`;
+    let s = punted.get(k);
+    if (!s) punted.set(k, (s = new Set()));
+    s.add(x.scope === 'port' ? x.dev : `${x.table}|${x.family}|${x.dst}`);
+  }
+  for (const [k, s] of punted) {
+    const [reason, scope] = k.split('|') as [string, string];
+    m.policyPunted.set({ reason, scope }, s.size);
+  }
 }
 
 export interface SyncNote {

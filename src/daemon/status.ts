@@ -3,6 +3,7 @@ import type { Daemon } from './daemon.js';
 import type { FailedEntry } from '../reconcile/status.js';
 import { disagreementText, type Disagreement } from './audit.js';
 import { hostPath } from '../xdp/loader.js';
+import type { PolicyPunt } from '../plan/rules.js';
 import type { FpmStatus } from '../fpm/server.js';
 
 /** Failed entries shown in /status (all of them are counted in `failedCount`). */
@@ -25,7 +26,11 @@ export interface StatusJson {
     ifindex: number; dev: string; backend: string; table: number; attached: string | null; refused?: string;
     /** The tc backend refused this port (hardware): where it went (`backend` is what it runs now). */
     fallback?: { from: 'tc'; to: string; code: string; reason: string };
+    /** A policy rule leaves everything arriving on this port to the kernel: why (see `policy`). */
+    policy?: string;
   }>;
+  /** Traffic the policy rules (ip rule) leave to the kernel: whole ports, then destination prefixes, with the rule. */
+  readonly policy: readonly PolicyPunt[];
   readonly counts: {
     links: number; neighbors: number; routes: number; entries: number; forward: number; punt: number;
     groups: number; skipped: number; unresolved: number;
@@ -97,8 +102,10 @@ export function statusOf(d: Daemon): StatusJson {
         attached: refused.has(p.dev) || p.backend === 'none' ? null : tcAttached ?? attached.get(p.dev) ?? (backend ? 'yes' : null),
         ...(refused.has(p.dev) ? { refused: refused.get(p.dev)! } : {}),
         ...(f ? { fallback: { from: 'tc' as const, to: f.to, code: f.code, reason: f.reason } } : {}),
+        ...(p.policy ? { policy: p.policy.reason } : {}),
       };
     }),
+    policy: plan?.policy ?? [],
     counts: plan && mirror ? {
       links: mirror.counts.links,
       neighbors: mirror.counts.neighbors,
@@ -142,7 +149,10 @@ export function statusText(s: StatusJson): string {
     if (s.failedCount > 10) lines.push(`  ... ${s.failedCount - 10} more in /status`);
   }
   if (s.xdp) lines.push(`xdp: program id ${s.xdp.progId} (${s.xdp.load}), pinned at ${s.xdp.pinDir}`);
-  lines.push(`ports: ${s.ports.length ? s.ports.map((p) => `${p.dev}(${p.backend}${p.fallback ? `, tc fell back to ${p.fallback.to}: ${p.fallback.code}` : ''}${p.refused ? `, refused: ${p.refused}` : ''})`).join(' ') : '(none)'}`);
+  lines.push(`ports: ${s.ports.length ? s.ports.map((p) => `${p.dev}(${p.backend}${p.fallback ? `, tc fell back to ${p.fallback.to}: ${p.fallback.code}` : ''}${p.refused ? `, refused: ${p.refused}` : ''}${p.policy ? `, ingress to kernel: ${p.policy}` : ''})`).join(' ') : '(none)'}`);
+  for (const x of s.policy) {
+    lines.push(`policy: ${x.scope === 'port' ? `port ${x.dev}` : `table ${x.table} ${x.dst} (from ${x.dev})`} to the kernel: ${x.reason}${x.rule ? ` [${x.rule}]` : ''}`);
+  }
   if (s.tc?.readBackAt) lines.push(`tc: blocks as read back at ${s.tc.readBackAt}`);
   if (s.tc?.compression) lines.push(`tc: compression: ${s.tc.compression.entries} entries → ${s.tc.compression.prefixRules} prefix rules (ratio ${s.tc.compression.ratio.toFixed(2)})`);
   for (const b of s.tc?.blocks ?? []) lines.push(`tc: block ${b.block} (table ${b.table}, ${b.placement}): ${b.rules} rules, in_hw ${b.inHw}, not_in_hw ${b.notInHw}${b.failures ? `, ${b.failures} failed` : ''}`);

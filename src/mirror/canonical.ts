@@ -17,6 +17,7 @@
 //  - the expanded nexthops of a route that has nhId (nexthop_compat_mode=1):
 //    the object is authoritative and the kernel does not re-announce routes
 //    when a group shrinks silently.
+import type { PolicyRule } from '../model/rule.js';
 import type { Address } from '../model/address.js';
 import { addressKey } from '../model/address.js';
 import type { Link } from '../model/link.js';
@@ -52,6 +53,8 @@ export interface CanonicalState {
   readonly neighbors: readonly CanonicalNeighbor[];
   readonly nexthops: readonly NexthopObject[];
   readonly routes: readonly CanonicalRoute[];
+  /** Policy rules in kernel order; the *_DETACHED flags follow devices silently, so only the invert bit is kept. */
+  readonly rules: readonly PolicyRule[];
 }
 
 export function canonicalNud(s: NudState | null): CanonicalNud | null {
@@ -97,5 +100,6 @@ export function canonicalState(view: MirrorView): CanonicalState {
       resolved: view.resolveRoute(r).nexthops.map((n) => ({ ...n, neighState: canonicalNud(n.neighState) })),
     });
   }
-  return { links, addresses, neighbors, nexthops, routes };
+  const rules = (view.policyRules() ?? []).map((r) => ({ ...r, flags: r.flags & 0x2 }));
+  return { links, addresses, neighbors, nexthops, routes, rules };
 }

@@ -9,6 +9,7 @@ import { classifyRoute, type ClassifyContext, type Verdict } from './classify.js
 import { allocateGroupIds, draftSignature, finishGroup, fnv1a32, type GroupDraft, type GroupSlot } from './groups.js';
 import { addressOverlays, localTableOverlay, SPECIAL_OVERLAYS, type Overlay } from './overlays.js';
 import { selectPorts } from './ports.js';
+import { portPolicies, rulePortOf, type PolicyPunt } from './rules.js';
 import { SPACE4, SPACE6, type AddrSpace } from './prefix.js';
 import { sweep, type SweepItem, type SweepOut } from './sweep.js';
 import type { Plan, PlanGroup, PlanOptions, PlanPort } from './types.js';
@@ -77,10 +78,10 @@ export function buildPlan(view: MirrorView, opts: PlanOptions): Plan {
 }
 
 export function buildPlanState(view: MirrorView, opts: PlanOptions): BuiltPlan {
-  const ports = selectPorts(view.links(), opts.ports, opts.backendFor, (i) => view.tableOfLink(i));
+  const tables = [...new Set(opts.tables ?? defaultTables(view))].filter((t) => t !== RT_TABLE_LOCAL).sort((a, b) => a - b);
+  const { ports, policy, policyOverlays } = policyPorts(view, selectPorts(view.links(), opts.ports, opts.backendFor, (i) => view.tableOfLink(i)), tables);
   const offload = new Map<number, PlanPort>();
   for (const p of ports) if (p.backend !== 'none') offload.set(p.ifindex, p);
-  const tables = [...new Set(opts.tables ?? defaultTables(view))].filter((t) => t !== RT_TABLE_LOCAL).sort((a, b) => a - b);
   const bitsCap = opts.bucketBits ?? DEFAULT_BUCKET_BITS;
 
   const registry = new DraftRegistry();
@@ -97,7 +98,7 @@ export function buildPlanState(view: MirrorView, opts: PlanOptions): BuiltPlan {
   // before any table (rule 0), so they cover every table; a VRF's own
   // addresses only its table.
   const global: Overlay[] = [...SPECIAL_OVERLAYS];
-  const perTableOverlays = new Map<number, Overlay[]>();
+  const perTableOverlays = new Map<number, Overlay[]>(policyOverlays);
   for (const a of view.addresses()) {
     const t = view.tableOfLink(a.ifindex);
     if (t === RT_TABLE_MAIN) global.push(...addressOverlays(a));
@@ -185,8 +186,50 @@ export function buildPlanState(view: MirrorView, opts: PlanOptions): BuiltPlan {
     if (items.v4.some((i) => i.rank === 2)) removeHosts(items.v4);
     if (items.v6.some((i) => i.rank === 2)) removeHosts(items.v6);
   }
-  const plan: Plan = { ports, groups, entries, skipped, ttlPunt: true, tables };
+  const plan: Plan = { ports, groups, entries, skipped, ttlPunt: true, tables, ...(policy.length > 0 ? { policy } : {}) };
   return { plan, items: perTable, refs, ids: idOf };
+}
+
+/**
+ * The policy rules applied to the selected ports: each offload port's table
+ * as the rules pick it, ports whose ingress stays with the kernel, and per
+ * table the destination prefixes a rule could divert (kernel-only ranges).
+ */
+function policyPorts(view: MirrorView, selected: PlanPort[], tables: readonly number[]): {
+  ports: PlanPort[]; policy: PolicyPunt[]; policyOverlays: Map<number, Overlay[]>;
+} {
+  const rules = view.policyRules();
+  const policyOverlays = new Map<number, Overlay[]>();
+  if (rules === null) return { ports: selected, policy: [], policyOverlays };
+  const served = new Set(tables);
+  const candidates = selected.filter((p) => p.backend !== 'none').flatMap((p) => {
+    const l = view.link(p.ifindex);
+    return l ? [rulePortOf(l, (i) => view.link(i))] : [];
+  });
+  const verdicts = portPolicies(rules, candidates, (i) => view.tableOfLink(i), (t) => served.has(t));
+  const portPunts: PolicyPunt[] = [];
+  const prefixPunts: PolicyPunt[] = [];
+  const seen = new Set<string>();
+  const ports = selected.map((p) => {
+    const v = verdicts.get(p.ifindex);
+    if (!v) return p;
+    if (v.punt) {
+      portPunts.push(v.punt);
+      return { ...p, table: v.table, policy: { reason: v.punt.reason, rule: v.punt.rule } };
+    }
+    for (const x of v.prefixes) {
+      prefixPunts.push(x);
+      const k = `${x.table}|${x.dst}`;
+      if (seen.has(k)) continue;
+      seen.add(k);
+      const [address, len] = x.dst.split('/') as [string, string];
+      let list = policyOverlays.get(x.table);
+      if (!list) policyOverlays.set(x.table, (list = []));
+      list.push({ family: x.family, address, len: Number(len), reason: 'policy-rule' });
+    }
+    return v.table === p.table ? p : { ...p, table: v.table };
+  });
+  return { ports, policy: [...portPunts, ...prefixPunts], policyOverlays };
 }
 
 function removeHosts<K>(items: SweepItem<K>[]): void {

@@ -4,6 +4,7 @@
 // tc tables' entries as the FIB compression installs them.
 import type { CompressedPlan } from './compress.js';
 import { compareRows, isOrdered, type OrderedRow } from './order.js';
+import type { PolicyPunt } from './rules.js';
 import type { Plan, PlanEntry, SkippedRoute } from './types.js';
 
 type EntryRow = { table: number; family: 4 | 6; dst: string; action: string; group?: number; reason?: string };
@@ -14,6 +15,8 @@ export interface PlanJson {
   readonly entries: EntryRow[];
   readonly skipped: { table: number; family: 4 | 6; dst: string; reason: string }[];
   readonly ttlPunt: true;
+  /** Traffic the policy rules leave to the kernel (additive; absent when none): whole ports, then prefixes. */
+  readonly policy?: PolicyPunt[];
   readonly tcCompressed?: { tables: number[]; sourceEntries: number; ratio: number; entries: EntryRow[] };
 }
 
@@ -40,6 +43,7 @@ export function planJson(plan: Plan, opts: { readonly tcCompressed?: CompressedP
     entries: sorted(plan.entries).map(entryRow),
     skipped: sorted<SkippedRoute>(plan.skipped).map((s) => ({ table: s.table, family: s.family, dst: s.dst, reason: s.reason })),
     ttlPunt: true,
+    ...(plan.policy && plan.policy.length > 0 ? { policy: plan.policy.map((x) => ({ ...x })) } : {}),
     ...(c ? { tcCompressed: { tables: [...c.tables], sourceEntries: c.sourceEntries, ratio: Math.round(c.ratio * 1e4) / 1e4, entries: c.entries.map(entryRow) } } : {}),
   };
 }

@@ -2,6 +2,7 @@
 // renderers and backends consume. Shapes follow DESIGN.md's `plan --json`.
 import type { Family } from '../model/ip.js';
 import type { Link } from '../model/link.js';
+import type { PolicyPunt, PolicyReason } from './rules.js';
 
 export type PortBackend = 'tc' | 'xdp' | 'none';
 
@@ -11,8 +12,14 @@ export interface PlanPort {
   readonly backend: PortBackend;
   /** The port's own MAC: the source MAC of everything sent out of it. */
   readonly mac: string | null;
-  /** Routing table packets arriving on this port are looked up in (VRF table or main). */
+  /** Routing table packets arriving on this port are looked up in (as the policy rules select: VRF table or main by default). */
   readonly table: number;
+  /**
+   * Set when a policy rule could treat traffic arriving here in a way the
+   * data plane can't: nothing arriving on the port is offloaded (it is still
+   * an egress). Backends leave its ingress to the kernel.
+   */
+  readonly policy?: { readonly reason: PolicyReason; readonly rule: string | null };
 }
 
 /** One usable member of an adjacency group. */
@@ -64,7 +71,9 @@ export type SkipReason =
   | 'link-local'
   | 'tos'
   | 'encap'
-  | 'unsupported-type';
+  | 'unsupported-type'
+  /** A policy rule could send traffic to this prefix elsewhere (see Plan.policy). */
+  | 'policy-rule';
 
 export type EntryAction = 'forward' | 'punt';
 
@@ -103,6 +112,8 @@ export interface Plan {
   readonly ttlPunt: true;
   /** Tables the plan covers, ascending. */
   readonly tables: readonly number[];
+  /** Traffic the policy rules leave to the kernel, with why: ports, then prefixes (absent: none). */
+  readonly policy?: readonly PolicyPunt[];
 }
 
 export interface PlanOptions {

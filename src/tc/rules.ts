@@ -197,7 +197,8 @@ export function tcPortsOf(plan: Plan): { byTable: Map<number, PlanPort[]>; ifind
   for (const p of plan.ports) {
     if (p.backend !== 'tc') continue;
     ifindexes.add(p.ifindex);
-    if (!plan.tables.includes(p.table)) continue;
+    // Ingress left to the kernel by a policy rule: an egress only, not a block member.
+    if (!plan.tables.includes(p.table) || p.policy) continue;
     const l = byTable.get(p.table);
     if (l) l.push(p); else byTable.set(p.table, [p]);
   }

@@ -87,7 +87,9 @@ export function desiredState(plan: Plan, unusable: ReadonlySet<number> = new Set
   const ifindexes = new Set(ports.map((p) => p.ifindex));
   for (const p of ports) {
     put(s.fo_tx, encodeU32(p.ifindex), encodeU32(p.ifindex));
-    put(s.fo_ports, encodePortKey(p.ifindex), encodePortValue({ table: p.table, mac: p.mac! }));
+    // A port whose ingress the policy rules leave to the kernel stays an egress only: without
+    // its fo_ports record the program passes everything arriving on it.
+    if (!p.policy) put(s.fo_ports, encodePortKey(p.ifindex), encodePortValue({ table: p.table, mac: p.mac! }));
   }
   for (const g of plan.groups) put(s.fo_groups, encodeGroupKey(g.id), xdpGroupValue(g, ifindexes));
   for (const e of plan.entries) {
