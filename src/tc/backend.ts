@@ -273,7 +273,7 @@ export class TcBackend {
       type: op.req.type, flags: op.kind === 'delete' ? op.req.flags : op.req.flags | NLM_F_ECHO, payload: op.req.payload, op: op.what,
     }));
     await this.channel.requestMany(reqs, (i, _t, _f, buf, off, end) => {
-      echoes[i] = decodeFilter(buf, off, end) ?? echoes[i] ?? null;
+      echoes[i] = decodeFilter(buf, off, end, { stats: false }) ?? echoes[i] ?? null;
     }, (i, err) => {
       const op = ops[i]!;
       if (err) {
@@ -285,7 +285,8 @@ export class TcBackend {
       echoes[i] = null;
       done(op, got);
       if (got && op.want && !sameRule(got, op.want)) {
-        const message = `${op.what}: the echo differs from the request (placement ${placementOf(got.flags)}, cookie ${got.actions[0]?.cookie?.toString('hex') ?? 'none'})`;
+        const message = `${op.what}: the echo differs from the request (key ${filterKey(got.id.chain, got.id.proto, got.id.prio, got.matchKey)}, ` +
+          `placement ${placementOf(got.flags)}, cookie ${got.actions[0]?.cookie?.toString('hex') ?? 'none'}; asked ${op.want.key}, ${op.want.filter.placement})`;
         failed(op, { op: op.what, errno: 'EPROTO', extack: null, message });
       }
     }, { window: this.window });
@@ -602,8 +603,13 @@ export interface RuleStats {
   readonly lastUsedAgo: number | null;
 }
 
-/** The installed filter does what the desired one does: same cookie (placement + actions hash) on every action. */
+/**
+ * The installed filter is the desired one, as OVS checks its echoes: same
+ * identity (chain, protocol, priority, match keys), same placement, and the
+ * same cookie (a hash of placement + actions) on every action.
+ */
 function sameRule(got: InstalledFilter, want: DesiredFilter): boolean {
+  if (filterKey(got.id.chain, got.id.proto, got.id.prio, got.matchKey) !== want.key) return false;
   if (placementOf(got.flags) !== want.filter.placement) return false;
   if (got.actions.length !== want.filter.actions.length) return false;
   return got.actions.every((a) => a.cookie !== null && a.cookie.equals(want.filter.cookie));

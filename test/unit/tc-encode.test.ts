@@ -84,6 +84,19 @@ describe('tc codec: decode', () => {
     expect(f.actions.every((a) => a.cookie?.equals(cookie))).toBe(true);
   });
 
+  it('an echo decoded without stats has the same identity, flags and cookies', () => {
+    for (const name of ['bucket4', 'fwd4-skip-sw', 'ttl6', 'replace4']) {
+      const b = Buffer.from(fixture(name).request, 'hex');
+      forEachMessage(b, (_t, _f, _s, _p, buf, off, end) => {
+        const full = decodeFilter(buf, off, end)!;
+        const lean = decodeFilter(buf, off, end, { stats: false })!;
+        expect({ ...lean, actions: lean.actions.map((a) => ({ kind: a.kind, cookie: a.cookie })) })
+          .toEqual({ ...full, actions: full.actions.map((a) => ({ kind: a.kind, cookie: a.cookie })) });
+        expect(lean.actions.every((a) => a.stats.packets === 0n && a.stats.lastUsedAgo === null)).toBe(true);
+      });
+    }
+  });
+
   it('reads TTL matches and placement flags', () => {
     expect(decodeRequest('ttl6')!.matchKey).toBe('t0/254');
     expect(decodeRequest('fwd4-skip-sw')!.flags).toBe(2);

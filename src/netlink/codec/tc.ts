@@ -2,8 +2,6 @@
 // Pure, no I/O. Encoding follows iproute2 6.1's `tc` byte for byte (attribute
 // order, nest flags, padding inside nests) so the golden tests can compare
 // with captured requests; decoding reads what the kernel dumps or echoes.
-// The struct helpers alone: the package's index loads every generated protocol definition (slow to start).
-import { formatAttribute } from 'netlink/dist/structs.js';
 import { AF_UNSPEC, NLM_F_CREATE, NLM_F_EXCL } from './constants.js';
 import { forEachAttr } from './header.js';
 import {
@@ -80,38 +78,82 @@ export interface TcRequest {
   readonly payload: Buffer;
 }
 
-// ---- attribute building (formatAttribute, with iproute2's padding) ----
-
-type Bufs = Uint8Array[];
-const PAD = [Buffer.alloc(0), Buffer.alloc(1), Buffer.alloc(2), Buffer.alloc(3)] as const;
-
-function size(bufs: Bufs): number {
-  let n = 0;
-  for (const b of bufs) n += b.length;
-  return n;
-}
+// ---- attribute building (one growing buffer, with iproute2's padding) ----
 
 /**
- * One attribute plus the padding after it. iproute2 counts the padding of a
- * nest's last child in the nest's length (addattr_nest_end measures to the
- * aligned tail), so every attribute carries its own trailing pad.
+ * Writes a message's attributes into one buffer. iproute2 counts the padding
+ * of a nest's last child in the nest's length (addattr_nest_end measures to
+ * the aligned tail), so every attribute is followed by its own pad and a
+ * nest's length runs to the aligned end of its last child. One writer per
+ * request: no per-attribute buffers (this encoder is on the path of every
+ * rule the tc backend programs).
  */
-function attr(type: number, data: Uint8Array | Bufs, nested = false): Bufs {
-  const parts = formatAttribute({ type, data, nested });
-  parts.push(PAD[(4 - (size(parts) % 4)) % 4]!);
-  return parts;
-}
-const u8 = (v: number): Buffer => Buffer.of(v & 0xff);
-function u16(v: number): Buffer { const b = Buffer.alloc(2); b.writeUInt16LE(v); return b; }
-function u16be(v: number): Buffer { const b = Buffer.alloc(2); b.writeUInt16BE(v); return b; }
-function u32(v: number): Buffer { const b = Buffer.alloc(4); b.writeUInt32LE(v >>> 0); return b; }
-const str = (s: string): Buffer => Buffer.from(`${s}\0`, 'latin1');
+class Writer {
+  private buf = Buffer.alloc(512);
+  private len = 0;
 
-/** struct tc_gen: index, capab, action, refcnt, bindcnt. */
-function tcGen(action: number): Buffer {
-  const b = Buffer.alloc(20);
-  b.writeInt32LE(action | 0, 8);
-  return b;
+  private room(n: number): void {
+    if (this.len + n <= this.buf.length) return;
+    const next = Buffer.alloc(Math.max(this.buf.length * 2, this.len + n));
+    this.buf.copy(next, 0, 0, this.len);
+    this.buf = next;
+  }
+
+  private pad(): void {
+    const p = (4 - (this.len % 4)) % 4;
+    this.room(p);
+    this.buf.fill(0, this.len, this.len + p);
+    this.len += p;
+  }
+
+  /** Raw bytes (a fixed header). */
+  raw(b: Uint8Array): this {
+    this.room(b.length);
+    this.buf.set(b, this.len);
+    this.len += b.length;
+    return this;
+  }
+
+  /** An attribute with `n` bytes of data written by `fill` at the given offset (zeroed first). */
+  private put(type: number, n: number, fill: (b: Buffer, at: number) => void): this {
+    this.room(4 + n + 3);
+    this.buf.writeUInt16LE(4 + n, this.len);
+    this.buf.writeUInt16LE(type & 0x3fff, this.len + 2);
+    this.buf.fill(0, this.len + 4, this.len + 4 + n);
+    fill(this.buf, this.len + 4);
+    this.len += 4 + n;
+    this.pad();
+    return this;
+  }
+
+  bytes(type: number, b: Uint8Array): this { return this.put(type, b.length, (buf, at) => buf.set(b, at)); }
+  u8(type: number, v: number): this { return this.put(type, 1, (buf, at) => { buf[at] = v & 0xff; }); }
+  u16(type: number, v: number): this { return this.put(type, 2, (buf, at) => buf.writeUInt16LE(v & 0xffff, at)); }
+  u16be(type: number, v: number): this { return this.put(type, 2, (buf, at) => buf.writeUInt16BE(v & 0xffff, at)); }
+  u32(type: number, v: number): this { return this.put(type, 4, (buf, at) => buf.writeUInt32LE(v >>> 0, at)); }
+  str(type: number, v: string): this { return this.put(type, v.length + 1, (buf, at) => { buf.write(v, at, 'latin1'); }); }
+  /** A fixed-size struct attribute, zeroed, filled by `fill`. */
+  struct(type: number, n: number, fill: (b: Buffer, at: number) => void): this { return this.put(type, n, fill); }
+
+  /** A nest (NLA_F_NESTED unless `flag` is false) holding whatever `body` writes. */
+  nest(type: number, body: (w: this) => void, flag = true): this {
+    const at = this.len;
+    this.room(4);
+    this.len += 4;
+    body(this);
+    this.buf.writeUInt16LE(this.len - at, at);
+    this.buf.writeUInt16LE((type & 0x3fff) | (flag ? 0x8000 : 0), at + 2);
+    return this;
+  }
+
+  done(): Buffer {
+    return Buffer.from(this.buf.subarray(0, this.len));
+  }
+}
+
+/** struct tc_gen: index, capab, action, refcnt, bindcnt (20 bytes at `at`). */
+function tcGen(b: Buffer, at: number, action: number): void {
+  b.writeInt32LE(action | 0, at + 8);
 }
 
 export function tcmsg(ifindex: number, handle: number, parent: number, info: number): Buffer {
@@ -169,54 +211,60 @@ function rewriteKeys(a: Extract<TcAction, { kind: 'rewrite' }>): PeditKey[] {
   ];
 }
 
-function peditOptions(keys: readonly PeditKey[]): Bufs {
+function peditOptions(w: Writer, keys: readonly PeditKey[]): void {
   // struct tc_pedit_sel: tc_gen, nkeys, flags, (pad to 4), then tc_pedit_key[] {mask, val, off, at, offmask, shift}.
-  const sel = Buffer.alloc(24 + 24 * keys.length);
-  tcGen(TC_ACT_PIPE).copy(sel, 0);
-  sel[20] = keys.length;
-  keys.forEach((k, i) => {
-    const o = 24 + 24 * i;
-    k.mask.copy(sel, o);
-    k.val.copy(sel, o + 4);
-    sel.writeInt32LE(k.off, o + 8);
+  w.struct(TCA_PEDIT_PARMS_EX, 24 + 24 * keys.length, (b, at) => {
+    tcGen(b, at, TC_ACT_PIPE);
+    b[at + 20] = keys.length;
+    keys.forEach((k, i) => {
+      const o = at + 24 + 24 * i;
+      b.set(k.mask, o);
+      b.set(k.val, o + 4);
+      b.writeInt32LE(k.off, o + 8);
+    });
   });
-  const ex = keys.flatMap((k) => attr(TCA_PEDIT_KEY_EX, [...attr(TCA_PEDIT_KEY_EX_HTYPE, u16(k.htype)), ...attr(TCA_PEDIT_KEY_EX_CMD, u16(k.cmd))], true));
-  return [...attr(TCA_PEDIT_PARMS_EX, sel), ...attr(TCA_PEDIT_KEYS_EX, ex, true)];
+  w.nest(TCA_PEDIT_KEYS_EX, () => {
+    for (const k of keys) w.nest(TCA_PEDIT_KEY_EX, () => { w.u16(TCA_PEDIT_KEY_EX_HTYPE, k.htype).u16(TCA_PEDIT_KEY_EX_CMD, k.cmd); });
+  });
 }
 
-function actionBody(a: TcAction): { kind: string; options: Bufs } {
+const ACTION_KIND: Readonly<Record<TcAction['kind'], string>> = { pass: 'gact', goto: 'gact', rewrite: 'pedit', 'csum-ip4h': 'csum', redirect: 'mirred' };
+
+function actionOptions(w: Writer, a: TcAction): void {
   switch (a.kind) {
     case 'pass':
-      return { kind: 'gact', options: attr(TCA_GACT_PARMS, tcGen(TC_ACT_OK)) };
+      w.struct(TCA_GACT_PARMS, 20, (b, at) => tcGen(b, at, TC_ACT_OK));
+      return;
     case 'goto':
-      return { kind: 'gact', options: attr(TCA_GACT_PARMS, tcGen(TC_ACT_GOTO_CHAIN | (a.chain & TC_ACT_EXT_VAL_MASK))) };
+      w.struct(TCA_GACT_PARMS, 20, (b, at) => tcGen(b, at, TC_ACT_GOTO_CHAIN | (a.chain & TC_ACT_EXT_VAL_MASK)));
+      return;
     case 'rewrite':
-      return { kind: 'pedit', options: peditOptions(rewriteKeys(a)) };
-    case 'csum-ip4h': {
-      const p = Buffer.alloc(24);
-      tcGen(TC_ACT_PIPE).copy(p, 0);
-      p.writeUInt32LE(TCA_CSUM_UPDATE_FLAG_IPV4HDR, 20);
-      return { kind: 'csum', options: attr(TCA_CSUM_PARMS, p) };
-    }
-    case 'redirect': {
-      const p = Buffer.alloc(28);
-      tcGen(TC_ACT_STOLEN).copy(p, 0);
-      p.writeInt32LE(TCA_EGRESS_REDIR, 20);
-      p.writeUInt32LE(a.ifindex >>> 0, 24);
-      return { kind: 'mirred', options: attr(TCA_MIRRED_PARMS, p) };
-    }
+      peditOptions(w, rewriteKeys(a));
+      return;
+    case 'csum-ip4h':
+      w.struct(TCA_CSUM_PARMS, 24, (b, at) => { tcGen(b, at, TC_ACT_PIPE); b.writeUInt32LE(TCA_CSUM_UPDATE_FLAG_IPV4HDR, at + 20); });
+      return;
+    case 'redirect':
+      w.struct(TCA_MIRRED_PARMS, 28, (b, at) => {
+        tcGen(b, at, TC_ACT_STOLEN);
+        b.writeInt32LE(TCA_EGRESS_REDIR, at + 20);
+        b.writeUInt32LE(a.ifindex >>> 0, at + 24);
+      });
   }
 }
 
-function actionsAttr(actions: readonly TcAction[], cookie: Uint8Array): Bufs {
+function actionsAttr(w: Writer, actions: readonly TcAction[], cookie: Uint8Array): void {
   if (cookie.length > TC_COOKIE_MAX_SIZE) throw new RangeError(`action cookie of ${cookie.length} bytes (at most ${TC_COOKIE_MAX_SIZE})`);
-  const list = actions.flatMap((a, i) => {
-    const { kind, options } = actionBody(a);
-    const body = [...attr(TCA_ACT_KIND, str(kind)), ...attr(TCA_ACT_OPTIONS, options, true)];
-    if (cookie.length > 0) body.push(...attr(TCA_ACT_COOKIE, cookie));
-    return attr(i + 1, body); // actions are a list indexed by order, 1-based
-  });
-  return attr(TCA_FLOWER_ACT, list);
+  // iproute2 sends the action list and each action as nests without NLA_F_NESTED; the options nest has it.
+  w.nest(TCA_FLOWER_ACT, () => {
+    actions.forEach((a, i) => {
+      w.nest(i + 1, () => { // actions are a list indexed by order, 1-based
+        w.str(TCA_ACT_KIND, ACTION_KIND[a.kind]);
+        w.nest(TCA_ACT_OPTIONS, () => actionOptions(w, a));
+        if (cookie.length > 0) w.bytes(TCA_ACT_COOKIE, cookie);
+      }, false);
+    });
+  }, false);
 }
 
 // ---- filters ----
@@ -225,29 +273,27 @@ const PLACEMENT_FLAGS: Readonly<Record<FilterPlacement, number>> = {
   none: 0, skip_sw: TCA_CLS_FLAGS_SKIP_SW, skip_hw: TCA_CLS_FLAGS_SKIP_HW,
 };
 
-function addrAttrs(proto: EthProto, which: 'src' | 'dst', m: MaskedAddr): Bufs {
+function addrAttrs(w: Writer, proto: EthProto, which: 'src' | 'dst', m: MaskedAddr): void {
   const want = proto === 'ip' ? 4 : 16;
   if (m.addr.length !== want || m.mask.length !== want) throw new RangeError(`flower ${which}: ${m.addr.length}-byte address for protocol ${proto}`);
   const [a, k] = proto === 'ip'
     ? which === 'dst' ? [TCA_FLOWER_KEY_IPV4_DST, TCA_FLOWER_KEY_IPV4_DST_MASK] : [TCA_FLOWER_KEY_IPV4_SRC, TCA_FLOWER_KEY_IPV4_SRC_MASK]
     : which === 'dst' ? [TCA_FLOWER_KEY_IPV6_DST, TCA_FLOWER_KEY_IPV6_DST_MASK] : [TCA_FLOWER_KEY_IPV6_SRC, TCA_FLOWER_KEY_IPV6_SRC_MASK];
-  return [...attr(a, m.addr), ...attr(k, m.mask)];
+  w.bytes(a, m.addr).bytes(k, m.mask);
 }
 
-function flowerOptions(f: FlowerFilter): Bufs {
-  const o: Bufs = [];
-  if (f.match.indev !== undefined) o.push(...attr(TCA_FLOWER_INDEV, Buffer.from(`${f.match.indev}\0`, 'latin1')));
+function flowerOptions(w: Writer, f: FlowerFilter): void {
+  if (f.match.indev !== undefined) w.str(TCA_FLOWER_INDEV, f.match.indev);
   if (f.match.dstMac) {
     if (f.match.dstMac.addr.length !== 6 || f.match.dstMac.mask.length !== 6) throw new RangeError('flower dst_mac: expected 6-byte address and mask');
-    o.push(...attr(TCA_FLOWER_KEY_ETH_DST, f.match.dstMac.addr), ...attr(TCA_FLOWER_KEY_ETH_DST_MASK, f.match.dstMac.mask));
+    w.bytes(TCA_FLOWER_KEY_ETH_DST, f.match.dstMac.addr).bytes(TCA_FLOWER_KEY_ETH_DST_MASK, f.match.dstMac.mask);
   }
-  if (f.match.ttl) o.push(...attr(TCA_FLOWER_KEY_IP_TTL, u8(f.match.ttl.value)), ...attr(TCA_FLOWER_KEY_IP_TTL_MASK, u8(f.match.ttl.mask)));
-  if (f.match.dst) o.push(...addrAttrs(f.id.proto, 'dst', f.match.dst));
-  if (f.match.src) o.push(...addrAttrs(f.id.proto, 'src', f.match.src));
-  o.push(...actionsAttr(f.actions, f.cookie));
-  o.push(...attr(TCA_FLOWER_FLAGS, u32(PLACEMENT_FLAGS[f.placement])));
-  o.push(...attr(TCA_FLOWER_KEY_ETH_TYPE, u16be(ETH_TYPE[f.id.proto])));
-  return o;
+  if (f.match.ttl) w.u8(TCA_FLOWER_KEY_IP_TTL, f.match.ttl.value).u8(TCA_FLOWER_KEY_IP_TTL_MASK, f.match.ttl.mask);
+  if (f.match.dst) addrAttrs(w, f.id.proto, 'dst', f.match.dst);
+  if (f.match.src) addrAttrs(w, f.id.proto, 'src', f.match.src);
+  actionsAttr(w, f.actions, f.cookie);
+  w.u32(TCA_FLOWER_FLAGS, PLACEMENT_FLAGS[f.placement]);
+  w.u16be(TCA_FLOWER_KEY_ETH_TYPE, ETH_TYPE[f.id.proto]);
 }
 
 /**
@@ -256,24 +302,16 @@ function flowerOptions(f: FlowerFilter): Bufs {
  */
 export function encodeFilter(f: FlowerFilter, op: FilterOp): TcRequest {
   if (op === 'replace' && f.id.handle === 0) throw new RangeError('replace needs the installed handle');
-  const payload = Buffer.concat([
-    filterHead(f.id),
-    ...attr(TCA_CHAIN, u32(f.id.chain)),
-    ...attr(TCA_KIND, str('flower')),
-    ...attr(TCA_OPTIONS, flowerOptions(f)),
-  ]);
-  return { type: RTM_NEWTFILTER, flags: op === 'add' ? NLM_F_EXCL | NLM_F_CREATE : NLM_F_CREATE, payload };
+  const w = new Writer().raw(filterHead(f.id)).u32(TCA_CHAIN, f.id.chain).str(TCA_KIND, 'flower');
+  w.nest(TCA_OPTIONS, () => flowerOptions(w, f), false);
+  return { type: RTM_NEWTFILTER, flags: op === 'add' ? NLM_F_EXCL | NLM_F_CREATE : NLM_F_CREATE, payload: w.done() };
 }
 
 /** RTM_DELTFILTER for one flower filter (shaped like `tc filter del ... handle H flower`). */
 export function encodeFilterDelete(id: FilterId): TcRequest {
-  const payload = Buffer.concat([
-    filterHead(id),
-    ...attr(TCA_CHAIN, u32(id.chain)),
-    ...attr(TCA_KIND, str('flower')),
-    ...attr(TCA_OPTIONS, [...attr(TCA_FLOWER_FLAGS, u32(0)), ...attr(TCA_FLOWER_KEY_ETH_TYPE, u16be(ETH_TYPE[id.proto]))]),
-  ]);
-  return { type: RTM_DELTFILTER, flags: 0, payload };
+  const w = new Writer().raw(filterHead(id)).u32(TCA_CHAIN, id.chain).str(TCA_KIND, 'flower');
+  w.nest(TCA_OPTIONS, () => { w.u32(TCA_FLOWER_FLAGS, 0).u16be(TCA_FLOWER_KEY_ETH_TYPE, ETH_TYPE[id.proto]); }, false);
+  return { type: RTM_DELTFILTER, flags: 0, payload: w.done() };
 }
 
 /** RTM_GETTFILTER dump of every chain of a block. */
@@ -283,16 +321,12 @@ export function encodeFilterDump(block: number): TcRequest {
 
 /** `tc qdisc add dev IF ingress_block B clsact`: the port joins the shared block. */
 export function encodeClsactAdd(ifindex: number, block: number): TcRequest {
-  const payload = Buffer.concat([
-    tcmsg(ifindex, TC_H_CLSACT_HANDLE, TC_H_CLSACT, 0),
-    ...attr(TCA_KIND, str('clsact')),
-    ...attr(TCA_INGRESS_BLOCK, u32(block)),
-  ]);
-  return { type: RTM_NEWQDISC, flags: NLM_F_EXCL | NLM_F_CREATE, payload };
+  const w = new Writer().raw(tcmsg(ifindex, TC_H_CLSACT_HANDLE, TC_H_CLSACT, 0)).str(TCA_KIND, 'clsact').u32(TCA_INGRESS_BLOCK, block);
+  return { type: RTM_NEWQDISC, flags: NLM_F_EXCL | NLM_F_CREATE, payload: w.done() };
 }
 
 export function encodeClsactDelete(ifindex: number): TcRequest {
-  return { type: RTM_DELQDISC, flags: 0, payload: Buffer.concat([tcmsg(ifindex, TC_H_CLSACT_HANDLE, TC_H_CLSACT, 0), ...attr(TCA_KIND, str('clsact'))]) };
+  return { type: RTM_DELQDISC, flags: 0, payload: new Writer().raw(tcmsg(ifindex, TC_H_CLSACT_HANDLE, TC_H_CLSACT, 0)).str(TCA_KIND, 'clsact').done() };
 }
 
 /** RTM_GETQDISC dump of every link's qdiscs. */
@@ -363,7 +397,9 @@ function decodeStats(buf: Buffer, s: number, e: number): { packets: bigint; byte
 
 const TM_ATTR: Readonly<Record<string, number>> = { gact: TCA_GACT_TM, mirred: TCA_MIRRED_TM, pedit: TCA_PEDIT_TM, csum: TCA_CSUM_TM };
 
-function decodeAction(buf: Buffer, s: number, e: number): DecodedAction {
+const NO_STATS: ActionStats = { packets: 0n, bytes: 0n, hwPackets: 0n, lastUsedAgo: null };
+
+function decodeAction(buf: Buffer, s: number, e: number, stats: boolean): DecodedAction {
   let kind = '';
   let cookie: Buffer | null = null;
   let st = { packets: 0n, bytes: 0n, hwPackets: 0n };
@@ -371,9 +407,11 @@ function decodeAction(buf: Buffer, s: number, e: number): DecodedAction {
   forEachAttr(buf, s, e, (t, as, ae) => {
     if (t === TCA_ACT_KIND) kind = buf.toString('latin1', as, ae).replace(/\0+$/, '');
     else if (t === TCA_ACT_COOKIE) cookie = Buffer.from(buf.subarray(as, ae));
+    else if (!stats) return;
     else if (t === TCA_ACT_STATS) st = decodeStats(buf, as, ae);
     else if (t === TCA_ACT_OPTIONS) opt.at = [as, ae];
   });
+  if (!stats) return { kind, cookie, stats: NO_STATS };
   let lastUsedAgo: number | null = null;
   const tm = TM_ATTR[kind];
   if (opt.at && tm !== undefined) {
@@ -389,8 +427,11 @@ function decodeAction(buf: Buffer, s: number, e: number): DecodedAction {
 /**
  * One RTM_NEWTFILTER message (payload bounds) → the filter, or null when it is
  * not a flower filter with options (chain templates, the per-prio head of a dump).
+ * `stats: false` (an echo, checked against its request) leaves the actions'
+ * counters and timestamps undecoded (zero / null).
  */
-export function decodeFilter(buf: Buffer, off: number, end: number): InstalledFilter | null {
+export function decodeFilter(buf: Buffer, off: number, end: number, opts: { readonly stats?: boolean } = {}): InstalledFilter | null {
+  const stats = opts.stats ?? true;
   if (end - off < TCMSG_LEN) return null;
   const ifindex = buf.readUInt32LE(off + 4);
   const handle = buf.readUInt32LE(off + 8);
@@ -428,7 +469,7 @@ export function decodeFilter(buf: Buffer, off: number, end: number): InstalledFi
       case TCA_FLOWER_KEY_IPV4_DST_MASK: case TCA_FLOWER_KEY_IPV6_DST_MASK: addr.dm = buf.subarray(s, e); break;
       case TCA_FLOWER_KEY_IPV4_SRC: case TCA_FLOWER_KEY_IPV6_SRC: addr.s = buf.subarray(s, e); break;
       case TCA_FLOWER_KEY_IPV4_SRC_MASK: case TCA_FLOWER_KEY_IPV6_SRC_MASK: addr.sm = buf.subarray(s, e); break;
-      case TCA_FLOWER_ACT: forEachAttr(buf, s, e, (_i, as, ae) => actions.push(decodeAction(buf, as, ae))); break;
+      case TCA_FLOWER_ACT: forEachAttr(buf, s, e, (_i, as, ae) => actions.push(decodeAction(buf, as, ae, stats))); break;
     }
   });
   const match: FlowerMatch = {
