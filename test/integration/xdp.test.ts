@@ -19,6 +19,13 @@ function ping(ns: Netns, dst: string, ...opts: string[]): { ok: boolean; out: st
   return { ok: p.status === 0, out: p.stdout + p.stderr };
 }
 
+/** Echo requests the namespace's kernel has answered so far (IcmpInEchos): where pings ended up. */
+function echosIn(ns: Netns): number {
+  const m = /IcmpInEchos\s+(\d+)/.exec(ns.exec('nstat', '-asz', 'IcmpInEchos'));
+  if (!m) throw new Error(`no IcmpInEchos in ${ns.name}`);
+  return Number(m[1]);
+}
+
 /** The TTL / hop limit of the echo replies ("ttl=63"). */
 function replyTtl(out: string): number {
   const m = /ttl=(\d+)/.exec(out);
@@ -270,6 +277,53 @@ describe.skipIf(!isRoot())('XDP backend: h1 — dut — h2 with ip_forward off',
     } finally {
       rmSync(tmp, { recursive: true, force: true });
     }
+  });
+
+  it('policy routing: a rule sends one source subnet from eth1 to table 100; with the agent the same packets end up at the same hosts', () => {
+    // 198.51.100.100 is on h2 and on h3: which one answers shows which table the kernel used.
+    h1.ipBatch(['addr add 10.10.1.5/32 dev lo', 'addr add 10.10.2.5/32 dev lo']);
+    h2.ipBatch(['addr add 198.51.100.100/32 dev lo']);
+    h3.ipBatch(['addr add 198.51.100.100/32 dev lo']);
+    dut.ipBatch([
+      'route add 10.10.0.0/16 via 10.1.0.2 dev eth1',
+      'route add 198.51.100.100/32 via 10.3.0.2 dev eth3 table 100',
+      'rule add iif eth1 from 10.10.1.0/24 lookup 100 pref 100',
+    ]);
+    // Forwarding on: what the offload hands over, the kernel serves.
+    dut.sysctl('net.ipv4.ip_forward', 1);
+    const where = (src: string): { ok: boolean; h2: number; h3: number } => {
+      const a2 = echosIn(h2);
+      const a3 = echosIn(h3);
+      const p = ping(h1, '198.51.100.100', '-I', src);
+      return { ok: p.ok, h2: echosIn(h2) - a2, h3: echosIn(h3) - a3 };
+    };
+    try {
+      // The kernel alone: 10.10.1.0/24 goes by table 100 to h3, anything else by main to h2.
+      expect(agent(dut, 'flush').status).toBe(0);
+      const kernel = { sub1: where('10.10.1.5'), sub2: where('10.10.2.5') };
+      expect(kernel).toEqual({ sub1: { ok: true, h2: 0, h3: 2 }, sub2: { ok: true, h2: 2, h3: 0 } });
+
+      const plan = JSON.parse(agent(dut, 'plan', '--json', '--ports', 'eth1,eth2').stdout) as { policy?: unknown[] };
+      expect(plan.policy).toEqual([{ scope: 'port', ifindex: dut.ifindex('eth1'), dev: 'eth1', family: 4, reason: 'source', rule: '100: from 10.10.1.0/24 iif eth1 lookup 100' }]);
+      const r = agent(dut, 'apply', ...PORTS);
+      expect(r.stderr).toBe('');
+      expect(r.status).toBe(0);
+      const before = counters.verdicts();
+      const offloaded = { sub1: where('10.10.1.5'), sub2: where('10.10.2.5') };
+      const after = counters.verdicts();
+      expect(offloaded).toEqual(kernel);
+      // eth1's ingress went to the kernel (no port record: not_port); h2's replies into eth2 were
+      // still forwarded by XDP out of eth1, which stays an egress. h3's replies come in on eth3 (kernel).
+      expect(after.not_port - before.not_port).toBeGreaterThanOrEqual(4);
+      expect(after.forwarded - before.forwarded).toBe(2);
+    } finally {
+      dut.sysctl('net.ipv4.ip_forward', 0);
+      dut.ipBatch(['rule del pref 100', 'route del 198.51.100.100/32 table 100', 'route del 10.10.0.0/16']);
+      h2.ip('addr', 'del', '198.51.100.100/32', 'dev', 'lo');
+      h3.ip('addr', 'del', '198.51.100.100/32', 'dev', 'lo');
+    }
+    // Without the rule eth1 is an ingress port again.
+    expect(agent(dut, 'apply', ...PORTS).stdout).toMatch(/fo_ports: \+1 ~0 -0/);
   });
 
   it('a port leaving the plan is detached; flush removes everything', () => {
