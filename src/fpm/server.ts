@@ -29,6 +29,8 @@ export interface FpmServerOptions {
   readonly coalesceMs?: number;
   /** A zebra route with no kernel route (or the reverse) for this long is drift. */
   readonly driftGraceMs?: number;
+  /** The kernel-only check walks the whole mirror: at most this often (default 5 s). */
+  readonly kernelCheckMs?: number;
 }
 
 interface Tracked {
@@ -68,8 +70,6 @@ const FLAG_LABEL: Readonly<Record<Exclude<Verdict, 'wait'>, 'offload' | 'trap' |
   offload: 'offload', kernel: 'trap', failed: 'offload_failed',
 };
 
-const KERNEL_CHECK_MS = 5_000;
-
 const prefixKeyOf = (k: ZebraRouteKey): string => `${k.table}|${k.family}|${k.dst}`;
 
 export class FpmServer {
@@ -100,11 +100,13 @@ export class FpmServer {
   private readonly clock: Clock;
   private readonly coalesceMs: number;
   private readonly graceMs: number;
+  private readonly kernelCheckMs: number;
 
   constructor(private readonly opts: FpmServerOptions) {
     this.clock = opts.clock ?? systemClock;
     this.coalesceMs = opts.coalesceMs ?? 10;
     this.graceMs = opts.driftGraceMs ?? 3_000;
+    this.kernelCheckMs = opts.kernelCheckMs ?? 5_000;
   }
 
   /** Listen; rejects with the socket error (EADDRINUSE, EACCES) when it can't. */
@@ -159,14 +161,15 @@ export class FpmServer {
         } else this.all = true; // a port change moves tables between backends
       }
     }
-    if (this.all || this.dirty.size > 0) this.requestFlush();
+    // Waiting routes may have been settled by a pass with no op of theirs (a route in a table the agent doesn't offload).
+    if (this.all || this.dirty.size > 0 || this.waiting.size > 0) this.requestFlush();
   }
 
   private accept(s: Socket): void {
     const peer = `${s.remoteAddress ?? '?'}:${s.remotePort ?? '?'}`;
     if (this.socket) {
       // zebra keeps one connection; a new one means it restarted or reconnected: the old one is dead.
-      this.opts.log.warn({ component: 'fpm', old: this.peer, peer }, 'new zebra connection replaces the old one');
+      this.opts.log.warn({ old: this.peer, peer }, 'new zebra connection replaces the old one');
       this.opts.metrics.connections.inc({ result: 'replaced' });
       this.socket.destroy();
     }
@@ -179,7 +182,7 @@ export class FpmServer {
     // zebra replays its whole table on connect: what it said before is superseded.
     this.reset();
     s.setNoDelay(true);
-    this.opts.log.info({ component: 'fpm', peer }, 'zebra connected');
+    this.opts.log.info({ peer }, 'zebra connected');
     const reader = new FrameReader();
     s.on('data', (chunk: Buffer) => {
       if (this.socket !== s) return;
@@ -200,7 +203,7 @@ export class FpmServer {
       this.connectedSince = null;
       this.opts.metrics.connected.set(0);
       this.opts.metrics.connections.inc({ result: 'closed' });
-      this.opts.log.info({ component: 'fpm', peer }, 'zebra disconnected (it reconnects and replays its routes)');
+      this.opts.log.info({ peer }, 'zebra disconnected (it reconnects and replays its routes)');
     });
   }
 
@@ -267,7 +270,12 @@ export class FpmServer {
       this.queued = true;
       this.opts.schedule(() => {
         this.queued = false;
-        this.flush();
+        // An answer that can't be built is the FPM server's problem, not a reason for the daemon to resync.
+        try {
+          this.flush();
+        } catch (err) {
+          this.error('reply', err);
+        }
       });
     }, this.coalesceMs);
     this.timer.unref();
@@ -306,7 +314,7 @@ export class FpmServer {
     }
     if (frames.length > 0) {
       s.write(frames.length === 1 ? frames[0]! : Buffer.concat(frames));
-      this.opts.log.debug({ component: 'fpm', replies: frames.length, waiting: this.waiting.size }, 'answered zebra');
+      this.opts.log.debug({ replies: frames.length, waiting: this.waiting.size }, 'answered zebra');
     }
     this.checkDrift(view);
   }
@@ -323,8 +331,7 @@ export class FpmServer {
     this.opts.metrics.driftRoutes.set({ direction: 'zebra_only' }, zebraOnly);
     // The reverse needs zebra's whole table: only once it has had the grace period to replay it.
     if (this.connectedSince === null || now - this.connectedSince < this.graceMs) return;
-    // It walks the whole mirror: at most every KERNEL_CHECK_MS.
-    if (now - this.kernelCheckedAt < Math.max(this.graceMs, KERNEL_CHECK_MS)) return;
+    if (now - this.kernelCheckedAt < this.kernelCheckMs) return;
     this.kernelCheckedAt = now;
     const seen = new Set<string>();
     let kernelOnly = 0;
@@ -344,7 +351,7 @@ export class FpmServer {
   private error(what: string, err: unknown): void {
     const f = errorFields(err);
     this.lastError = { at: new Date(this.clock.now()).toISOString(), message: `${what}: ${String(f['err'])}` };
-    this.opts.log.warn({ component: 'fpm', what, peer: this.peer, ...f }, `FPM ${what} failed`);
+    this.opts.log.warn({ what, peer: this.peer, ...f }, `FPM ${what} failed`);
   }
 
   status(): FpmStatus {

@@ -14,10 +14,12 @@
 //   failed   RTM_F_OFFLOAD_FAILED: the backend refused the entry or its group
 //            (per-entry status); zebra tells bgpd FAIL_INSTALL and, with
 //            suppress-fib-pending, bgpd withdraws it until a retry installs it.
+//            The kernel's own local routes, which zebra reports in the main table, too.
 //   wait     no reply yet: the kernel has no such route (zebra's kernel
 //            install hasn't been seen, or failed: zebra reports that itself)
 //            or the agent hasn't synced.
 import type { Family } from '../model/ip.js';
+import { RT_TABLE_LOCAL } from '../model/route.js';
 import type { Plan, PlanEntry } from '../plan/types.js';
 import { compareRows } from '../plan/order.js';
 import type { BackendName } from '../reconcile/types.js';
@@ -75,7 +77,12 @@ export function entryFor(plan: Plan, key: ZebraRouteKey): PlanEntry | undefined 
 }
 
 export function verdictOf(view: OffloadView, key: ZebraRouteKey): VerdictDetail {
-  if (!view.kernelHas(`${key.table}|${key.family}|${key.dst}`)) return { verdict: 'wait', why: 'no kernel route' };
+  if (!view.kernelHas(`${key.table}|${key.family}|${key.dst}`)) {
+    // zebra reports the kernel's own local routes (10.0.0.1/32, proto kernel) in the table of their
+    // interface; the kernel keeps them in the local table and delivers to this host.
+    if (view.kernelHas(`${RT_TABLE_LOCAL}|${key.family}|${key.dst}`)) return { verdict: 'kernel', why: 'local' };
+    return { verdict: 'wait', why: 'no kernel route' };
+  }
   if (!view.plan.tables.includes(key.table)) return { verdict: 'kernel', why: 'table not offloaded' };
   const e = entryFor(view.plan, key);
   if (!e) return { verdict: 'kernel', why: 'not in plan' };

@@ -50,6 +50,7 @@ describe('FPM verdicts', () => {
     ['the whole batch failed', view({ failed: ['xdp batch'] }), k(254, 4, '192.0.2.0/24'), 'failed', 'xdp batch failed'],
     ["another backend's failure is not this one's", view({ failed: ['tc entry 254|10.0.0.0/8'] }), k(254, 4, '10.0.0.0/8'), 'offload', 'xdp'],
     ['no kernel route (yet): no answer', view({ kernel: [] }), k(254, 4, '10.0.0.0/8'), 'wait', 'no kernel route'],
+    ["zebra's local route (main table in FPM, local table in the kernel)", view({ kernel: ['255|4|10.0.0.1/32'] }), k(254, 4, '10.0.0.1/32'), 'kernel', 'local'],
   ] as const)('%s', (_name, v, key, verdict, why) => {
     const d = verdictOf(v, key);
     expect({ verdict: d.verdict, why: d.why }).toEqual({ verdict, why });
