@@ -65,6 +65,8 @@ export interface LabOptions {
   /** --frr-nexthop-objects=on|off; undefined = FRR's default (on). */
   readonly frrNexthopObjects?: boolean;
   readonly kernelForwarding: boolean;
+  /** --frr 8|10: Debian 12's FRR 8.4 (default), or FRR 10 from Debian forky in a cached root, with the agent's FPM server. */
+  readonly frr: 8 | 10;
 }
 
 export type ParsedCommand =
@@ -117,6 +119,12 @@ const FLAGS = {
     values: ['on', 'off'],
     help: 'whether FRR installs kernel nexthop objects (off = "no zebra nexthop kernel enable")',
   },
+  frr: {
+    type: 'string',
+    metavar: '8|10',
+    values: ['8', '10'],
+    help: "8: Debian 12's FRR 8.4 (default); 10: FRR 10 from Debian forky (a debootstrap root, cached) reporting offload over FPM",
+  },
   'kernel-forwarding': { type: 'boolean', help: "turn dut's kernel forwarding on (ip_forward=1): it forwards what the offload hands it" },
   name: { type: 'string', metavar: 'NAME', help: 'lab name: namespaces NAME-dut, NAME-r1, NAME-r2, NAME-h1 (default fol)' },
   help: { type: 'boolean', help: 'show this help' },
@@ -131,7 +139,7 @@ const COMMAND_FLAGS: Readonly<Record<CommandName, readonly FlagKey[]>> = {
   apply: ['config', 'ports', 'apply-backend', 'log-level', 'help'],
   flush: ['config', 'log-level', 'help'],
   status: ['config', 'metrics', 'log-level', 'help'],
-  lab: ['name', 'frr-nexthop-objects', 'kernel-forwarding', 'json', 'log-level', 'help'],
+  lab: ['name', 'frr-nexthop-objects', 'frr', 'kernel-forwarding', 'json', 'log-level', 'help'],
 };
 
 const flagName = (key: FlagKey): string => (key === 'apply-backend' ? 'backend' : key);
@@ -224,6 +232,10 @@ export const USAGE: Readonly<Record<CommandName | 'main', string>> = {
       '           the agent offloads the routes. dut forwarding is off: only the',
       '           offload forwards. Files (configs, sockets, logs, pid files) go to',
       '           $TMPDIR/fib-offload-lab-NAME; the system\'s FRR is never touched.',
+      '           --frr 10: FRR 10 from Debian forky, chrooted (root built once into',
+      '           .cache/frr, about a minute); dut\'s zebra reports routes to the',
+      '           agent over FPM, bgpd advertises only what zebra marks installed',
+      '           (bgp suppress-fib-pending); status shows zebra\'s offload flags.',
       '  traffic  UDP flows and pings from h1 to every upstream prefix; per path,',
       '           packets the offload forwarded (its counters) vs the kernel',
       '  status   BGP sessions, dut\'s routes and their MACs, the plan, the agent',
@@ -356,6 +368,8 @@ function build(command: CommandName, { values, positionals }: Scanned): ParsedCo
     const bad = labNameProblem(name);
     if (bad !== null) throw new ConfigError('--name', `${describeValue(name)}: ${bad}`);
     if (frr !== undefined && action !== 'up') throw new ConfigError('--frr-nexthop-objects', 'only `lab up` takes it (the mode is fixed while the lab is up)');
+    const frrMajor = str('frr');
+    if (frrMajor !== undefined && action !== 'up') throw new ConfigError('--frr', 'only `lab up` takes it (the FRR version is fixed while the lab is up)');
     if (bool('json') && action !== 'status' && action !== 'traffic') throw new ConfigError('--json', 'only `lab status` and `lab traffic` print JSON');
     return {
       command,
@@ -366,6 +380,7 @@ function build(command: CommandName, { values, positionals }: Scanned): ParsedCo
         logLevel: str('log-level') as LogLevel | undefined,
         frrNexthopObjects: frr === undefined ? undefined : frr === 'on',
         kernelForwarding: bool('kernel-forwarding'),
+        frr: frrMajor === '10' ? 10 : 8,
       }),
     };
   }

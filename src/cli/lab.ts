@@ -13,7 +13,7 @@ export async function runLab(o: LabOptions): Promise<number> {
   const say = (line: string): void => { process.stdout.write(line + '\n'); };
   switch (o.action) {
     case 'up':
-      await labUp({ name: o.name, nexthopObjects: o.frrNexthopObjects ?? true, kernelForwarding: o.kernelForwarding, say });
+      await labUp({ name: o.name, nexthopObjects: o.frrNexthopObjects ?? true, kernelForwarding: o.kernelForwarding, frr: o.frr, say });
       say(`next: fib-offload lab traffic${nameFlag(o)} | lab status${nameFlag(o)} | lab down${nameFlag(o)}`);
       return 0;
     case 'down':

@@ -29,6 +29,12 @@ export interface LabState {
   readonly frrRunDirs: readonly string[];
   readonly metricsPort: number;
   readonly createdAt: string;
+  /**
+   * `lab up --frr 10`: FRR runs chrooted in this root (scripts/frr-root.sh)
+   * with pathspace -N <namespace>: configs, sockets and pid files under the
+   * root's /etc/frr/<ns> and /run/frr/<ns>. Absent: the host's FRR 8.4.
+   */
+  readonly frr10?: { readonly root: string; readonly version: string };
 }
 
 const stateFile = (dir: string): string => join(dir, 'lab.json');
@@ -109,9 +115,12 @@ export class Lab {
     return JSON.parse(await this.cli(role, ...args)) as T;
   }
 
-  /** vtysh against one of the lab's FRR instances. */
+  /** vtysh against one of the lab's FRR instances (chrooted into the FRR 10 root when the lab runs that). */
   vtysh(role: LabRole, ...commands: string[]): Promise<string> {
-    return runTool(['vtysh', '--vty_socket', join(this.dir, role), ...commands.flatMap((c) => ['-c', c])], `vtysh ${commands.join('; ')} (${this.ns(role)})`);
+    const cmds = commands.flatMap((c) => ['-c', c]);
+    const root = readState(this.name)?.frr10?.root;
+    const argv = root ? ['chroot', root, 'vtysh', '-N', this.ns(role), ...cmds] : ['vtysh', '--vty_socket', join(this.dir, role), ...cmds];
+    return runTool(argv, `vtysh ${commands.join('; ')} (${this.ns(role)})`);
   }
 }
 

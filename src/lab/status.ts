@@ -20,6 +20,29 @@ export interface LabStatus {
   readonly plan: { readonly dst: string; readonly action: string; readonly members: { dev: string; dmac: string }[] }[];
   readonly agent: StatusJson | null;
   readonly metrics: Record<string, number>;
+  /** `--frr 10`: the FRR version, and each upstream prefix as dut's zebra reports it (from the agent's FPM replies). */
+  readonly frr10?: { readonly version: string; readonly offload: ZebraOffload[] };
+}
+
+export interface ZebraOffload {
+  readonly dst: string;
+  /** zebra's flags for its selected route: offloaded (RTM_F_OFFLOAD), trapped (RTM_F_TRAP), failed (RTM_F_OFFLOAD_FAILED), queued (no answer yet). */
+  readonly state: 'offloaded' | 'offloaded, trapped' | 'offload failed' | 'queued' | 'installed' | 'absent';
+}
+
+interface ZebraRouteJson { selected?: boolean; queued?: boolean; offloaded?: boolean; trapped?: boolean; installed?: boolean }
+
+/** What dut's zebra says of each upstream prefix (show ip[v6] route PREFIX json). */
+async function zebraOffload(lab: Lab): Promise<ZebraOffload[]> {
+  const out: ZebraOffload[] = [];
+  for (const d of DESTINATIONS) {
+    const j = JSON.parse(await lab.vtysh('dut', `show ${d.prefix.includes(':') ? 'ipv6' : 'ip'} route ${d.prefix} json`)) as Record<string, ZebraRouteJson[]>;
+    const r = (j[d.prefix] ?? []).find((x) => x.selected) ?? j[d.prefix]?.[0];
+    const state: ZebraOffload['state'] = !r ? 'absent' : r.queued ? 'queued' : r.offloaded === false ? 'offload failed'
+      : r.offloaded ? (r.trapped ? 'offloaded, trapped' : 'offloaded') : 'installed';
+    out.push({ dst: d.prefix, state });
+  }
+  return out;
 }
 
 interface ShowRoute {
@@ -49,9 +72,10 @@ export async function labStatus(name: string): Promise<LabStatus> {
   const state = readState(name);
   if (state === null) throw new LabError(`lab ${name} is not up (fib-offload lab up)`);
   const lab = new Lab(name);
+  const frrDir = (r: typeof ROUTERS[number]): string => (state.frr10 ? join(state.frr10.root, 'run/frr', lab.ns(r)) : join(lab.dir, r));
   const processes = [
     pidStatus('agent', join(lab.dir, 'agent.pid')),
-    ...ROUTERS.flatMap((r) => ['zebra', 'bgpd'].map((d) => pidStatus(`${r} ${d}`, join(lab.dir, r, `${d}.pid`)))),
+    ...ROUTERS.flatMap((r) => ['zebra', 'bgpd'].map((d) => pidStatus(`${r} ${d}`, join(frrDir(r), `${d}.pid`)))),
   ];
   const sessions = await bgpSessions(lab).catch(() => []);
   const peers = await Promise.all(
@@ -69,7 +93,8 @@ export async function labStatus(name: string): Promise<LabStatus> {
     return { dst: d.prefix, action: e ? `${e.action}${e.reason ? ` (${e.reason})` : ''}` : 'absent', members: g?.members.map((m) => ({ dev: m.dev, dmac: m.dmac })) ?? [] };
   });
   const { agent, metrics } = await agentView(lab, state.metricsPort);
-  return { lab: name, nexthopObjects: state.nexthopObjects, processes, sessions, peers, routes, plan, agent, metrics };
+  const frr10 = state.frr10 ? { version: state.frr10.version, offload: await zebraOffload(lab).catch(() => []) } : undefined;
+  return { lab: name, nexthopObjects: state.nexthopObjects, processes, sessions, peers, routes, plan, agent, metrics, ...(frr10 ? { frr10 } : {}) };
 }
 
 async function agentView(lab: Lab, port: number): Promise<{ agent: StatusJson | null; metrics: Record<string, number> }> {
@@ -112,6 +137,10 @@ export function labStatusText(s: LabStatus): string {
   for (const p of s.plan) {
     out.push(`  ${p.dst.padEnd(20)} ${p.action}${p.members.length ? ` → ${p.members.map((m) => `${m.dev} ${m.dmac}`).join(', ')}` : ''}`);
   }
+  if (s.frr10) {
+    out.push('', `offload as dut's zebra (FRR ${s.frr10.version}) reports it, from the agent's FPM replies:`);
+    for (const z of s.frr10.offload) out.push(`  ${z.dst.padEnd(20)} ${z.state}`);
+  }
   out.push('', 'agent:');
   if (s.agent === null) out.push('  not answering on its metrics address');
   else {
@@ -119,6 +148,7 @@ export function labStatusText(s: LabStatus): string {
     out.push(`  ready ${a.ready}, backend ${a.backend}; ports ${a.ports.map((p) => `${p.dev}(${p.backend}${p.attached ? ` ${p.attached}` : ''})`).join(' ')}`);
     if (a.counts) out.push(`  ${a.counts.routes} routes → ${a.counts.forward} forward + ${a.counts.punt} punt entries, ${a.counts.groups} groups, ${a.counts.unresolved} unresolved`);
     out.push(`  ${a.events.applied} events in ${a.events.batches} batches; last error: ${a.lastError ? JSON.stringify(a.lastError) : 'none'}`);
+    if (a.fpm) out.push(`  fpm: zebra ${a.fpm.connected ? 'connected' : 'NOT connected'}, ${a.fpm.routes} routes; answers ${a.fpm.verdicts.offload} offload, ${a.fpm.verdicts.kernel} trap, ${a.fpm.verdicts.failed} failed, ${a.fpm.verdicts.wait} waiting`);
   }
   for (const [k, v] of Object.entries(s.metrics)) out.push(`  ${k} ${v}`);
   return out.join('\n') + '\n';

@@ -136,17 +136,28 @@ export function macOf(role: LabRole, dev: string): string {
  * kernel enable` (routes become `via 169.254.0.1 onlink` with a PERMANENT
  * neighbour instead of nexthop objects with the peer's link-local).
  */
-export function frrConfig(role: RouterRole, opts: { readonly nexthopObjects: boolean; readonly logFile: string }): string {
+/** FRR's default FPM port: dut's zebra connects to the agent there (`lab up --frr 10`). */
+export const LAB_FPM_PORT = 2620;
+
+/**
+ * `fpm` (dut under `--frr 10`): zebra streams its routes to the agent's FPM
+ * server and bgpd advertises a route only once zebra reports it installed
+ * (offloaded). logFile null: the log goes to --log on the command line.
+ */
+export function frrConfig(role: RouterRole, opts: { readonly nexthopObjects: boolean; readonly logFile: string | null; readonly fpm?: boolean }): string {
   const s = ROUTER_SPECS[role];
+  const fpm = opts.fpm === true && role === 'dut';
   const lines = [
     'frr defaults datacenter',
     `hostname ${role}`,
-    `log file ${opts.logFile}`,
+    ...(opts.logFile !== null ? [`log file ${opts.logFile}`] : []),
     ...(opts.nexthopObjects ? [] : ['no zebra nexthop kernel enable']),
+    ...(fpm ? [`fpm address 127.0.0.1 port ${LAB_FPM_PORT}`] : []),
     '!',
     `router bgp ${s.asn}`,
     ` bgp router-id ${s.routerId}`,
     ' no bgp ebgp-requires-policy',
+    ...(fpm ? [' bgp suppress-fib-pending'] : []),
     // r1 and r2 are different ASes: equal-length AS paths may share a route.
     ' bgp bestpath as-path multipath-relax',
     ` timers bgp ${BGP_TIMERS.keepalive} ${BGP_TIMERS.hold}`,
@@ -166,8 +177,9 @@ export function frrConfig(role: RouterRole, opts: { readonly nexthopObjects: boo
 }
 
 /** The agent's configuration in dut. */
-export function agentConfig(metricsPort: number): string {
+export function agentConfig(metricsPort: number, fpm = false): string {
   return [
+    ...(fpm ? [`fpm: { listen: "127.0.0.1:${LAB_FPM_PORT}" }`] : []),
     `ports: [${DUT_PORTS.join(', ')}]`,
     'backend: xdp',
     'xdp: { mode: native }',

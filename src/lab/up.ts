@@ -4,7 +4,8 @@
 // any step removes everything made so far (nothing half-built stays).
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { LabError } from '../errors.js';
 import { NsHttp } from '../netns/http.js';
 import { defaultObjectPath, passObjectPath, prepareVethPeer, runTool } from '../xdp/loader.js';
@@ -20,6 +21,8 @@ export interface UpOptions {
   readonly name: string;
   readonly nexthopObjects: boolean;
   readonly kernelForwarding: boolean;
+  /** 8: the host's FRR (Debian 12's 8.4); 10: FRR 10 from Debian forky, chrooted, with FPM. */
+  readonly frr?: 8 | 10;
   readonly say: (line: string) => void;
 }
 
@@ -33,6 +36,7 @@ export async function labUp(opts: UpOptions): Promise<LabState> {
     throw new LabError(`lab ${opts.name} is already up (or left over from a crash): run \`fib-offload lab down${opts.name === 'fol' ? '' : ` --name ${opts.name}`}\` first`);
   }
   await installMissing(opts.say);
+  const frr10 = opts.frr === 10 ? await frrRoot(opts.say) : undefined;
   for (const obj of [defaultObjectPath(), passObjectPath()]) {
     if (!existsSync(obj)) throw new LabError(`${obj} is missing: build the project first (npm run build)`);
   }
@@ -44,18 +48,27 @@ export async function labUp(opts: UpOptions): Promise<LabState> {
     kernelForwarding: opts.kernelForwarding,
     namespaces: LAB_ROLES.map((r) => lab.ns(r)),
     dutNetns: null,
-    frrRunDirs: ROUTERS.map((r) => join('/var/run/frr', lab.ns(r))),
+    frrRunDirs: frr10
+      ? ROUTERS.flatMap((r) => ['run/frr', 'etc/frr', 'var/log/frr'].map((d) => join(frr10.root, d, lab.ns(r))))
+      : ROUTERS.map((r) => join('/var/run/frr', lab.ns(r))),
     metricsPort: METRICS_PORT,
     createdAt: new Date().toISOString(),
+    ...(frr10 ? { frr10 } : {}),
   };
   writeState(state);
   const started = Date.now();
   try {
     await buildNetwork(lab, state, opts);
     opts.say(`lab ${opts.name}: namespaces ${state.namespaces.join(' ')}; dut forwarding ${opts.kernelForwarding ? 'ON (kernel forwards too)' : 'off (only the offload forwards)'}`);
-    for (const r of ROUTERS) await startFrr(lab, r, opts.nexthopObjects);
-    opts.say(`lab ${opts.name}: FRR 8 zebra + bgpd in ${ROUTERS.map((r) => lab.ns(r)).join(', ')} (kernel nexthop objects ${opts.nexthopObjects ? 'on' : 'off'})`);
-    startAgent(lab, state);
+    if (frr10) {
+      // The agent first: dut's zebra connects to its FPM server, and bgpd advertises only what it answers.
+      startAgent(lab, state);
+      for (const r of ROUTERS) await startFrr10(lab, r, frr10.root, opts.nexthopObjects);
+    } else {
+      for (const r of ROUTERS) await startFrr(lab, r, opts.nexthopObjects);
+    }
+    opts.say(`lab ${opts.name}: FRR ${frr10 ? `${frr10.version} (chrooted in ${frr10.root}; dut's zebra reports to the agent over FPM, bgpd with suppress-fib-pending)` : '8'} zebra + bgpd in ${ROUTERS.map((r) => lab.ns(r)).join(', ')} (kernel nexthop objects ${opts.nexthopObjects ? 'on' : 'off'})`);
+    if (!frr10) startAgent(lab, state);
     const sessions = await waitFor('BGP sessions dut–r1 and dut–r2 (IPv4 and IPv6 unicast) to be Established', async () => {
       const s = await bgpSessions(lab);
       return s.length === 4 && s.every((x) => x.state === 'Established') ? s : undefined;
@@ -157,10 +170,52 @@ async function startFrr(lab: Lab, role: RouterRole, nexthopObjects: boolean): Pr
   await lab.exec(role, [join(FRR_BIN, 'bgpd'), ...common, '-i', join(dir, 'bgpd.pid')], `start bgpd for ${role}`);
 }
 
+/** scripts/frr-root.sh 10: the cached FRR 10 root, built the first time (it says so, about a minute). */
+async function frrRoot(say: (line: string) => void): Promise<{ root: string; version: string }> {
+  const script = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'scripts', 'frr-root.sh');
+  if (!existsSync(script)) throw new LabError(`${script} is missing: --frr 10 runs from a checkout of the project`);
+  say('lab: FRR 10 root (Debian forky, debootstrap; built once into .cache/frr, about a minute the first time)');
+  const root = (await runTool(['bash', script, '10'], 'build or find the FRR 10 root (scripts/frr-root.sh 10)')).trim();
+  const version = (await runTool(['chroot', root, 'dpkg-query', '-W', '-f', '${Version}', 'frr'], 'read the root\'s FRR version')).trim();
+  return { root, version };
+}
+
+// Mount /proc inside the root in the private mount namespace `ip netns exec` makes, then exec the daemon
+// chrooted. The root and argv are positional parameters: nothing is interpolated into the script.
+// FRR 10's daemons keep the stdio they were started with after -d: give them /dev/null (they log to --log).
+const IN_ROOT = 'mount -t proc proc "$1/proc" && root=$1 && shift && exec chroot "$root" "$@" </dev/null >/dev/null 2>&1';
+
+/**
+ * FRR 10 for `role`, chrooted: mgmtd, zebra (dut: with dplane_fpm_nl and
+ * --asic-offload=notify_on_offload), bgpd, each with pathspace -N <ns> so
+ * the lab's routers keep their sockets apart inside the one root.
+ */
+async function startFrr10(lab: Lab, role: RouterRole, root: string, nexthopObjects: boolean): Promise<void> {
+  const ns = lab.ns(role);
+  const [etc, run, log] = ['/etc/frr', '/run/frr', '/var/log/frr'].map((d) => `${d}/${ns}`) as [string, string, string];
+  for (const d of [etc, run, log]) mkdirSync(join(root, d), { recursive: true, mode: 0o755 });
+  writeFileSync(join(root, etc, 'frr.conf'), frrConfig(role, { nexthopObjects, logFile: null, fpm: true }));
+  writeFileSync(join(root, etc, 'vtysh.conf'), '');
+  // The root's frr uid is not the host's: chown from inside.
+  await runTool(['chroot', root, 'chown', '-R', 'frr:frr', etc, run, log], `give ${ns}'s FRR directories to frr (in the root)`);
+  const daemons: Array<[string, string[]]> = [
+    ['mgmtd', []],
+    ['zebra', role === 'dut' ? ['-M', 'dplane_fpm_nl', '--asic-offload=notify_on_offload'] : []],
+    ['bgpd', []],
+  ];
+  for (const [d, extra] of daemons) {
+    // FRR 10's daemons take no -f: the configuration goes in through vtysh below.
+    const argv = [join(FRR_BIN, d), '-d', '-N', ns, '--log', `file:${log}/${d}.log`, ...extra];
+    await runTool(['ip', 'netns', 'exec', ns, 'sh', '-c', IN_ROOT, 'sh', root, ...argv], `start FRR 10 ${d} for ${role}`);
+    if (d === 'zebra') await waitFor(`zebra's socket in ${join(root, run)}`, async () => (existsSync(join(root, run, 'zserv.api')) ? true : undefined), 10_000);
+  }
+  await runTool(['chroot', root, 'vtysh', '-N', ns, '-f', `${etc}/frr.conf`], `configure FRR 10 for ${role} (vtysh -f)`);
+}
+
 /** `fib-offload run` in dut, detached; its pid in agent.pid, its log in agent.log. */
 function startAgent(lab: Lab, state: LabState): void {
   const config = join(lab.dir, 'agent.yaml');
-  writeFileSync(config, agentConfig(state.metricsPort));
+  writeFileSync(config, agentConfig(state.metricsPort, state.frr10 !== undefined));
   const log = openSync(join(lab.dir, 'agent.log'), 'a');
   try {
     const child = spawn('nsenter', [`--net=/run/netns/${lab.ns('dut')}`, process.execPath, cliPath(), 'run', '--config', config], {

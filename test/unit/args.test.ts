@@ -48,12 +48,13 @@ describe('commands and their flags', () => {
     ['flush --config c.yaml --log-level warn', { command: 'flush', options: { config: 'c.yaml', logLevel: 'warn' } }],
     ['status', { command: 'status', options: {} }],
     ['status --metrics 127.0.0.1:9469', { command: 'status', options: { metrics: { listen: '127.0.0.1:9469', host: '127.0.0.1', port: 9469 } } }],
-    ['lab up', { command: 'lab', options: { action: 'up', name: 'fol', json: false, kernelForwarding: false } }],
-    ['lab up --frr-nexthop-objects=off --kernel-forwarding', { command: 'lab', options: { action: 'up', name: 'fol', json: false, frrNexthopObjects: false, kernelForwarding: true } }],
-    ['lab up --frr-nexthop-objects on --name x2', { command: 'lab', options: { action: 'up', name: 'x2', json: false, frrNexthopObjects: true, kernelForwarding: false } }],
-    ['lab down', { command: 'lab', options: { action: 'down', name: 'fol', json: false, kernelForwarding: false } }],
-    ['lab --kernel-forwarding traffic --json', { command: 'lab', options: { action: 'traffic', name: 'fol', json: true, kernelForwarding: true } }],
-    ['lab status --log-level trace', { command: 'lab', options: { action: 'status', name: 'fol', json: false, logLevel: 'trace', kernelForwarding: false } }],
+    ['lab up', { command: 'lab', options: { action: 'up', name: 'fol', json: false, kernelForwarding: false, frr: 8 } }],
+    ['lab up --frr-nexthop-objects=off --kernel-forwarding', { command: 'lab', options: { action: 'up', name: 'fol', json: false, frrNexthopObjects: false, kernelForwarding: true, frr: 8 } }],
+    ['lab up --frr-nexthop-objects on --name x2', { command: 'lab', options: { action: 'up', name: 'x2', json: false, frrNexthopObjects: true, kernelForwarding: false, frr: 8 } }],
+    ['lab down', { command: 'lab', options: { action: 'down', name: 'fol', json: false, kernelForwarding: false, frr: 8 } }],
+    ['lab --kernel-forwarding traffic --json', { command: 'lab', options: { action: 'traffic', name: 'fol', json: true, kernelForwarding: true, frr: 8 } }],
+    ['lab status --log-level trace', { command: 'lab', options: { action: 'status', name: 'fol', json: false, logLevel: 'trace', kernelForwarding: false, frr: 8 } }],
+    ['lab up --frr 10', { command: 'lab', options: { action: 'up', name: 'fol', json: false, kernelForwarding: false, frr: 10 } }],
     ['--version', { command: 'version' }],
   ])('%s', (line, expected) => {
     expect(parseCommandLine(split(line))).toEqual(expected);
@@ -102,10 +103,12 @@ describe('bad usage names the flag', () => {
     ['lab sideways', 'lab', 'lab: unknown subcommand "sideways" (expected one of up, down, traffic, status)'],
     ['lab up down', 'lab', 'lab: unexpected argument "down"'],
     ['lab up --frr-nexthop-objects maybe', '--frr-nexthop-objects', '--frr-nexthop-objects: expected one of on, off; got "maybe"'],
-    ['lab up --config c.yaml', '--config', '--config: unknown option for "lab" (expected one of --name, --frr-nexthop-objects, --kernel-forwarding, --json, --log-level, --help)'],
+    ['lab up --config c.yaml', '--config', '--config: unknown option for "lab" (expected one of --name, --frr-nexthop-objects, --frr, --kernel-forwarding, --json, --log-level, --help)'],
     ['lab up --name Lab_1', '--name', '--name: "Lab_1": expected 1-16 characters: a lower-case letter, then letters, digits or "-"'],
     ['lab traffic --frr-nexthop-objects off', '--frr-nexthop-objects', '--frr-nexthop-objects: only `lab up` takes it (the mode is fixed while the lab is up)'],
     ['lab down --json', '--json', '--json: only `lab status` and `lab traffic` print JSON'],
+    ['lab status --frr 10', '--frr', '--frr: only `lab up` takes it (the FRR version is fixed while the lab is up)'],
+    ['lab up --frr 9', '--frr', '--frr: expected one of 8, 10; got "9"'],
   ])('%j', (line, path, message) => {
     expect(errorOf(() => parseCommandLine(split(line)))).toEqual({ path, message });
   });
@@ -147,7 +150,7 @@ describe('help', () => {
       apply: ['--config', '--ports', '--backend', '--log-level', '--help'],
       flush: ['--config', '--log-level', '--help'],
       status: ['--config', '--metrics', '--log-level', '--help'],
-      lab: ['--name', '--frr-nexthop-objects', '--kernel-forwarding', '--json', '--log-level', '--help'],
+      lab: ['--name', '--frr-nexthop-objects', '--frr', '--kernel-forwarding', '--json', '--log-level', '--help'],
     });
   });
 

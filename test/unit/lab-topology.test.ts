@@ -46,6 +46,17 @@ describe('frrConfig', () => {
     expect(c).not.toContain('nexthop kernel');
   });
 
+  it('--frr 10: dut reports to the agent over FPM and advertises only what zebra marks installed; r1, r2 and FRR 8 do not', () => {
+    const dut = frrConfig('dut', { nexthopObjects: true, logFile: null, fpm: true });
+    expect(dut).toContain('fpm address 127.0.0.1 port 2620\n');
+    expect(dut).toContain(' bgp suppress-fib-pending\n');
+    expect(dut).not.toContain('log file');
+    for (const c of [frrConfig('r1', { nexthopObjects: true, logFile: null, fpm: true }), frrConfig('dut', { nexthopObjects: true, logFile: 'l' })]) {
+      expect(c).not.toContain('fpm');
+      expect(c).not.toContain('suppress-fib-pending');
+    }
+  });
+
   it('--frr-nexthop-objects=off adds "no zebra nexthop kernel enable" before the router block', () => {
     const c = frrConfig('r1', { nexthopObjects: false, logFile: 'l' });
     expect(c.indexOf('no zebra nexthop kernel enable')).toBeGreaterThan(-1);
@@ -75,6 +86,11 @@ describe('agentConfig', () => {
     const c = parseConfig(agentConfig(9469), 'agent.yaml');
     expect(c.ports).toEqual(['eth0', 'eth1', 'eth2']);
     expect(c.backend).toBe('xdp');
+  });
+
+  it('--frr 10 turns the FPM server on at FRR\'s default port; without it FPM stays off', () => {
+    expect(parseConfig(agentConfig(9469, true), 'agent.yaml').fpm).toEqual({ listen: '127.0.0.1:2620', host: '127.0.0.1', port: 2620 });
+    expect(parseConfig(agentConfig(9469), 'agent.yaml').fpm).toBeNull();
   });
 });
 
