@@ -136,10 +136,12 @@ export class Daemon {
     const failed = new Set(this.status.list().map((f) => `${f.backend}\0${f.subject}`));
     const placement = this.reconciler.placement;
     const dry = this.backendChoice === 'dry-run';
+    const xdpTables = new Set(plan.ports.filter((p) => p.backend === 'xdp').map((p) => p.table));
     return {
       plan,
       kernelHas: (key) => mirror.routesFor(key).length > 0,
-      backendOf: (table) => (dry ? 'dry-run' : placement.tcTables.has(table) ? 'tc' : 'xdp'),
+      // A table no offload port looks up (its ports fell back to none, or it has none) is the kernel's.
+      backendOf: (table) => (dry ? 'dry-run' : placement.tcTables.has(table) ? 'tc' : xdpTables.has(table) ? 'xdp' : null),
       failed: (backend, subject) => failed.has(`${backend}\0${subject}`),
       kernelRoutes: function* (protocol) {
         for (const r of mirror.effectiveRoutes()) if (protocol(r.route.protocol)) yield `${r.route.table}|${r.route.family}|${r.route.dst}/${r.route.dstLen}`;
