@@ -156,7 +156,7 @@ describe('the FPM server with zebra\'s frames', () => {
     for (const c of cleanup.splice(0).reverse()) await c();
   });
 
-  async function setup(st: State): Promise<{ server: FpmServer; registry: Registry; zebra: () => FakeZebra }> {
+  async function setup(st: State, coalesceMs = 2): Promise<{ server: FpmServer; registry: Registry; zebra: () => FakeZebra }> {
     const registry = new Registry();
     const server = new FpmServer({
       listen: { listen: '127.0.0.1:0', host: '127.0.0.1', port: 0 },
@@ -164,7 +164,7 @@ describe('the FPM server with zebra\'s frames', () => {
       metrics: new FpmMetrics(registry),
       view: () => viewOf(st),
       schedule: (work) => setImmediate(work),
-      coalesceMs: 2,
+      coalesceMs,
       driftGraceMs: 200,
       kernelCheckMs: 200,
     });
@@ -234,6 +234,34 @@ describe('the FPM server with zebra\'s frames', () => {
     expect(m).toContain('fib_offload_fpm_replies_total{flag="offload"} 3');
     expect(m).toContain('fib_offload_fpm_replies_total{flag="offload_failed"} 1');
     expect(server.status()).toMatchObject({ connected: true, routes: prefixes.length - gone.length, drift: { zebraOnly: 0, kernelOnly: 0 } });
+  });
+
+  it('coalesces churn: changes inside the window that end where they started send nothing; the last state is what is sent', async () => {
+    const dst = '192.0.2.0/24';
+    const st: State = { entries: [{ table: 254, family: 4, dst, action: 'forward', group: 1 }], kernel: new Set([keyOf(dst)]), failed: new Set() };
+    const { server, zebra } = await setup(st, 40);
+    const z = zebra();
+    await z.connected();
+    z.send([frameFor(plainFrames, 'RTM_NEWROUTE', dst)]);
+    await until('the first answer', () => (z.answers.length === 1 ? true : undefined));
+    z.answers.length = 0;
+    for (let i = 0; i < 10; i++) {
+      st.failed.add('xdp entry 254|192.0.2.0/24');
+      server.changed('all');
+      st.failed.clear();
+      server.changed('all');
+    }
+    await new Promise((r) => setTimeout(r, 120));
+    expect(z.answers).toEqual([]);
+    for (let i = 0; i < 10; i++) {
+      st.failed.clear();
+      server.changed('all');
+      st.failed.add('xdp entry 254|192.0.2.0/24');
+      server.changed('all');
+    }
+    await until('one answer for the last state', () => (z.answers.length >= 1 ? true : undefined));
+    await new Promise((r) => setTimeout(r, 120));
+    expect(z.answers).toEqual([{ dst, flags: RTM_F_OFFLOAD_FAILED }]);
   });
 
   it('a reconnect (zebra restarted) replaces the table; the replay is answered from the current state', async () => {
