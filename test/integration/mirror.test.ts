@@ -203,6 +203,27 @@ describe.skipIf(!isRoot())('mirror against the kernel', () => {
     for (const dst of ['10.90.0.0/24', '10.91.0.0/24', '10.92.0.0/24']) expect(await route(dst)).toBeDefined();
   });
 
+  it('policy rules (ip rule) follow from events in kernel order, IPv4 and IPv6, adds and deletes', async () => {
+    type Rules = { events: { rules: Array<{ family: number; priority: number; iif: string | null; src: string | null }> } };
+    r.ipBatch([
+      'rule add from 10.10.1.0/24 lookup 100 pref 100',
+      'rule add iif eth1 lookup 100 pref 100',
+      'rule add fwmark 0x1 lookup 200 pref 50',
+      'rule add to 192.0.2.0/24 blackhole pref 32766',
+    ]);
+    r.ip('-6', 'rule', 'add', 'from', 'fd01::/64', 'lookup', '100', 'pref', '100');
+    await converged();
+    const s = await probe.state() as unknown as Rules;
+    expect(s.events.rules.map((x) => `${x.family}:${x.priority}:${x.iif ?? ''}:${x.src ?? ''}`)).toEqual([
+      '4:0::', '4:50::', '4:100::10.10.1.0', '4:100:eth1:', '4:32766::', '4:32766::', '4:32767::',
+      '6:0::', '6:100::fd01::', '6:32766::',
+    ]);
+    r.ipBatch(['rule del pref 50', 'rule del iif eth1 lookup 100 pref 100', 'rule del to 192.0.2.0/24 pref 32766', 'rule del pref 100']);
+    r.ip('-6', 'rule', 'del', 'pref', '100');
+    await converged();
+    expect(((await probe.state()) as unknown as Rules).events.rules).toHaveLength(5);
+  });
+
   it('link down and up: carrier loss, admin down (silent IPv4 flush) and back', async () => {
     // Admin down on eth2: the kernel flushes IPv4 routes solely via eth2 without notifying.
     r.ip('link', 'set', 'dev', 'eth2', 'down');
