@@ -5,6 +5,8 @@ import type { PolicyRule } from '../../src/model/rule.js';
 import { buildPlan, diffPlans, planJson, type Plan, type PlanOptions } from '../../src/plan/index.js';
 import { walkRules } from '../../src/plan/rules.js';
 import { desiredState } from '../../src/xdp/state.js';
+import { PlanState } from '../../src/plan/incremental.js';
+import { tcPortsOf } from '../../src/tc/rules.js';
 import { encodePortKey } from '../../src/xdp/layout.js';
 import { addr, dev, link, loopback, mirrorOf, neigh, route, via } from './plan-helpers.js';
 
@@ -173,6 +175,26 @@ describe('policy rules: what is handed to the kernel', () => {
     const before = planWith(DEFAULTS);
     const after = planWith(withRules(rule({ priority: 100, iif: 'eth1', fwmark: 1, fwmask: 1, table: 100 })));
     expect(diffPlans(before, after).map((o) => o.op)).toEqual(['port-update']);
+  });
+});
+
+describe('policy rules: backends and incremental planning', () => {
+  it('tc: a punted port is an egress (ifindexes) but no member of its table\'s block', () => {
+    const p = planWith(withRules(rule({ priority: 100, iif: 'eth1', fwmark: 1, fwmask: 1, table: 100 })), { ...OPTS, backendFor: () => 'tc' });
+    const { byTable, ifindexes } = tcPortsOf(p);
+    expect(byTable.get(254)!.map((x) => x.dev)).toEqual(['eth2', 'eth3']);
+    expect(ifindexes.has(2)).toBe(true);
+  });
+
+  it('a rule event re-plans from scratch, to exactly what buildPlan gives', () => {
+    const m = mirrorOf({ ...BASE, rules: DEFAULTS });
+    const s0 = PlanState.build(m, OPTS);
+    const d = m.apply({ kind: 'rule', op: 'new', rule: rule({ priority: 100, iif: 'eth2', src: '10.9.0.0', srcLen: 16, table: 100 }) });
+    const step = s0.next(m, d, OPTS);
+    expect(step.how).toBe('rules');
+    expect(step.state.plan).toEqual(buildPlan(m, { ...OPTS, previous: s0.plan }));
+    expect(port(step.state.plan, 'eth2').policy?.reason).toBe('source');
+    expect(step.ops.map((o) => o.op)).toEqual(['port-update']);
   });
 });
 
