@@ -4,12 +4,12 @@
 # apt-get install frr iproute2). Debian 12's own FRR 8.4 doesn't read FPM
 # replies, trixie's 10.3 drops them (fixed in 10.4): forky's 10.7 is the one
 # that marks routes offloaded. Cached under .cache/frr/frr-<version> in the
-# project (not /tmp), keyed by the FRR version actually installed; progress
+# project (not /tmp; FRR_ROOT_CACHE overrides), keyed by the FRR version actually installed; progress
 # goes to stderr, the path alone to stdout.
 set -euo pipefail
 major=${1:-10}
 cd "$(dirname "$0")/.."
-cache=$PWD/.cache/frr
+cache=${FRR_ROOT_CACHE:-$PWD/.cache/frr}
 mirror=${FRR_ROOT_MIRROR:-http://deb.debian.org/debian}
 
 newest() { ls -d "$cache"/frr-"$major".* 2>/dev/null | sort -V | tail -n 1; }
