@@ -6,11 +6,11 @@ import type { Address, KernelEvent, KernelSnapshot, Link, Neighbor, NexthopObjec
 import { ConfigError, NetlinkError } from '../errors.js';
 import {
   RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV4_ROUTE, RTNLGRP_IPV6_IFADDR, RTNLGRP_IPV6_ROUTE, RTNLGRP_LINK, RTNLGRP_NEIGH,
-  RTNLGRP_IPV4_RULE, RTNLGRP_IPV6_RULE, RTNLGRP_NEXTHOP, RTM_NEWNEIGH, rtmName,
+  RTNLGRP_IPV4_RULE, RTNLGRP_IPV6_RULE, RTNLGRP_NEXTHOP, RTM_GETRULE, RTM_NEWNEIGH, rtmName,
 } from './codec/constants.js';
 import { decodeEvent } from './codec/decode.js';
 import { forEachMessage } from './codec/header.js';
-import { DUMPS, encodeNeighborUse } from './codec/requests.js';
+import { DUMPS, encodeNeighborUse, type DumpRequest } from './codec/requests.js';
 import { DumpInterruptedError, RtnlChannel, RtnlSubscription } from './socket.js';
 
 export const EVENT_GROUPS: readonly number[] = [
@@ -46,24 +46,32 @@ export async function dumpSnapshot(channel: RtnlChannel, counters?: AdapterCount
     const neighbors: Neighbor[] = [];
     const nexthops: NexthopObject[] = [];
     const routes: Route[] = [];
-    const rules: PolicyRule[] = [];
+    let rules: PolicyRule[] | undefined = [];
+    const dumpOne = (d: DumpRequest): Promise<number> => channel.dump(d.type, d.payload, (type, _flags, _seq, _pid, buf, off, end) => {
+      const ev = decodeEvent(type, buf, off, end);
+      if (!ev || ev.op !== 'new') return;
+      switch (ev.kind) {
+        case 'link': links.push(ev.link); break;
+        case 'addr': addresses.push(ev.address); break;
+        case 'neigh': neighbors.push(ev.neighbor); break;
+        case 'nexthop': nexthops.push(ev.nexthop); break;
+        case 'route': routes.push(ev.route); break;
+        case 'rule': rules?.push(ev.rule); break;
+      }
+    }, `${rtmName(d.type)} dump (${d.what})`);
     try {
       for (const d of DUMPS) {
-        await channel.dump(d.type, d.payload, (type, _flags, _seq, _pid, buf, off, end) => {
-          const ev = decodeEvent(type, buf, off, end);
-          if (!ev || ev.op !== 'new') return;
-          switch (ev.kind) {
-            case 'link': links.push(ev.link); break;
-            case 'addr': addresses.push(ev.address); break;
-            case 'neigh': neighbors.push(ev.neighbor); break;
-            case 'nexthop': nexthops.push(ev.nexthop); break;
-            case 'route': routes.push(ev.route); break;
-            case 'rule': rules.push(ev.rule); break;
-          }
-        }, `${rtmName(d.type)} dump (${d.what})`);
+        try {
+          await dumpOne(d);
+        } catch (err) {
+          if (!(err instanceof NetlinkError && d.absentOn?.includes(err.code))) throw err;
+          // This kernel has no such table (no policy routing): the snapshot leaves the rules
+          // out, and the planner looks each port up in its own table, as such a kernel does.
+          if (d.type === RTM_GETRULE) rules = undefined;
+        }
       }
       if (counters) counters.dumps++;
-      return { links, addresses, neighbors, nexthops, routes, rules };
+      return { links, addresses, neighbors, nexthops, routes, ...(rules ? { rules } : {}) };
     } catch (err) {
       if (!(err instanceof DumpInterruptedError) || attempt >= MAX_DUMP_ATTEMPTS) throw err;
       if (counters) counters.dumpRetries++;

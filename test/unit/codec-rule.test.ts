@@ -11,6 +11,10 @@ import { ruleText, type PolicyRule } from '../../src/model/rule.js';
 import { decodeEvent } from '../../src/netlink/codec/decode.js';
 import { forEachMessage } from '../../src/netlink/codec/header.js';
 import { decodeRule } from '../../src/netlink/codec/rule.js';
+import { NetlinkError } from '../../src/errors.js';
+import { dumpSnapshot } from '../../src/netlink/kernel.js';
+import type { RtnlChannel } from '../../src/netlink/socket.js';
+import { RTM_GETRULE } from '../../src/netlink/codec/constants.js';
 
 interface Msg { readonly type: number; readonly name: string; readonly hex: string }
 interface Fx { readonly initial: Msg[]; readonly full: Msg[]; readonly segments: { label: string; command: string; messages: Msg[] }[] }
@@ -107,5 +111,27 @@ describe('mirror of rules kept by events', () => {
     const m = Mirror.empty();
     expect(m.apply(seg('from-lookup')).rulesChanged).toBe(false);
     expect(m.policyRules()).toBeNull();
+  });
+});
+
+describe('the rule dump in dumpSnapshot', () => {
+  /** A channel that answers every dump empty, and RTM_GETRULE with `rules` or an errno. */
+  const channel = (rules: readonly Msg[] | number): RtnlChannel => ({
+    dump: async (type: number, _p: Uint8Array, visit: (t: number, f: number, s: number, p: number, b: Buffer, o: number, e: number) => void, op: string) => {
+      if (type !== RTM_GETRULE) return 0;
+      if (typeof rules === 'number') throw new NetlinkError(op, rules);
+      for (const m of rules) forEachMessage(Buffer.from(m.hex, 'hex'), visit);
+      return rules.length;
+    },
+  }) as unknown as RtnlChannel;
+
+  it('carries the kernel\'s rules', async () => {
+    expect((await dumpSnapshot(channel(fx.initial))).rules).toEqual(rulesOf(fx.initial));
+  });
+
+  it('a kernel without policy routing (EOPNOTSUPP) gives a snapshot without rules; any other error fails the dump', async () => {
+    const s = await dumpSnapshot(channel(95));
+    expect(s.rules).toBeUndefined();
+    await expect(dumpSnapshot(channel(13))).rejects.toThrow(/EACCES/);
   });
 });

@@ -15,6 +15,12 @@ export interface DumpRequest {
   readonly payload: Buffer;
   /** For logs and errors, e.g. 'routes v4'. */
   readonly what: string;
+  /**
+   * Errnos meaning the kernel has no such table at all (not a failure): a
+   * kernel without CONFIG_IP_MULTIPLE_TABLES answers RTM_GETRULE with
+   * EOPNOTSUPP, and looks up only the local and main tables.
+   */
+  readonly absentOn?: readonly string[];
 }
 
 function withFamily(len: number, af: number): Buffer {
@@ -45,7 +51,7 @@ export const DUMPS: readonly DumpRequest[] = Object.freeze([
   { type: RTM_GETROUTE, payload: routeDump(AF_INET6), what: 'routes v6' },
   // Every family at once: asking for AF_INET6 alone fails (EAFNOSUPPORT) where IPv6 is disabled.
   // The IPMR/IP6MR rules that come back too are dropped by the decoder.
-  { type: RTM_GETRULE, payload: withFamily(FIB_RULE_HDR_LEN, AF_UNSPEC), what: 'rules' },
+  { type: RTM_GETRULE, payload: withFamily(FIB_RULE_HDR_LEN, AF_UNSPEC), what: 'rules', absentOn: ['EOPNOTSUPP', 'ENOTSUP'] },
 ].map((d) => Object.freeze(d)));
 
 /**
