@@ -7,6 +7,7 @@ import { updateGauges } from '../../src/daemon/report.js';
 import { statusText, type StatusJson } from '../../src/daemon/status.js';
 import { buildPlan } from '../../src/plan/index.js';
 import { EntryStatus } from '../../src/reconcile/status.js';
+import { planText } from '../../src/cli/plan.js';
 import { addr, dev, link, loopback, mirrorOf, neigh, route, via } from './plan-helpers.js';
 
 const R: PolicyRule = {
@@ -42,6 +43,15 @@ describe('policy punts in metrics and /status', () => {
       // eth2 and eth3 both hit it; one prefix of main.
       'fib_offload_policy_punted{reason="source",scope="prefix"} 1',
     ]);
+  });
+
+  it('plan text marks the port and lists each punt with its rule', () => {
+    const text = planText(plan);
+    expect(text).toContain('ports: eth1(xdp, ingress to kernel) eth2(xdp) eth3(xdp)');
+    expect(text).toContain('policy rules: 3 handed to the kernel');
+    expect(text).toContain('  port eth1: all traffic arriving: fwmark [10: from all fwmark 0x1/0x1 iif eth1 lookup 100] (IPv4)');
+    expect(text).toContain('  table 254 10.1.0.0/16 (rule matched on eth3): source [20: from 10.9.0.0/16 to 10.1.0.0/16 lookup 100] (IPv4)');
+    expect(text).toContain('  table 254 10.1.0.0/16 punt (policy-rule)');
   });
 
   it('/status text lists each punt with its rule', () => {
