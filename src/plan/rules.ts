@@ -115,7 +115,10 @@ export function walkRules(rules: readonly PolicyRule[], family: Family, port: Ru
   const dsts: { dst: string; reason: PolicyReason; rule: PolicyRule; lookup: number | null }[] = [];
   for (const r of rules) {
     if (r.family !== family) continue;
-    const portMatch = (r.iif === null || r.iif === port.iifName) && r.oif === null && (!r.l3mdev || port.vrfTable !== null);
+    // A VRF port's packets reach the rules with the VRF device as input; `iif` naming the port
+    // itself is taken as matching too (never guess: at worst the kernel gets traffic it would route the same).
+    const iifMatch = r.iif === null || r.iif === port.iifName || r.iif === port.dev;
+    const portMatch = iifMatch && r.oif === null && (!r.l3mdev || port.vrfTable !== null);
     const narrow = narrowing(r);
     let full: boolean;
     if (r.flags & FIB_RULE_INVERT) {

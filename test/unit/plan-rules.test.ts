@@ -89,6 +89,8 @@ describe('policy rules: what is honoured', () => {
     const p = planWith(withRules(rule({ priority: 100, iif: 'blue', action: 'unreachable' })));
     expect(port(p, 'eth4').policy?.reason).toBe('unreachable');
     expect(port(p, 'eth1').policy).toBeUndefined();
+    // `iif eth4` (the port under the VRF) is taken as matching as well: more to the kernel, never less.
+    expect(port(planWith(withRules(rule({ priority: 100, iif: 'eth4', action: 'unreachable' }))), 'eth4').policy?.reason).toBe('unreachable');
   });
 
   it('to PREFIX lookup T: only PREFIX goes to the kernel, in the port table, whatever more specific routes it holds', () => {
