@@ -24,11 +24,12 @@ function vtysh(role: 'dut' | 'r1' | 'r2', ...commands: string[]): string {
   if (r.status !== 0) throw new Error(`vtysh ${commands.join('; ')} at ${role}: ${r.stderr}`);
   return r.stdout;
 }
-/** r2's paths for a prefix (what dut advertised to it). */
-function r2Paths(prefix: string): number {
-  const j = JSON.parse(vtysh('r2', `show bgp ipv4 unicast ${prefix} json`)) as { paths?: unknown[] };
+/** A router's paths for a prefix (r2: what dut advertised to it from r1, and the reverse). */
+function pathsAt(role: 'r1' | 'r2', prefix: string): number {
+  const j = JSON.parse(vtysh(role, `show bgp ipv4 unicast ${prefix} json`)) as { paths?: unknown[] };
   return j.paths?.length ?? 0;
 }
+const r2Paths = (prefix: string): number => pathsAt('r2', prefix);
 function dutZebra(prefix: string): { queued?: boolean; offloaded?: boolean; trapped?: boolean } | undefined {
   const j = JSON.parse(vtysh('dut', `show ip route ${prefix} json`)) as Record<string, Array<{ protocol: string; queued?: boolean; offloaded?: boolean; trapped?: boolean }>>;
   return j[prefix]?.find((r) => r.protocol === 'bgp');
@@ -90,5 +91,20 @@ describe.skipIf(!isRoot())('lab --frr 10: BGP advertises what the agent installe
     vtysh('r1', 'configure terminal', 'router bgp 65001', 'address-family ipv4 unicast', `no network ${NEW}`);
     await eventually('r2 loses the prefix', () => (r2Paths(NEW) === 0 ? true : undefined), 10_000);
     expect(dutZebra(NEW)).toBeUndefined();
+  });
+
+  it("a route out of a port the agent doesn't offload is answered offload+trap and still reaches r1", async () => {
+    const cfg = join(labDir(NAME), 'agent.yaml');
+    writeFileSync(cfg, readFileSync(cfg, 'utf8') + 'port_backends: { eth2: none }\n');
+    process.kill(agentPid(), 'SIGHUP');
+    await eventually('eth2 left to the kernel', () => {
+      const st = JSON.parse(lab('status', '--json').stdout) as LabStatus;
+      return st.agent && !st.agent.ports.some((p) => p.dev === 'eth2') ? true : undefined;
+    }, 10_000);
+    const viaR2 = '192.0.2.128/25';
+    spawnSync('ip', ['-n', `${NAME}-r2`, 'addr', 'add', '192.0.2.129/25', 'dev', 'lo']);
+    vtysh('r2', 'configure terminal', 'router bgp 65002', 'address-family ipv4 unicast', `network ${viaR2}`);
+    await eventually('r1 hears the prefix through dut', () => (pathsAt('r1', viaR2) > 0 ? true : undefined), 10_000);
+    expect(dutZebra(viaR2)).toMatchObject({ offloaded: true, trapped: true });
   });
 });
