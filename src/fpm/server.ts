@@ -336,7 +336,7 @@ export class FpmServer {
     const seen = new Set<string>();
     let kernelOnly = 0;
     for (const k of view.kernelRoutes(isZebraProtocol)) {
-      if (this.routes.has(k)) continue;
+      if (this.routes.has(k) || seen.has(k)) continue; // several routes (metrics) may share a prefix
       seen.add(k);
       const since = this.kernelOnlySince.get(k);
       if (since === undefined) this.kernelOnlySince.set(k, now);

@@ -42,7 +42,7 @@ export interface OffloadView {
   backendOf(table: number): BackendName | null;
   /** Is `subject` (`entry <table>|<dst>`, `group <id>`, `batch`) failed in per-entry status for `backend`? */
   failed(backend: BackendName, subject: string): boolean;
-  /** Prefix keys of the kernel's effective routes whose rtm_protocol passes `protocol` (drift checks). */
+  /** Prefix keys of the kernel's routes whose rtm_protocol passes `protocol` (drift checks; a key may repeat). */
   kernelRoutes(protocol: (p: number) => boolean): Iterable<string>;
 }
 
