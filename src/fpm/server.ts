@@ -70,6 +70,8 @@ const FLAG_LABEL: Readonly<Record<Exclude<Verdict, 'wait'>, 'offload' | 'trap' |
   offload: 'offload', kernel: 'trap', failed: 'offload_failed',
 };
 
+const WRITE_BATCH = 4096;
+
 const prefixKeyOf = (k: ZebraRouteKey): string => `${k.table}|${k.family}|${k.dst}`;
 
 export class FpmServer {
@@ -289,7 +291,8 @@ export class FpmServer {
     const keys = this.all ? [...this.routes.keys()] : [...this.dirty, ...this.waiting];
     this.all = false;
     this.dirty.clear();
-    const frames: Buffer[] = [];
+    let frames: Buffer[] = [];
+    let sent = 0;
     for (const k of keys) {
       const t = this.routes.get(k);
       if (!t) continue;
@@ -307,15 +310,16 @@ export class FpmServer {
       this.waiting.delete(k);
       if (t.sent === d.verdict) continue;
       frames.push(encodeFrame(buildReply(t.raw, VERDICT_FLAGS[d.verdict])));
+      // A full table's answers go out in bounded writes, not one buffer of every reply.
+      if (frames.length >= WRITE_BATCH) { s.write(Buffer.concat(frames)); sent += frames.length; frames = []; }
       t.sent = d.verdict;
       const flag = FLAG_LABEL[d.verdict];
       this.replies[flag]++;
       this.opts.metrics.replies.inc({ flag });
     }
-    if (frames.length > 0) {
-      s.write(frames.length === 1 ? frames[0]! : Buffer.concat(frames));
-      this.opts.log.debug({ replies: frames.length, waiting: this.waiting.size }, 'answered zebra');
-    }
+    if (frames.length > 0) s.write(frames.length === 1 ? frames[0]! : Buffer.concat(frames));
+    sent += frames.length;
+    if (sent > 0) this.opts.log.debug({ replies: sent, waiting: this.waiting.size }, 'answered zebra');
     this.checkDrift(view);
   }
 
