@@ -6,7 +6,9 @@
 // (no clsact, no filter), side by side in the same VM:
 //   agent    `fib-offload apply --backend tc`, timed whole (node start, kernel
 //            dump, plan, join, programming) and its programming alone (the
-//            tc backend's own report: block dump + pipelined requests);
+//            tc backend's own report: block dump + pipelined requests + the
+//            read-back dump that checks them); then again with an echo per
+//            rule instead (FIB_OFFLOAD_TC_READBACK huge), for comparison;
 //   tc       `tc -batch` of the agent's own `plan --tc-batch --backend tc`
 //            output (qdiscs + the same rules; ECMP buckets as u32, which
 //            iproute2 can parse), after `fib-offload flush` emptied the block.
@@ -78,18 +80,19 @@ interface Result {
   /** The tc backend's programming (its report): block dump, joins, pipelined requests. */
   programSeconds: number; programRequests: number; programRulesPerSec: number;
   tcBatchSeconds: number; tcBatchRulesPerSec: number;
+  /** The same with an echo per rule (FIB_OFFLOAD_TC_READBACK huge) instead of one read-back dump. */
+  echoedProgramSeconds: number; echoedRulesPerSec: number; echoedApplySeconds: number; echoedRatio: number;
   /** Programming rules/s over tc -batch rules/s (target ≥ 2). */
   ratio: number;
   /** tc -batch seconds over whole-apply seconds (target ≥ 1: apply no slower). */
   coldRatio: number;
 }
 
-function bench(routes: number, width: number): Result {
-  setup(routes, width);
-  const batch = inNs(process.execPath, CLI, 'plan', '--tc-batch', ...PORTS);
+/** A cold `apply`: whole wall time, the backend's programming time and requests, the rules it left; then flushed. */
+function coldApply(env: NodeJS.ProcessEnv): { applySeconds: number; programSeconds: number; requests: number; rules: number } {
   const t0 = performance.now();
   const prof = PROFILE ? ['--cpu-prof', '--cpu-prof-dir', PROFILE] : [];
-  const apply = spawnSync('ip', ['netns', 'exec', NS, process.execPath, ...prof, CLI, 'apply', ...PORTS], { encoding: 'utf8', maxBuffer: 1 << 26 });
+  const apply = spawnSync('ip', ['netns', 'exec', NS, process.execPath, ...prof, CLI, 'apply', ...PORTS], { encoding: 'utf8', maxBuffer: 1 << 26, env });
   const applySeconds = (performance.now() - t0) / 1000;
   if (apply.status !== 0) throw new Error(`apply: ${apply.stdout}${apply.stderr}`);
   const m = /tc: (\d+) requests in ([\d.]+) ms/.exec(apply.stdout);
@@ -98,18 +101,31 @@ function bench(routes: number, width: number): Result {
   process.stdout.write(apply.stdout.split('\n').filter((l) => l.startsWith('tc: ')).map((l) => `  apply: ${l}\n`).join(''));
   run(['ip', 'netns', 'exec', NS, process.execPath, CLI, 'flush']);
   if (countRules() !== 0) throw new Error('flush left rules behind');
+  return { applySeconds, programSeconds: Number(m[2]) / 1000, requests: Number(m[1]), rules };
+}
+
+function bench(routes: number, width: number): Result {
+  setup(routes, width);
+  const batch = inNs(process.execPath, CLI, 'plan', '--tc-batch', ...PORTS);
+  // The agent as it runs (a large block: unechoed writes, one read-back), then with an echo per rule.
+  const a = coldApply(process.env);
+  const echoed = coldApply({ ...process.env, FIB_OFFLOAD_TC_READBACK: String(2 ** 31) });
+  const { applySeconds, rules } = a;
   const t1 = performance.now();
   run(['ip', 'netns', 'exec', NS, 'tc', '-batch', '-'], batch);
   const tcBatchSeconds = (performance.now() - t1) / 1000;
   const batchRules = countRules();
   if (batchRules !== rules) throw new Error(`tc -batch installed ${batchRules} rules, the agent ${rules}`);
   spawnSync('ip', ['netns', 'del', NS]);
-  const programSeconds = Number(m[2]) / 1000;
+  const programSeconds = a.programSeconds;
+  if (echoed.rules !== rules) throw new Error(`echoed apply left ${echoed.rules} rules, the other ${rules}`);
   const r: Result = {
-    width, routes, rules, applySeconds, programSeconds, programRequests: Number(m[1]), programRulesPerSec: Math.round(rules / programSeconds),
-    tcBatchSeconds, tcBatchRulesPerSec: Math.round(rules / tcBatchSeconds), ratio: 0, coldRatio: Number((tcBatchSeconds / applySeconds).toFixed(2)),
+    width, routes, rules, applySeconds, programSeconds, programRequests: a.requests, programRulesPerSec: Math.round(rules / programSeconds),
+    echoedProgramSeconds: echoed.programSeconds, echoedRulesPerSec: Math.round(rules / echoed.programSeconds), echoedApplySeconds: echoed.applySeconds,
+    tcBatchSeconds, tcBatchRulesPerSec: Math.round(rules / tcBatchSeconds), ratio: 0, echoedRatio: 0, coldRatio: Number((tcBatchSeconds / applySeconds).toFixed(2)),
   };
   r.ratio = Number((r.programRulesPerSec / r.tcBatchRulesPerSec).toFixed(2));
+  r.echoedRatio = Number((r.echoedRulesPerSec / r.tcBatchRulesPerSec).toFixed(2));
   return r;
 }
 
@@ -120,6 +136,7 @@ for (const [routes, width] of runs) {
   results.push(r);
   console.log(`tc bench: ${r.routes} routes, ${r.width}-way ECMP: ${r.rules} rules; agent programming ${r.programSeconds.toFixed(2)} s ` +
     `(${r.programRulesPerSec} rules/s), whole apply ${r.applySeconds.toFixed(2)} s; tc -batch ${r.tcBatchSeconds.toFixed(2)} s ` +
-    `(${r.tcBatchRulesPerSec} rules/s); programming ×${r.ratio}, cold apply vs tc -batch ×${r.coldRatio}`);
+    `(${r.tcBatchRulesPerSec} rules/s); programming ×${r.ratio}, cold apply vs tc -batch ×${r.coldRatio}; ` +
+    `echoed per rule: ${r.echoedRulesPerSec} rules/s (×${r.echoedRatio}), whole apply ${r.echoedApplySeconds.toFixed(2)} s`);
 }
 if (OUT) writeFileSync(OUT, JSON.stringify({ kernel: execFileSync('uname', ['-r'], { encoding: 'utf8' }).trim(), date: new Date().toISOString(), results }, null, 2) + '\n');

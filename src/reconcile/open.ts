@@ -2,7 +2,7 @@
 // pinned program), tc (a netlink channel) and dry-run. Shared by the daemon
 // and `apply`, so both open them the same way from the same config keys.
 import type { Config } from '../config.js';
-import { TcBackend } from '../tc/backend.js';
+import { TcBackend, readbackThresholdFromEnv } from '../tc/backend.js';
 import { XdpBackend } from '../xdp/backend.js';
 import type { BackendFactories } from './reconciler.js';
 import { TcAdapter } from './tc.js';
@@ -21,7 +21,7 @@ export function realBackends(config: () => Config, xdpLoaded?: (xdp: XdpBackend)
     },
     tc: () => {
       const c = config();
-      return new TcAdapter(new TcBackend({ policy: c.tc.policy, fallback: c.tc.fallback, compress: c.tc.compress }));
+      return new TcAdapter(new TcBackend({ policy: c.tc.policy, fallback: c.tc.fallback, compress: c.tc.compress, ...readbackThresholdFromEnv(process.env) }));
     },
     dryRun: () => new DryRunBackend(),
   };

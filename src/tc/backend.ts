@@ -3,7 +3,9 @@
 // the desired ones by identity (chain, protocol, priority, match), and adds,
 // replaces or deletes only the difference; every add/replace is echoed
 // (NLM_F_ECHO) and the echo checked against the request, so the handle and
-// in_hw state of each rule are known. Hardware refusal (hw-only) is found
+// in_hw state of each rule are known; a block with READBACK_THRESHOLD writes
+// or more sends them unechoed and checks them all with one read-back dump
+// instead. Hardware refusal (hw-only) is found
 // with a throw-away probe filter before anything is written.
 //
 // `probeBlocks` + `reconcileWith` + `applyOps` leave the placement to the
@@ -11,7 +13,7 @@
 // send, per batch, only the requests the plan ops need, using the handles the
 // last reconcile read back.
 import { performance } from 'node:perf_hooks';
-import { NetlinkError } from '../errors.js';
+import { ConfigError, NetlinkError } from '../errors.js';
 import { blockOf, type Plan, type PlanOp, type PlanPort } from '../plan/index.js';
 import { NLM_F_ECHO } from '../netlink/codec/constants.js';
 import { RtnlChannel } from '../netlink/socket.js';
@@ -36,6 +38,21 @@ export interface TcBackendOptions {
   readonly window?: number;
   /** Install each table's entries ORTC-compressed (tc.compress; compression.ts). Default false: one rule per entry. */
   readonly compress?: boolean;
+  /** Writes in a block reconcile from which they go unechoed and are checked by one read-back dump (default READBACK_THRESHOLD). */
+  readonly readbackThreshold?: number;
+}
+
+/**
+ * FIB_OFFLOAD_TC_READBACK: the readbackThreshold (a count of writes; 0 =
+ * always read back, a huge number = always echo). For measuring the two
+ * against each other; the default suits both small and large blocks.
+ */
+export function readbackThresholdFromEnv(env: NodeJS.ProcessEnv): { readbackThreshold?: number } {
+  const text = env['FIB_OFFLOAD_TC_READBACK'];
+  if (!text) return {};
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 0) throw new ConfigError('FIB_OFFLOAD_TC_READBACK', `expected a count of writes (0 or more); got "${text}"`);
+  return { readbackThreshold: n };
 }
 
 export type TcOpKind = 'add' | 'replace' | 'delete';
@@ -83,6 +100,16 @@ export interface TcApplyReport extends ApplyReport {
   /** With tc.compress: the tc tables' plan entries and the prefix rules that install them. null when off. */
   readonly compressed: { readonly rules: number; readonly entries: number } | null;
 }
+
+/**
+ * A block reconcile with at least this many writes sends them without
+ * NLM_F_ECHO and checks them all with one read-back dump afterwards (handle,
+ * placement, in_hw, match and cookies, as an echo would be checked). An echo
+ * per rule is a full filter dump the kernel builds and queues as its own
+ * datagram: it caps pipelined programming below `tc -batch`, which asks for
+ * none (BENCH.md, "tc backend in the VM"). Smaller batches are echoed.
+ */
+export const READBACK_THRESHOLD = 256;
 
 /** Priority and chain of the throw-away probe filter: outside every range the plan uses. */
 const PROBE_PRIO = 0xfff0;
@@ -236,16 +263,33 @@ export class TcBackend {
     const failures: TcOpFailure[] = [];
     const counts = { add: 0, replace: 0, delete: 0 };
     let ops = 0;
+    const writes = phases[0]!.length + phases[1]!.length + phases[2]!.length;
+    const echo = writes < (this.options.readbackThreshold ?? READBACK_THRESHOLD);
     // What is installed afterwards: the dump, updated by every echo and delete (a failed write leaves the old rule).
-    const installed = new Map(have);
+    let installed = new Map(have);
+    const written: Op[] = [];
     for (const phase of phases) {
       await this.runPhase(phase, (op, filter) => {
         counts[op.kind]++;
         if (op.kind === 'delete') installed.delete(op.key);
         else if (filter) { echoed.set(op.key, filter); installed.set(op.key, filter); }
+        else if (!echo) written.push(op);
         else if (op.kind === 'add') installed.delete(op.key);
-      }, (op, err) => failures.push(tcFailure(op, err)));
+      }, (op, err) => failures.push(tcFailure(op, err)), echo);
       ops += phase.length;
+    }
+    if (!echo) {
+      // One read-back instead of an echo per rule: every write the kernel took must be there as asked.
+      installed = await this.installed(b.block, b.table);
+      ops++;
+      for (const op of written) {
+        const got = installed.get(op.key);
+        if (got && op.want && sameRule(got, op.want)) { echoed.set(op.key, got); continue; }
+        failures.push(tcFailure(op, {
+          op: op.what, errno: 'EPROTO', extack: null,
+          message: got ? `${op.what}: read back differs from the request (${mismatch(got, op.want!)})` : `${op.what}: taken, but not there when read back`,
+        }));
+      }
     }
     let inHw = 0;
     let notInHw = 0;
@@ -267,10 +311,11 @@ export class TcBackend {
    * the request (cookie, placement) is a failure too. A failure doesn't stop
    * the phase: each op ends in `done` or `failed` (or both: taken, but not as asked).
    */
-  private async runPhase(ops: readonly Op[], done: (op: Op, f: InstalledFilter | null) => void, failed: (op: Op, err: KernelErrorInfo) => void): Promise<void> {
+  private async runPhase(ops: readonly Op[], done: (op: Op, f: InstalledFilter | null) => void, failed: (op: Op, err: KernelErrorInfo) => void,
+    echo = true): Promise<void> {
     const echoes: (InstalledFilter | null)[] = new Array<InstalledFilter | null>(ops.length).fill(null);
     const reqs = ops.map((op) => ({
-      type: op.req.type, flags: op.kind === 'delete' ? op.req.flags : op.req.flags | NLM_F_ECHO, payload: op.req.payload, op: op.what,
+      type: op.req.type, flags: op.kind === 'delete' || !echo ? op.req.flags : op.req.flags | NLM_F_ECHO, payload: op.req.payload, op: op.what,
     }));
     await this.channel.requestMany(reqs, (i, _t, _f, buf, off, end) => {
       echoes[i] = decodeFilter(buf, off, end, { stats: false }) ?? echoes[i] ?? null;
@@ -285,8 +330,7 @@ export class TcBackend {
       echoes[i] = null;
       done(op, got);
       if (got && op.want && !sameRule(got, op.want)) {
-        const message = `${op.what}: the echo differs from the request (key ${filterKey(got.id.chain, got.id.proto, got.id.prio, got.matchKey)}, ` +
-          `placement ${placementOf(got.flags)}, cookie ${got.actions[0]?.cookie?.toString('hex') ?? 'none'}; asked ${op.want.key}, ${op.want.filter.placement})`;
+        const message = `${op.what}: the echo differs from the request (${mismatch(got, op.want)})`;
         failed(op, { op: op.what, errno: 'EPROTO', extack: null, message });
       }
     }, { window: this.window });
@@ -613,6 +657,12 @@ function sameRule(got: InstalledFilter, want: DesiredFilter): boolean {
   if (placementOf(got.flags) !== want.filter.placement) return false;
   if (got.actions.length !== want.filter.actions.length) return false;
   return got.actions.every((a) => a.cookie !== null && a.cookie.equals(want.filter.cookie));
+}
+
+/** How an installed filter differs from the desired one, for the error. */
+function mismatch(got: InstalledFilter, want: DesiredFilter): string {
+  return `key ${filterKey(got.id.chain, got.id.proto, got.id.prio, got.matchKey)}, placement ${placementOf(got.flags)}, ` +
+    `cookie ${got.actions[0]?.cookie?.toString('hex') ?? 'none'}; asked ${want.key}, ${want.filter.placement}`;
 }
 
 function writeOp(kind: 'add' | 'replace', d: DesiredFilter, handle: number): Op {
