@@ -89,14 +89,16 @@ export interface TcRequest {
  * rule the tc backend programs).
  */
 class Writer {
-  private buf = Buffer.alloc(512);
+  /** One scratch buffer for every request (encoding is synchronous): done() copies out exactly the message. */
+  private static scratch = Buffer.alloc(4096);
+  private buf = Writer.scratch;
   private len = 0;
 
   private room(n: number): void {
     if (this.len + n <= this.buf.length) return;
     const next = Buffer.alloc(Math.max(this.buf.length * 2, this.len + n));
     this.buf.copy(next, 0, 0, this.len);
-    this.buf = next;
+    this.buf = Writer.scratch = next;
   }
 
   private pad(): void {
@@ -147,7 +149,9 @@ class Writer {
   }
 
   done(): Buffer {
-    return Buffer.from(this.buf.subarray(0, this.len));
+    const out = Buffer.allocUnsafe(this.len);
+    this.buf.copy(out, 0, 0, this.len);
+    return out;
   }
 }
 
@@ -373,7 +377,7 @@ export function placementOf(flags: number): FilterPlacement {
 
 /** The identity of a match: the same string for desired filters and for decoded ones. */
 export function matchKeyOf(m: FlowerMatch): string {
-  const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
+  const hex = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
   const parts: string[] = [];
   if (m.indev !== undefined) parts.push(`i${m.indev}`);
   if (m.dstMac) parts.push(`m${hex(m.dstMac.addr)}/${hex(m.dstMac.mask)}`);
