@@ -8,6 +8,7 @@ import { statusText, type StatusJson } from '../../src/daemon/status.js';
 import { buildPlan } from '../../src/plan/index.js';
 import { EntryStatus } from '../../src/reconcile/status.js';
 import { planText } from '../../src/cli/plan.js';
+import { Batcher } from '../../src/daemon/batcher.js';
 import { addr, dev, link, loopback, mirrorOf, neigh, route, via } from './plan-helpers.js';
 
 const R: PolicyRule = {
@@ -59,5 +60,16 @@ describe('policy punts in metrics and /status', () => {
     const text = statusText({ ...s, health: 'ready', startedAt: 'T', backend: 'xdp', lastResync: null, lastError: null, xdp: null, tc: null, fpm: null } as StatusJson);
     expect(text).toContain('policy: port eth1 to the kernel: fwmark [10: from all fwmark 0x1/0x1 iif eth1 lookup 100]');
     expect(text).toContain('policy: table 254 10.1.0.0/16 (from eth2) to the kernel: source [20: from 10.9.0.0/16 to 10.1.0.0/16 lookup 100]');
+  });
+});
+
+describe('the daemon batcher', () => {
+  it('carries a rule change into the pass (the planner re-plans on it)', () => {
+    const m = mirrorOf({ links: [loopback(), link(2, 'eth1')], rules: [rule({ table: 255 }), rule({ priority: 32766, table: 254 })] });
+    const b = new Batcher({ due: () => {} });
+    b.push({ kind: 'rule', op: 'new', rule: rule({ priority: 100, iif: 'eth1', fwmark: 1, fwmask: 1, table: 100 }) }, 0n);
+    const pass = b.take(m);
+    expect(pass?.delta.rulesChanged).toBe(true);
+    expect(m.policyRules()).toHaveLength(3);
   });
 });
