@@ -143,6 +143,7 @@ export class Daemon {
       // A table no offload port looks up (its ports fell back to none, or it has none) is the kernel's.
       backendOf: (table) => (dry ? 'dry-run' : placement.tcTables.has(table) ? 'tc' : xdpTables.has(table) ? 'xdp' : null),
       failed: (backend, subject) => failed.has(`${backend}\0${subject}`),
+      anyFailed: failed.size > 0,
       // Raw routes, not effectiveRoutes(): no resolution per route on a walk of the whole table.
       kernelRoutes: function* (protocol) {
         for (const r of mirror.routes()) if (protocol(r.protocol)) yield `${r.table}|${r.family}|${r.dst}/${r.dstLen}`;

@@ -42,6 +42,8 @@ export interface OffloadView {
   backendOf(table: number): BackendName | null;
   /** Is `subject` (`entry <table>|<dst>`, `group <id>`, `batch`) failed in per-entry status for `backend`? */
   failed(backend: BackendName, subject: string): boolean;
+  /** false: nothing is failed, so `failed` need not be asked (saves building subjects for a full table). */
+  readonly anyFailed?: boolean;
   /** Prefix keys of the kernel's routes whose rtm_protocol passes `protocol` (drift checks; a key may repeat). */
   kernelRoutes(protocol: (p: number) => boolean): Iterable<string>;
 }
@@ -61,14 +63,41 @@ export interface VerdictDetail {
   readonly group?: number;
 }
 
-/** The plan entry for exactly this (table, family, prefix): binary search over the plan's canonical order. */
+/** IPv4 "a.b.c.d/len" as address * 64 + len: the plan's order within a table and family, as one number. */
+function v4Rank(dst: string): number {
+  let value = 0;
+  let octet = 0;
+  let i = 0;
+  for (; i < dst.length; i++) {
+    const c = dst.charCodeAt(i);
+    if (c === 47) break; // '/'
+    if (c === 46) { value = value * 256 + octet; octet = 0; } else octet = octet * 10 + (c - 48);
+  }
+  value = value * 256 + octet;
+  let len = 0;
+  for (i++; i < dst.length; i++) len = len * 10 + (dst.charCodeAt(i) - 48);
+  return value * 64 + len;
+}
+
+/**
+ * The plan entry for exactly this (table, family, prefix): binary search over
+ * the plan's canonical order. IPv4 keys are parsed once, not per comparison
+ * (a full table's answers are 1M searches).
+ */
 export function entryFor(plan: Plan, key: ZebraRouteKey): PlanEntry | undefined {
   const es = plan.entries;
+  const rank = key.family === 4 ? v4Rank(key.dst) : -1;
+  const cmp = (e: PlanEntry): number => {
+    if (rank < 0) return compareRows(e, key);
+    if (e.table !== key.table) return e.table - key.table;
+    if (e.family !== 4) return e.family - 4;
+    return v4Rank(e.dst) - rank;
+  };
   let lo = 0;
   let hi = es.length - 1;
   while (lo <= hi) {
     const mid = (lo + hi) >>> 1;
-    const c = compareRows(es[mid]!, key);
+    const c = cmp(es[mid]!);
     if (c === 0) return es[mid];
     if (c < 0) lo = mid + 1;
     else hi = mid - 1;
@@ -91,6 +120,7 @@ export function verdictOf(view: OffloadView, key: ZebraRouteKey): VerdictDetail 
   const backend = view.backendOf(e.table);
   if (backend === null || backend === 'dry-run') return { verdict: 'kernel', why: 'no backend installs it' };
   const g = e.group !== undefined ? { group: e.group } : {};
+  if (view.anyFailed === false) return { verdict: 'offload', why: backend, ...g };
   if (view.failed(backend, `entry ${e.table}|${e.dst}`)) return { verdict: 'failed', why: `${backend} entry failed`, ...g };
   if (e.group !== undefined && view.failed(backend, `group ${e.group}`)) return { verdict: 'failed', why: `${backend} group ${e.group} failed`, ...g };
   if (view.failed(backend, 'batch')) return { verdict: 'failed', why: `${backend} batch failed`, ...g };

@@ -4,6 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { RTM_F_OFFLOAD, RTM_F_OFFLOAD_FAILED, RTM_F_TRAP } from '../../src/fpm/messages.js';
 import { entryFor, VERDICT_FLAGS, verdictOf, type OffloadView, type ZebraRouteKey } from '../../src/fpm/verdict.js';
+import { compareRows } from '../../src/plan/order.js';
 import type { Plan, PlanEntry } from '../../src/plan/types.js';
 import type { BackendName } from '../../src/reconcile/types.js';
 
@@ -63,6 +64,27 @@ describe('FPM verdicts', () => {
   it('maps verdicts to rtm_flags: offload, offload|trap, offload_failed', () => {
     expect(VERDICT_FLAGS).toEqual({ offload: RTM_F_OFFLOAD, kernel: RTM_F_OFFLOAD | RTM_F_TRAP, failed: RTM_F_OFFLOAD_FAILED });
     expect([RTM_F_OFFLOAD, RTM_F_TRAP, RTM_F_OFFLOAD_FAILED]).toEqual([0x4000, 0x8000, 0x20000000]);
+  });
+
+  it('finds exactly the entry in a large sorted plan (nested prefixes, several tables, both families)', () => {
+    let seed = 7;
+    const rnd = (n: number): number => { seed = (seed * 1103515245 + 12345) % 2 ** 31; return seed % n; };
+    const rows = new Map<string, PlanEntry>();
+    for (let i = 0; i < 3000; i++) {
+      const len = 8 + rnd(25);
+      const a = (rnd(256) << 24 | rnd(256) << 16 | rnd(256) << 8) >>> 0;
+      const net = len === 32 ? a : (a & ~((1 << (32 - len)) - 1)) >>> 0;
+      const dst = `${net >>> 24}.${(net >>> 16) & 255}.${(net >>> 8) & 255}.${net & 255}/${len}`;
+      const table = [254, 1001, 7][rnd(3)]!;
+      rows.set(`${table}|${dst}`, { table, family: 4, dst, action: 'forward', group: i });
+    }
+    for (const d of ['2001:db8::/32', '2001:db8::/48', 'fd00::/8']) rows.set(`254|${d}`, { table: 254, family: 6, dst: d, action: 'punt' });
+    const sorted = [...rows.values()].sort(compareRows);
+    const big: Plan = { ...plan, entries: sorted };
+    const wrong = sorted.filter((e) => entryFor(big, e) !== e).map((e) => `${e.table} ${e.dst}`);
+    expect(wrong).toEqual([]);
+    expect(entryFor(big, k(254, 4, '0.0.0.0/0'))).toBeUndefined();
+    expect(entryFor(big, k(2, 4, sorted[0]!.dst))).toBeUndefined();
   });
 
   it('finds every entry by binary search and misses what is absent', () => {
