@@ -253,6 +253,21 @@ describe.skipIf(!isRoot())('the daemon: fib-offload run', () => {
     expect(ping(h1, '203.0.113.1').ok).toBe(false);
   });
 
+  it('an ip rule added while running hands its port to the kernel (/status, policy_punted); deleting it gives the port back', async () => {
+    const policyOf = async (): Promise<string | null> => (await d1.status()).ports.find((p) => p.dev === 'eth1')?.policy ?? null;
+    expect(await policyOf()).toBeNull();
+    dut.ip('rule', 'add', 'iif', 'eth1', 'fwmark', '0x1', 'lookup', '100', 'pref', '100');
+    try {
+      await eventually('eth1 handed to the kernel', async () => ((await policyOf()) === 'fwmark' ? true : undefined), 3000);
+      expect((await d1.status()).policy).toEqual([{ scope: 'port', ifindex: dut.ifindex('eth1'), dev: 'eth1', family: 4, reason: 'fwmark', rule: '100: from all fwmark 0x1 iif eth1 lookup 100' }]);
+      expect(sampleValue(await d1.metrics(), 'fib_offload_policy_punted', { reason: 'fwmark', scope: 'port' })).toBe(1);
+    } finally {
+      dut.ip('rule', 'del', 'pref', '100');
+    }
+    await eventually('eth1 offloaded again', async () => ((await policyOf()) === null ? true : undefined), 3000);
+    await eventually('daemon == plan == maps after the rule went', () => converged(d1), 5000);
+  });
+
   it('a neighbour MAC change takes effect by itself: traffic follows within a short poll, in one or two batches', async () => {
     const b0 = (await d1.status()).events.batches;
     const from = d1.logs.length;
