@@ -173,15 +173,16 @@ export function portPolicies(
 }
 
 function portPolicy(rules: readonly PolicyRule[], p: RulePort, natural: number, served: (table: number) => boolean): PortPolicy {
-  const walks = ([4, 6] as const).map((f) => [f, walkRules(rules, f, p)] as const);
   const portPunt = (family: Family, reason: PolicyReason, rule: PolicyRule | null): PortPolicy => ({
     table: natural,
     punt: { scope: 'port', ifindex: p.ifindex, dev: p.dev, family, reason, rule: rule === null ? null : ruleText(rule) },
     prefixes: [],
   });
-  for (const [f, w] of walks) if (w.kind === 'punt') return portPunt(f, w.reason, w.rule);
-  const [[, w4], [f6, w6]] = walks as unknown as [[4, Walk & { kind: 'table' }], [6, Walk & { kind: 'table' }]];
-  if (w4.table !== w6.table) return portPunt(f6, 'family-tables-differ', null);
+  const w4 = walkRules(rules, 4, p);
+  if (w4.kind === 'punt') return portPunt(4, w4.reason, w4.rule);
+  const w6 = walkRules(rules, 6, p);
+  if (w6.kind === 'punt') return portPunt(6, w6.reason, w6.rule);
+  if (w4.table !== w6.table) return portPunt(6, 'family-tables-differ', null);
   const table = w4.table;
   if (!served(table)) {
     // A table the agent doesn't plan has no entries: every lookup misses and goes to the kernel anyway.
