@@ -136,7 +136,8 @@ export class Daemon {
     const failed = new Set(this.status.list().map((f) => `${f.backend}\0${f.subject}`));
     const placement = this.reconciler.placement;
     const dry = this.backendChoice === 'dry-run';
-    const xdpTables = new Set(plan.ports.filter((p) => p.backend === 'xdp').map((p) => p.table));
+    // A port whose ingress the policy rules hand to the kernel looks nothing up in XDP.
+    const xdpTables = new Set(plan.ports.filter((p) => p.backend === 'xdp' && !p.policy).map((p) => p.table));
     return {
       plan,
       kernelHas: (key) => mirror.routesFor(key).length > 0,
