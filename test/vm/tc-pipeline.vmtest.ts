@@ -6,6 +6,7 @@
 // NLM_F_REPLACE) fails alone, reported by subject, with everything else
 // installed. Runs in the VM's own namespace on veths of its own and a table
 // no other test uses.
+import { release } from 'node:os';
 import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { assignBuckets, bucketBitsFor, prefixPrio, type Plan, type PlanEntry, type PlanGroup, type PlanPort } from '../../src/plan/index.js';
@@ -16,7 +17,8 @@ import { desiredBlocks, isOurCookie } from '../../src/tc/rules.js';
 const TABLE = 120;
 const DEVS = ['tcpl1', 'tcpl2', 'tcpl3'];
 const NONE = new Map([[TABLE, 'none' as const]]);
-const N = 20_000;
+// 20,000 rules on 6.1 (issue 15's figure); the 6.12 boot checks the same behaviour with 4,000, for CI's time.
+const N = release().startsWith('6.1.') ? 20_000 : 4_000;
 
 /** Counts requests and how many of them went pipelined. */
 class CountingChannel extends RtnlChannel {
@@ -107,11 +109,11 @@ describe('tc backend: pipelined programming', () => {
   it('a refusal in the middle of a window fails that rule alone; failures and kernel agree', async () => {
     const p = plan();
     const expected = want(p);
-    // Empty the block, then let a foreign filter hold the key of the rule for entry 10,000 (mid-phase, mid-window):
+    // Empty the block, then let a foreign filter hold the key of the rule for entry N/2 (mid-phase, mid-window):
     // the agent's add of it (NLM_F_EXCL, no NLM_F_REPLACE) must be refused with EEXIST.
     await tc.reconcileWith({ ...p, entries: [], groups: [] }, NONE);
     expect((await readBack()).length).toBe(want({ ...p, entries: [], groups: [] }).length);
-    const victim = entries[10_000]!;
+    const victim = entries[N / 2]!;
     run('tc', 'filter', 'add', 'block', String(TABLE), 'protocol', 'ip', 'chain', '1', 'prio', String(prefixPrio(4, 24)),
       'flower', 'dst_ip', victim.dst, 'action', 'drop');
     const r = await tc.reconcileWith(p, NONE);
