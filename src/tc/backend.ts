@@ -26,7 +26,7 @@ import {
 } from '../netlink/codec/tc.js';
 import { TcCompression } from './compression.js';
 import { groupRefsOf, incrementalChanges, type FilterChange } from './incremental.js';
-import { chainDepth, desiredBlocks, filterKey, installedSubject, isOurCookie, type BlockPlan, type DesiredFilter } from './rules.js';
+import { chainDepth, desiredBlocks, filterKey, installedSubject, isOurCookie, tcPortsOf, type BlockPlan, type DesiredFilter } from './rules.js';
 
 import type { TcFallback, TcPolicy } from '../config.js';
 export type { TcFallback, TcPolicy } from '../config.js';
@@ -499,7 +499,8 @@ export class TcBackend {
     const cache = this.installedCache;
     if (!cache) return this.reconcileFull(next, tables, 'nothing reconciled yet');
     const placementOfTable = (t: number): FilterPlacement => tables.get(t) ?? this.placement();
-    const tcTables = new Set(next.ports.filter((p) => p.backend === 'tc' && next.tables.includes(p.table)).map((p) => p.table));
+    // The tables that have a block: a tc port whose ingress policy rules hand to the kernel is no member (tcPortsOf).
+    const tcTables = new Set(tcPortsOf(next).byTable.keys());
     for (const t of tcTables) {
       const c = cache.get(blockOf(t));
       if (!c) return this.reconcileFull(next, tables, `block ${blockOf(t)} not read back`);
