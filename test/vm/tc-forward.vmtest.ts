@@ -170,8 +170,15 @@ describe('tc flower backend: h1 — dut — h2/h3 with ip_forward off', () => {
   });
 
   it('the frames h2 receives carry its MAC, the egress port MAC, TTL 63 and a valid checksum', () => {
-    // tcpdump listens in h2 while h1 pings.
-    const dump = spawnSync('bash', ['-c', 'ip netns exec "$1" tcpdump -i eth0 -e -n -v -c 2 -l "icmp[icmptype] == icmp-echo" 2>/dev/null & sleep 1.5; ip netns exec "$2" ping -n -c 2 -i 0.2 198.51.100.1 >/dev/null; wait', 'x', h2.name, h1.name], { encoding: 'utf8', timeout: 20_000 });
+    // tcpdump listens in h2 while h1 pings: the pings start once tcpdump says it is listening (a fixed sleep
+    // was sometimes too short under TCG, and the capture came back empty).
+    const dump = spawnSync('bash', ['-c', [
+      'err=$(mktemp)',
+      'ip netns exec "$1" tcpdump -i eth0 -e -n -v -c 2 -l "icmp[icmptype] == icmp-echo" 2>"$err" &',
+      'for i in $(seq 300); do grep -q "listening on" "$err" && break; sleep 0.1; done',
+      'ip netns exec "$2" ping -n -c 2 -i 0.2 198.51.100.1 >/dev/null',
+      'wait; rm -f "$err"',
+    ].join('\n'), 'x', h2.name, h1.name], { encoding: 'utf8', timeout: 60_000 });
     const text = dump.stdout;
     const eth2 = dut.mac('eth2');
     expect(text).toContain(`${eth2} > ${MAC.h2}`);
