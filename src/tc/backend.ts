@@ -161,7 +161,6 @@ export class TcBackend {
     this.compression = new TcCompression(options.compress ?? false);
   }
 
-
   close(): void {
     this.channel.close();
   }
@@ -177,13 +176,17 @@ export class TcBackend {
     return out;
   }
 
-  /** Every flower filter of a block (all chains); none when the block doesn't exist. */
-  async filters(block: number): Promise<InstalledFilter[]> {
+  /**
+   * Every flower filter of a block (all chains); none when the block doesn't
+   * exist. `stats: false` leaves the actions' counters undecoded (a diff or a
+   * check against the plan needs none).
+   */
+  async filters(block: number, opts: { readonly stats?: boolean } = {}): Promise<InstalledFilter[]> {
     const out: InstalledFilter[] = [];
     const r = encodeFilterDump(block);
     try {
       await this.channel.dump(r.type, r.payload, (_t, _f, _s, _p, buf, off, end) => {
-        const f = decodeFilter(buf, off, end);
+        const f = decodeFilter(buf, off, end, opts);
         if (f) out.push(f);
       }, `RTM_GETTFILTER dump (block ${block})`);
     } catch (err) {
@@ -193,10 +196,10 @@ export class TcBackend {
     return out;
   }
 
-  /** The agent's filters of a block, keyed by identity. */
+  /** The agent's filters of a block, keyed by identity (counters not decoded). */
   async installed(block: number, table: number): Promise<Map<string, InstalledFilter>> {
     const out = new Map<string, InstalledFilter>();
-    for (const f of await this.filters(block)) {
+    for (const f of await this.filters(block, { stats: false })) {
       if (!isOurCookie(f.actions[0]?.cookie ?? null, table)) continue;
       out.set(filterKey(f.id.chain, f.id.proto, f.id.prio, f.matchKey), f);
     }
@@ -329,7 +332,7 @@ export class TcBackend {
       const got = echoes[i] ?? null;
       echoes[i] = null;
       done(op, got);
-      if (got && op.want && !sameRule(got, op.want)) {
+      if (got && op.want && !(sameIdentity(got, op.want) && sameRule(got, op.want))) {
         const message = `${op.what}: the echo differs from the request (${mismatch(got, op.want)})`;
         failed(op, { op: op.what, errno: 'EPROTO', extack: null, message });
       }
@@ -649,12 +652,15 @@ export interface RuleStats {
 }
 
 /**
- * The installed filter is the desired one, as OVS checks its echoes: same
- * identity (chain, protocol, priority, match keys), same placement, and the
- * same cookie (a hash of placement + actions) on every action.
+ * An echo is the rule asked for, as OVS checks them: same identity (chain,
+ * protocol, priority, match keys). A filter found by its key (a dump) has it already.
  */
+function sameIdentity(got: InstalledFilter, want: DesiredFilter): boolean {
+  return filterKey(got.id.chain, got.id.proto, got.id.prio, got.matchKey) === want.key;
+}
+
+/** The installed filter does what the desired one does: same placement, and the same cookie (placement + actions hash) on every action. */
 function sameRule(got: InstalledFilter, want: DesiredFilter): boolean {
-  if (filterKey(got.id.chain, got.id.proto, got.id.prio, got.matchKey) !== want.key) return false;
   if (placementOf(got.flags) !== want.filter.placement) return false;
   if (got.actions.length !== want.filter.actions.length) return false;
   return got.actions.every((a) => a.cookie !== null && a.cookie.equals(want.filter.cookie));
