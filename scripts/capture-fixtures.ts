@@ -1,6 +1,6 @@
 // Captures real rtnetlink dumps and notifications from throw-away network
 // namespaces into test/fixtures/netlink/*.json for the codec tests. Run as root:
-//   npm run build && node dist/scripts/capture-fixtures.js [--out DIR]
+//   npm run build && node dist/scripts/capture-fixtures.js [--out DIR] [--only routes-mtu]
 // It re-executes itself inside the namespace (`--dump`, `--listen`) to talk netlink there.
 import { execFileSync, spawn, type ChildProcessByStdio } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -312,6 +312,30 @@ function scenarioRoutesV6(): void {
   save(sc, dumpInside().filter((m) => isRoute(m) && m.what === 'routes v6' && routeTable(m) === 254 && !routeDstIsMulticast6(m)));
 }
 
+/** Route MTU metrics (RTA_METRICS RTAX_MTU, with and without RTAX_LOCK), IPv4 and IPv6, on a gateway, a multipath and a nexthop-object route. */
+function scenarioRoutesMtu(): void {
+  const sc = new Scenario('routes-mtu');
+  freshNamespaces(sc);
+  veth(sc, 0);
+  veth(sc, 1);
+  sc.ip('address', 'add', '192.0.2.1/24', 'dev', 'v0');
+  sc.ip('address', 'add', '198.51.100.1/24', 'dev', 'v1');
+  sc.ip('address', 'add', '2001:db8:1::1/64', 'dev', 'v0');
+  sc.ip('route', 'add', '10.20.0.0/16', 'via', '192.0.2.2', 'dev', 'v0', 'mtu', 'lock', '1000');
+  sc.ip('route', 'add', '10.21.0.0/16', 'via', '192.0.2.2', 'dev', 'v0', 'mtu', '1400');
+  sc.ip('route', 'add', '10.22.0.0/16', 'mtu', '1200', 'nexthop', 'via', '192.0.2.2', 'dev', 'v0', 'nexthop', 'via', '198.51.100.2', 'dev', 'v1');
+  sc.ip('route', 'add', '10.23.0.0/16', 'via', '192.0.2.2', 'dev', 'v0', 'mtu', '1500', 'window', '1000', 'advmss', '1400');
+  sc.ip('nexthop', 'add', 'id', '7', 'via', '192.0.2.2', 'dev', 'v0');
+  sc.ip('route', 'add', '10.24.0.0/16', 'nhid', '7', 'mtu', '900');
+  sc.ip('-6', 'route', 'add', '2001:db8:20::/48', 'via', '2001:db8:1::2', 'dev', 'v0', 'mtu', '1280');
+  sc.ip('-6', 'route', 'add', '2001:db8:21::/48', 'via', '2001:db8:1::2', 'dev', 'v0', 'mtu', 'lock', '1400');
+  const mtuRoute = (m: RawMessage): boolean => {
+    const b = hexOf(m);
+    return routeTable(m) === 254 && (b[NLMSG_HDRLEN] === 2 ? b[NLMSG_HDRLEN + 1] === 16 : b[NLMSG_HDRLEN + 1] === 48);
+  };
+  save(sc, dumpInside().filter((m) => isRoute(m) && mtuRoute(m)));
+}
+
 /** Nexthop objects and routes using them, dumped with compat mode 1 (default) and then 0. */
 function scenarioNexthops(): void {
   const sc = new Scenario('nexthops');
@@ -493,15 +517,20 @@ async function orchestrate(argv: string[]): Promise<void> {
   const o = argv.indexOf('--out');
   outDir = o >= 0 && argv[o + 1] ? resolve(argv[o + 1]!) : join(REPO, 'test', 'fixtures', 'netlink');
   mkdirSync(outDir, { recursive: true });
+  // --only NAME: capture one scenario (a new fixture) without rewriting the others.
+  const only = argv.indexOf('--only') >= 0 ? argv[argv.indexOf('--only') + 1] : undefined;
   const onSignal = (sig: NodeJS.Signals): void => { cleanup(); process.kill(process.pid, sig); };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
+    if (only === 'routes-mtu') { scenarioRoutesMtu(); return; }
+    if (only !== undefined) throw new Error(`--only: no scenario ${only} (routes-mtu)`);
     scenarioLinks();
     scenarioAddresses();
     scenarioNeighbors();
     scenarioRoutesV4();
     scenarioRoutesV6();
+    scenarioRoutesMtu();
     scenarioNexthops();
     await scenarioEvents();
   } finally {

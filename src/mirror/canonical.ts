@@ -41,6 +41,8 @@ export interface CanonicalResolvedNexthop extends Omit<ResolvedNexthop, 'neighSt
 
 export interface CanonicalRoute extends Pick<Route,
   'table' | 'family' | 'dst' | 'dstLen' | 'type' | 'protocol' | 'priority' | 'scope' | 'tos' | 'nhId' | 'prefsrc'> {
+  /** RTAX_MTU, null when unset (the lock bit only matters to PMTU learning). */
+  readonly mtu: number | null;
   readonly nexthops: readonly CanonicalRouteNexthop[];
   /** This route is the one forwarding for its prefix. */
   readonly effective: boolean;
@@ -92,7 +94,7 @@ export function canonicalState(view: MirrorView): CanonicalState {
   for (const r of byKey(view.routes(), (x) => `${prefixKey(x)}|${x.tos}|${x.priority}`)) {
     routes.push({
       table: r.table, family: r.family, dst: r.dst, dstLen: r.dstLen, type: r.type, protocol: r.protocol,
-      priority: r.priority, scope: r.scope, tos: r.tos, nhId: r.nhId, prefsrc: r.prefsrc,
+      priority: r.priority, scope: r.scope, tos: r.tos, nhId: r.nhId, prefsrc: r.prefsrc, mtu: r.mtu ?? null,
       nexthops: r.nhId !== null ? [] : r.nexthops.map((n) => ({
         ifindex: n.ifindex, gateway: n.gateway, gatewayFamily: n.gatewayFamily, weight: n.weight, onlink: n.onlink,
       })),

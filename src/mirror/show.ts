@@ -177,6 +177,7 @@ export function showText(view: MirrorView): string {
     head.push(`proto ${protocolName(r.protocol)}`);
     if (r.prefsrc !== null) head.push(`src ${r.prefsrc}`);
     head.push(`metric ${r.priority}`);
+    if (r.mtu !== undefined) head.push(`mtu ${r.mtuLocked ? 'lock ' : ''}${r.mtu}`);
     lines.push(head.join(' '));
     for (const n of nexthops) lines.push(nexthopText(view, r.family, n));
   }

@@ -45,6 +45,13 @@ export interface Route {
   readonly flags: number;
   /** RTA_ENCAP on the route or any of its nexthops (MPLS, seg6, ip tunnel): never offloadable. */
   readonly encap?: true;
+  /**
+   * RTA_METRICS RTAX_MTU (`ip route ... mtu [lock] N`); absent when unset. The
+   * kernel's forwarding honours it whether locked or not (ip_dst_mtu_maybe_forward).
+   */
+  readonly mtu?: number;
+  /** RTAX_LOCK holds the MTU bit (`mtu lock N`): no learned PMTU lowers it. */
+  readonly mtuLocked?: true;
 }
 
 /**

@@ -264,6 +264,39 @@ describe('codec: IPv6 routes', () => {
   });
 });
 
+describe('codec: route MTU metrics (RTA_METRICS)', () => {
+  const routes = routesOf(decodeAll(load('routes-mtu').messages!));
+
+  it('mtu lock 1000 and mtu 1400 on a gateway route: the value, and the lock bit only where set', () => {
+    expect(findRoute(routes, '10.20.0.0', 16)).toEqual(route({
+      family: 4, dst: '10.20.0.0', dstLen: 16, nexthops: [hop(2, '192.0.2.2')], mtu: 1000, mtuLocked: true,
+    }));
+    expect(findRoute(routes, '10.21.0.0', 16)).toEqual(route({ family: 4, dst: '10.21.0.0', dstLen: 16, nexthops: [hop(2, '192.0.2.2')], mtu: 1400 }));
+  });
+
+  it('multipath and nexthop-object routes carry it on the route; other metrics beside it are skipped', () => {
+    expect(findRoute(routes, '10.22.0.0', 16)).toEqual(route({
+      family: 4, dst: '10.22.0.0', dstLen: 16, nexthops: [hop(2, '192.0.2.2'), hop(3, '198.51.100.2')], mtu: 1200,
+    }));
+    expect(findRoute(routes, '10.23.0.0', 16).mtu).toBe(1500);
+    const nh = findRoute(routes, '10.24.0.0', 16);
+    expect([nh.nhId, nh.mtu, nh.mtuLocked]).toEqual([7, 900, undefined]);
+  });
+
+  it('IPv6: mtu 1280 and mtu lock 1400', () => {
+    expect(findRoute(routes, '2001:db8:20::', 48)).toEqual(route({
+      family: 6, dst: '2001:db8:20::', dstLen: 48, priority: 1024, nexthops: [hop(2, '2001:db8:1::2')], mtu: 1280,
+    }));
+    expect(findRoute(routes, '2001:db8:21::', 48)).toMatchObject({ mtu: 1400, mtuLocked: true });
+  });
+
+  it('routes without the metric have no mtu field', () => {
+    for (const f of ['routes-v4', 'routes-v6']) {
+      for (const r of routesOf(decodeAll(load(f).messages!))) expect(r.mtu, `${f} ${r.dst}/${r.dstLen}`).toBeUndefined();
+    }
+  });
+});
+
 describe('codec: nexthop objects and nhid routes', () => {
   const compat1 = decodeAll(load('nexthops-compat1').messages!);
   const compat0 = decodeAll(load('nexthops-compat0').messages!);

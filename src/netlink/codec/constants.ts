@@ -126,6 +126,10 @@ export const RTA_OIF = 4;
 export const RTA_GATEWAY = 5;
 export const RTA_PRIORITY = 6;
 export const RTA_PREFSRC = 7;
+/** Nested RTAX_* u32 metrics (linux/rtnetlink.h): RTAX_LOCK is a bitmask of locked metrics (1 << RTAX_x). */
+export const RTA_METRICS = 8;
+export const RTAX_LOCK = 1;
+export const RTAX_MTU = 2;
 export const RTA_MULTIPATH = 9;
 export const RTA_TABLE = 15;
 export const RTA_VIA = 18;

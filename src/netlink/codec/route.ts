@@ -5,8 +5,8 @@ import type { Route, RouteNexthop, RouteType } from '../../model/route.js';
 import { ROUTE_TYPES } from '../../model/route.js';
 import { familyOfAf, readIp } from './attrs.js';
 import {
-  NLA_TYPE_MASK, RTA_DST, RTA_ENCAP, RTA_ENCAP_TYPE, RTA_GATEWAY, RTA_MULTIPATH, RTA_NH_ID, RTA_OIF, RTA_PREFSRC, RTA_PRIORITY, RTA_TABLE,
-  RTA_VIA, RTMSG_LEN, RTM_F_CLONED, RTN_BLACKHOLE, RTN_THROW, RTNEXTHOP_LEN, RTNH_F_DEAD, RTNH_F_LINKDOWN, RTNH_F_ONLINK,
+  NLA_TYPE_MASK, RTA_DST, RTA_ENCAP, RTA_ENCAP_TYPE, RTA_GATEWAY, RTA_METRICS, RTA_MULTIPATH, RTA_NH_ID, RTA_OIF, RTA_PREFSRC, RTA_PRIORITY, RTA_TABLE,
+  RTA_VIA, RTAX_LOCK, RTAX_MTU, RTMSG_LEN, RTM_F_CLONED, RTN_BLACKHOLE, RTN_THROW, RTNEXTHOP_LEN, RTNH_F_DEAD, RTNH_F_LINKDOWN, RTNH_F_ONLINK,
 } from './constants.js';
 
 const NO_NEXTHOPS: readonly RouteNexthop[] = Object.freeze([]);
@@ -121,6 +121,25 @@ function decodeMultipath(buf: Buffer, s: number, e: number): RouteNexthop[] {
 }
 
 /**
+ * RTA_METRICS: nested u32 RTAX_* attributes. Only the MTU matters to
+ * forwarding (its lock bit is kept for show and logs); 0 means unset.
+ */
+function readMtuMetric(buf: Buffer, s: number, e: number): { mtu: number; locked: boolean } {
+  let mtu = 0;
+  let lock = 0;
+  let p = s;
+  while (p + 4 <= e) {
+    const l = buf.readUInt16LE(p);
+    if (l < 4 || p + l > e) break;
+    const t = buf.readUInt16LE(p + 2) & NLA_TYPE_MASK;
+    if (l >= 8 && t === RTAX_MTU) mtu = buf.readUInt32LE(p + 4);
+    else if (l >= 8 && t === RTAX_LOCK) lock = buf.readUInt32LE(p + 4);
+    p += (l + 3) & ~3;
+  }
+  return { mtu, locked: mtu !== 0 && (lock & (1 << RTAX_MTU)) !== 0 };
+}
+
+/**
  * Decode one route message. Returns null for cloned/cached routes
  * (RTM_F_CLONED) and for families other than IPv4/IPv6.
  */
@@ -149,6 +168,8 @@ export function decodeRoute(buf: Buffer, off: number, end: number): Route | null
   let nexthops = NO_NEXTHOPS;
   let multipath = false;
   let encap = false;
+  let mtu = 0;
+  let mtuLocked = false;
 
   let pos = off + RTMSG_LEN;
   while (pos + 4 <= end) {
@@ -169,6 +190,7 @@ export function decodeRoute(buf: Buffer, off: number, end: number): Route | null
       case RTA_TABLE: if (n >= 4) table = buf.readUInt32LE(s); break;
       case RTA_VIA: gateway = readVia(buf, s, s + n); gw4 = -1; break;
       case RTA_NH_ID: if (n >= 4) nhId = buf.readUInt32LE(s); break;
+      case RTA_METRICS: ({ mtu, locked: mtuLocked } = readMtuMetric(buf, s, s + n)); break;
       default: break;
     }
     pos += (len + 3) & ~3;
@@ -194,5 +216,7 @@ export function decodeRoute(buf: Buffer, off: number, end: number): Route | null
     prefsrc,
     flags,
     ...(encap ? { encap: true as const } : {}),
+    ...(mtu !== 0 ? { mtu } : {}),
+    ...(mtuLocked ? { mtuLocked: true as const } : {}),
   };
 }
