@@ -207,6 +207,8 @@ struct decision {
 	const struct fo_member *m;
 	__u32 member;  /* m's index in its group */
 	__u32 group;
+	__u32 mtu;     /* the group's route MTU, 0 = none */
+	__u32 l3len;   /* IPv4 total length, or 40 + IPv6 payload length: what the kernel compares with it */
 	__u32 l3off;   /* 14, or 18 with an 802.1Q tag */
 	__u32 trim;    /* bytes after the IP packet (Ethernet padding) to cut */
 	int tagged;
@@ -454,6 +456,7 @@ int fib_offload(struct xdp_md *ctx)
 	struct fo_port_key pk = { .ifindex = ctx->ingress_ifindex };
 	const struct fo_port_val *port;
 	const struct fo_config *cfg;
+	const struct fo_group_val *g;
 	struct decision d = { .l3off = sizeof(struct ethhdr) };
 	__u32 zero = 0, seed = 0, pol4 = FO_HASH_L3, pol6 = FO_HASH_L3, mtu = 0;
 	__be16 proto;
@@ -562,9 +565,12 @@ int fib_offload(struct xdp_md *ctx)
 				h = mix(h, l4_ports(ip + 1, end, ip->protocol));
 		}
 		h = fmix(h);
-		if (!pick(group, h, &d.m, &d.member))
+		g = pick(group, h, &d.m, &d.member);
+		if (!g)
 			PASS(FO_V_BUCKET_PUNT);
 		d.group = group;
+		d.mtu = g->mtu;
+		d.l3len = tot;
 		d.trim = frame_len(ctx) - (d.l3off + tot);
 		d.family = 4;
 	} else if (proto == bpf_htons(ETH_P_IPV6)) {
@@ -622,9 +628,12 @@ int fib_offload(struct xdp_md *ctx)
 		else /* the kernel's L3 policy for IPv6 includes the flow label */
 			h = mix(h, *(__u32 *)ip6 & bpf_htonl(0x000fffff));
 		h = fmix(h);
-		if (!pick(rv->group, h, &d.m, &d.member))
+		g = pick(rv->group, h, &d.m, &d.member);
+		if (!g)
 			PASS(FO_V_BUCKET_PUNT);
 		d.group = rv->group;
+		d.mtu = g->mtu;
+		d.l3len = sizeof(*ip6) + plen;
 		d.trim = frame_len(ctx) - (d.l3off + sizeof(*ip6) + plen);
 		d.family = 6;
 	} else {
@@ -640,6 +649,12 @@ int fib_offload(struct xdp_md *ctx)
 		__s32 len_diff = -(__s32)d.trim - (d.tagged ? 4 : 0);
 		__u8 dmac[6], smac[6];
 
+		/* The route's MTU metric, as ip_forward() / ip6_forward() apply it
+		 * before anything else (ip_dst_mtu_maybe_forward() honours it
+		 * locked or not): a longer packet gets "fragmentation needed" or
+		 * "packet too big" (or, IPv4 without DF, fragments) from the kernel. */
+		if (d.mtu && d.l3len > d.mtu)
+			PASS(FO_V_MTU);
 		if (egress == ctx->ingress_ifindex)
 			PASS(FO_V_HAIRPIN);
 		/* Before the MTU check: bpf_check_mtu() fails (-ENODEV) for an

@@ -65,10 +65,14 @@ struct fo_member {
 };
 /* An adjacency group: flow hash & bucket_mask picks a bucket, the bucket
  * names a member (or FO_BUCKET_PUNT). Replaced as a whole, so a neighbour's
- * MAC change or a member leaving is one atomic map update. */
+ * MAC change or a member leaving is one atomic map update. mtu: the routes'
+ * MTU metric (RTAX_MTU) when it is below an egress MTU, else 0; a packet
+ * longer than that (L3 length) goes to the kernel, which sends the ICMP
+ * error. Once a u32 nmembers: 0 there in groups an older agent wrote. */
 struct fo_group_val {
 	__u32 bucket_mask;
-	__u32 nmembers;
+	__u16 nmembers;
+	__u16 mtu;
 	__u8 bucket[FO_MAX_BUCKETS];
 	struct fo_member member[FO_MAX_MEMBERS];
 };
@@ -110,7 +114,7 @@ enum fo_verdict {
 	FO_V_ROUTE_PUNT,   /* the prefix is the kernel's (local, unresolved, not offloadable, ...) */
 	FO_V_BUCKET_PUNT,  /* the flow's bucket belongs to the kernel, or the group is missing */
 	FO_V_HAIRPIN,      /* egress = ingress: the kernel also sends an ICMP redirect */
-	FO_V_MTU,          /* larger than the egress MTU: the kernel fragments or sends the ICMP error */
+	FO_V_MTU,          /* larger than the route's or the egress MTU: the kernel fragments or sends the ICMP error */
 	FO_V_NO_TX,        /* egress port not in the devmap */
 	FO_V_ADJUST_ERR,   /* bpf_xdp_adjust_* failed (frame passed untouched) */
 	FO_V_DROPPED,      /* redirect failed after the rewrite (devmap entry removed meanwhile) */

@@ -164,6 +164,8 @@ export interface GroupRecord {
   readonly members: readonly MemberRecord[];
   /** 2^k targets: member index or BUCKET_PUNT. */
   readonly buckets: readonly number[];
+  /** Route MTU: longer packets go to the kernel (absent or 0: none). At most 65535, as the kernel caps it. */
+  readonly mtu?: number;
 }
 
 export function encodeGroupKey(id: number): Buffer {
@@ -172,7 +174,7 @@ export function encodeGroupKey(id: number): Buffer {
   return b;
 }
 
-export function encodeGroupValue(g: Pick<GroupRecord, 'members' | 'buckets'>): Buffer {
+export function encodeGroupValue(g: Pick<GroupRecord, 'members' | 'buckets' | 'mtu'>): Buffer {
   const n = g.buckets.length;
   if (n < 1 || n > MAX_BUCKETS || (n & (n - 1)) !== 0) {
     throw new RangeError(`group has ${n} buckets: needs a power of two in 1..${MAX_BUCKETS}`);
@@ -180,9 +182,12 @@ export function encodeGroupValue(g: Pick<GroupRecord, 'members' | 'buckets'>): B
   if (g.members.length > MAX_MEMBERS) {
     throw new RangeError(`group has ${g.members.length} members: the XDP program takes at most ${MAX_MEMBERS}`);
   }
+  const mtu = g.mtu ?? 0;
+  if (!Number.isInteger(mtu) || mtu < 0 || mtu > 0xffff) throw new RangeError(`group route MTU ${mtu}: needs 0..65535`);
   const b = Buffer.alloc(MAP_SIZES.fo_groups.value);
   b.writeUInt32LE(n - 1, 0);
-  b.writeUInt32LE(g.members.length, 4);
+  b.writeUInt16LE(g.members.length, 4);
+  b.writeUInt16LE(mtu, 6);
   g.buckets.forEach((t, i) => { b[8 + i] = t < 0 ? BUCKET_PUNT : t; });
   g.members.forEach((m, i) => {
     const off = 8 + MAX_BUCKETS + 16 * i;
@@ -195,7 +200,8 @@ export function encodeGroupValue(g: Pick<GroupRecord, 'members' | 'buckets'>): B
 
 export function decodeGroup(key: Buffer, value: Buffer): GroupRecord {
   const n = value.readUInt32LE(0) + 1;
-  const count = Math.min(value.readUInt32LE(4), MAX_MEMBERS);
+  const count = Math.min(value.readUInt16LE(4), MAX_MEMBERS);
+  const mtu = value.readUInt16LE(6);
   const members: MemberRecord[] = [];
   for (let i = 0; i < count; i++) {
     const off = 8 + MAX_BUCKETS + 16 * i;
@@ -206,7 +212,7 @@ export function decodeGroup(key: Buffer, value: Buffer): GroupRecord {
     });
   }
   const buckets = [...value.subarray(8, 8 + n)].map((t) => (t === BUCKET_PUNT ? -1 : t));
-  return { id: key.readUInt32LE(0), members, buckets };
+  return { id: key.readUInt32LE(0), members, buckets, ...(mtu !== 0 ? { mtu } : {}) };
 }
 
 export function encodeU32(v: number): Buffer {

@@ -202,7 +202,7 @@ describe('group key and value', () => {
     expect(encodeGroupKey(1).length).toBe(MAP_SIZES.fo_groups.key);
   });
 
-  it('value: mask, count, 256 bucket bytes (punt = 0xff), 64 x 16-byte members, exactly', () => {
+  it('value: mask, count u16, route MTU u16, 256 bucket bytes (punt = 0xff), 64 x 16-byte members, exactly', () => {
     const v = encodeGroupValue({ members, buckets: [0, 1, -1, 1] });
     expect(v.length).toBe(1288);
     expect(v.subarray(0, 8).toString('hex')).toBe(hex('03000000 02000000'));
@@ -211,6 +211,21 @@ describe('group key and value', () => {
     expect(v.subarray(264, 280).toString('hex')).toBe(hex('02000000 0a000000000a 020000000002'));
     expect(v.subarray(280, 296).toString('hex')).toBe(hex('03010000 aabbccddeeff 020000000103'));
     expect(v.subarray(296).equals(Buffer.alloc(1288 - 296))).toBe(true);
+  });
+
+  it('route MTU: u16 LE after the count (0 = none); decoded only when set; out of range is a RangeError', () => {
+    const v = encodeGroupValue({ members, buckets: [0, 1], mtu: 1280 });
+    expect(v.subarray(0, 8).toString('hex')).toBe(hex('01000000 0200 0005'));
+    expect(decodeGroup(encodeGroupKey(7), v)).toEqual({ id: 7, members, buckets: [0, 1], mtu: 1280 });
+    expect(decodeGroup(encodeGroupKey(7), encodeGroupValue({ members, buckets: [0, 1], mtu: 0 }))).toEqual({ id: 7, members, buckets: [0, 1] });
+    expect(() => encodeGroupValue({ members, buckets: [0], mtu: 65536 })).toThrow(RangeError);
+    expect(() => encodeGroupValue({ members, buckets: [0], mtu: -1 })).toThrow(RangeError);
+  });
+
+  it('a group an older agent wrote (u32 count) reads as the same members and no route MTU', () => {
+    const old = encodeGroupValue({ members, buckets: [0, 1] });
+    old.writeUInt32LE(members.length, 4);
+    expect(decodeGroup(encodeGroupKey(7), old)).toEqual({ id: 7, members, buckets: [0, 1] });
   });
 
   it('BUCKET_PUNT given directly is written as 0xff too', () => {
@@ -423,8 +438,9 @@ describe.skipIf(skipReason !== null)(`MAP_SIZES against the object's BTF${skipRe
     expect([offsetOf(portKey, 'ifindex'), offsetOf(portKey, 'vid')]).toEqual([0, 4]);
     expect([offsetOf(portVal, 'table'), offsetOf(portVal, 'mac'), offsetOf(portVal, 'flags')]).toEqual([0, 4, 10]);
     for (const k of [lpm4, lpm6]) expect([offsetOf(k, 'prefixlen'), offsetOf(k, 'table_be'), offsetOf(k, 'addr')]).toEqual([0, 4, 8]);
-    expect([offsetOf(group, 'bucket_mask'), offsetOf(group, 'nmembers'), offsetOf(group, 'bucket'), offsetOf(group, 'member')])
-      .toEqual([0, 4, 8, 8 + MAX_BUCKETS]);
+    expect([offsetOf(group, 'bucket_mask'), offsetOf(group, 'nmembers'), offsetOf(group, 'mtu'), offsetOf(group, 'bucket'), offsetOf(group, 'member')])
+      .toEqual([0, 4, 6, 8, 8 + MAX_BUCKETS]);
+    expect(['nmembers', 'mtu'].map((m) => sizeOf(btf, group.members!.find((x) => x.name === m)!.type_id))).toEqual([2, 2]);
     expect(sizeOf(btf, group.members!.find((m) => m.name === 'bucket')!.type_id)).toBe(MAX_BUCKETS);
     expect(btf.get(group.members!.find((m) => m.name === 'member')!.type_id)!.nr_elems).toBe(MAX_MEMBERS);
     expect([member.size, offsetOf(member, 'ifindex'), offsetOf(member, 'dmac'), offsetOf(member, 'smac')]).toEqual([16, 0, 4, 10]);
