@@ -40,7 +40,9 @@ export function planText(plan: Plan, compressed?: CompressedPlan & { readonly en
   }
   lines.push(`groups: ${plan.groups.length}`);
   for (const g of plan.groups) {
-    lines.push(`  group ${g.id}: ${g.members.map((m) => `${m.dev} ${m.dmac} w${m.weight}`).join(', ') || '(no members)'}`);
+    // tc can't match a packet's length: from tc ports all of the group's traffic goes to the kernel.
+    const mtu = g.mtu === undefined ? '' : `, route mtu ${g.mtu} (xdp: larger packets to the kernel; tc: all to the kernel)`;
+    lines.push(`  group ${g.id}: ${g.members.map((m) => `${m.dev} ${m.dmac} w${m.weight}`).join(', ') || '(no members)'}${mtu}`);
   }
   const fwd = plan.entries.filter((e) => e.action === 'forward').length;
   lines.push(`entries: ${plan.entries.length} (${fwd} forward, ${plan.entries.length - fwd} punt); ttl<=1 punted to the kernel`);

@@ -6,7 +6,7 @@ import type { MirrorView } from '../model/resolved.js';
 import { prefixKey, RT_TABLE_LOCAL, RT_TABLE_MAIN, type Route } from '../model/route.js';
 import { DEFAULT_BUCKET_BITS } from './buckets.js';
 import { classifyRoute, type ClassifyContext, type Verdict } from './classify.js';
-import { allocateGroupIds, draftSignature, finishGroup, fnv1a32, type GroupDraft, type GroupSlot } from './groups.js';
+import { allocateGroupIds, draftSignature, finishGroup, fnv1a32, mtuKey, type GroupDraft, type GroupSlot } from './groups.js';
 import { addressOverlays, localTableOverlay, SPECIAL_OVERLAYS, type Overlay } from './overlays.js';
 import { selectPorts } from './ports.js';
 import { portPolicies, rulePortOf, type PolicyPunt } from './rules.js';
@@ -18,12 +18,13 @@ import type { Plan, PlanGroup, PlanOptions, PlanPort } from './types.js';
 export class DraftRegistry {
   private readonly byKey = new Map<string, Map<string, GroupDraft>>();
 
-  intern(key: string, slots: readonly GroupSlot[]): GroupDraft {
+  /** `key` already names `mtu` (mtuKey()): one key, one MTU. */
+  intern(key: string, slots: readonly GroupSlot[], mtu?: number): GroupDraft {
     const sig = draftSignature(slots);
     let variants = this.byKey.get(key);
     if (!variants) this.byKey.set(key, (variants = new Map()));
     let d = variants.get(sig);
-    if (!d) variants.set(sig, (d = { key, slots, sig }));
+    if (!d) variants.set(sig, (d = mtu === undefined ? { key, slots, sig } : { key, slots, sig, mtu }));
     return d;
   }
 
@@ -88,7 +89,7 @@ export function buildPlanState(view: MirrorView, opts: PlanOptions): BuiltPlan {
   const ctx: ClassifyContext = {
     ports: offload,
     ignoreLinkdown: opts.ignoreLinkdown ?? false,
-    intern: (key, slots) => registry.intern(key, slots),
+    intern: (key, slots, mtu) => registry.intern(key, slots, mtu),
     verdicts: new Map(),
   };
   const perTable = new Map<number, TableItems>();
@@ -117,7 +118,7 @@ export function buildPlanState(view: MirrorView, opts: PlanOptions): BuiltPlan {
     if (r.tos !== 0 && perTable.has(r.table)) tosPrefixes.set(prefixKey(r), r);
   }
 
-  const connected: { table: number; family: Family; item: SweepItem<number> | SweepItem<bigint>; ifindex: number; smac: string }[] = [];
+  const connected: Connected[] = [];
   for (const rr of view.effectiveRoutes()) {
     const r = rr.route;
     if (r.table === RT_TABLE_LOCAL) { global.push(localTableOverlay(rr)); continue; }
@@ -130,11 +131,11 @@ export function buildPlanState(view: MirrorView, opts: PlanOptions): BuiltPlan {
     if (r.family === 4) {
       const item: SweepItem<number> = { rank: 1, lo: SPACE4.parse(r.dst), len: r.dstLen, dst, verdict };
       bucket.v4.push(item);
-      if (verdict.kind === 'connected') connected.push({ table: r.table, family: 4, item, ifindex: verdict.port.ifindex, smac: verdict.smac });
+      if (verdict.kind === 'connected') connected.push({ table: r.table, family: 4, item, ifindex: verdict.port.ifindex, smac: verdict.smac, mtu: verdict.mtu });
     } else {
       const item: SweepItem<bigint> = { rank: 1, lo: SPACE6.parse(r.dst), len: r.dstLen, dst, verdict };
       bucket.v6.push(item);
-      if (verdict.kind === 'connected') connected.push({ table: r.table, family: 6, item, ifindex: verdict.port.ifindex, smac: verdict.smac });
+      if (verdict.kind === 'connected') connected.push({ table: r.table, family: 6, item, ifindex: verdict.port.ifindex, smac: verdict.smac, mtu: verdict.mtu });
     }
   }
 
@@ -174,7 +175,7 @@ export function buildPlanState(view: MirrorView, opts: PlanOptions): BuiltPlan {
   const idOf = new Map<GroupDraft, number>();
   for (const [key, draft] of used) {
     const id = ids.get(key)!;
-    groups.push(finishGroup(id, { key, slots: draft.slots }, bitsCap));
+    groups.push(finishGroup(id, { key, slots: draft.slots, mtu: draft.mtu }, bitsCap));
     idOf.set(draft, id);
   }
   groups.sort((a, b) => a.id - b.id);
@@ -243,9 +244,20 @@ function removeHosts<K>(items: SweepItem<K>[]): void {
  * host entry (/32, /128) and one single-member group per neighbour. The rest
  * of the subnet stays with the kernel so it can resolve new neighbours.
  */
+/** A connected subnet on an offload port, whose neighbours get host entries. */
+interface Connected {
+  readonly table: number;
+  readonly family: Family;
+  readonly item: SweepItem<number> | SweepItem<bigint>;
+  readonly ifindex: number;
+  readonly smac: string;
+  /** The subnet route's MTU, when it matters (routeMtu()). */
+  readonly mtu: number | undefined;
+}
+
 function addHosts(
   view: MirrorView,
-  connected: readonly { table: number; family: Family; item: SweepItem<number> | SweepItem<bigint>; ifindex: number; smac: string }[],
+  connected: readonly Connected[],
   perTable: ReadonlyMap<number, TableItems>,
   offload: ReadonlyMap<number, PlanPort>,
   registry: DraftRegistry,
@@ -269,25 +281,26 @@ function addHosts(
         ? contains(SPACE4, c.item as SweepItem<number>, n.address)
         : contains(SPACE6, c.item as SweepItem<bigint>, n.address);
       if (!inside) continue;
-      const intern = (key: string, slots: readonly GroupSlot[]) => registry.intern(key, slots);
-      if (c.family === 4) items.v4.push(hostItem(SPACE4, c.item as SweepItem<number>, port, c.smac, n, intern));
-      else items.v6.push(hostItem(SPACE6, c.item as SweepItem<bigint>, port, c.smac, n, intern));
+      const intern = (key: string, slots: readonly GroupSlot[], mtu?: number) => registry.intern(key, slots, mtu);
+      if (c.family === 4) items.v4.push(hostItem(SPACE4, c.item as SweepItem<number>, port, c.smac, c.mtu, n, intern));
+      else items.v6.push(hostItem(SPACE6, c.item as SweepItem<bigint>, port, c.smac, c.mtu, n, intern));
     }
   }
 }
 
-/** The host entry of one resolved neighbour inside a connected subnet on an offload port. */
+/** The host entry of one resolved neighbour inside a connected subnet on an offload port; `mtu`: the subnet route's (routeMtu()). */
 export function hostItem<K extends number | bigint>(
   space: AddrSpace<K>,
   owner: SweepItem<K>,
   port: PlanPort,
   smac: string,
+  mtu: number | undefined,
   n: Neighbor,
-  intern: (key: string, slots: readonly GroupSlot[]) => GroupDraft,
+  intern: (key: string, slots: readonly GroupSlot[], mtu?: number) => GroupDraft,
 ): SweepItem<K> {
   const slot: GroupSlot = { ifindex: port.ifindex, dev: port.dev, via: n.address, weight: 1, dmac: n.mac, smac, state: 'usable' };
-  // Same identity as a single-path route via this neighbour: they share one group.
-  const draft = intern(`${port.ifindex}/${n.address}@1`, [slot]);
+  // Same identity as a single-path route via this neighbour (and the same route MTU): they share one group.
+  const draft = intern(mtuKey(`${port.ifindex}/${n.address}@1`, mtu), [slot], mtu);
   const len = space.bits;
   return { rank: 2, lo: space.parse(n.address), len, dst: `${n.address}/${len}`, owner, draft };
 }

@@ -1,24 +1,24 @@
 // One effective route → forward (with its group draft), connected subnet, or
 // skipped with a reason. The rules that decide what the offload may do.
 import type { ResolvedNexthop, ResolvedRoute } from '../model/resolved.js';
-import type { RouteType } from '../model/route.js';
+import type { Route, RouteType } from '../model/route.js';
 import type { SlotState } from './buckets.js';
-import { canonicalSlots, type GroupDraft, type GroupSlot } from './groups.js';
+import { canonicalSlots, mtuKey, type GroupDraft, type GroupSlot } from './groups.js';
 import type { PlanPort, SkipReason } from './types.js';
 
 export type Verdict =
   | { readonly kind: 'skip'; readonly reason: SkipReason }
   /** `empty`: why no member is usable right now (the group punts every bucket). */
   | { readonly kind: 'forward'; readonly draft: GroupDraft; readonly empty?: SkipReason }
-  /** A connected subnet on an offload port: hosts forward per neighbour, the rest stays with the kernel. */
-  | { readonly kind: 'connected'; readonly port: PlanPort; readonly smac: string };
+  /** A connected subnet on an offload port: hosts forward per neighbour, the rest stays with the kernel. `mtu`: as routeMtu(). */
+  | { readonly kind: 'connected'; readonly port: PlanPort; readonly smac: string; readonly mtu?: number };
 
 export interface ClassifyContext {
   /** Offload ports (backend tc or xdp) by ifindex. */
   readonly ports: ReadonlyMap<number, PlanPort>;
   readonly ignoreLinkdown: boolean;
-  /** Returns the shared draft for an identity and content (routes via one gateway share one). */
-  readonly intern: (key: string, slots: readonly GroupSlot[]) => GroupDraft;
+  /** Returns the shared draft for an identity and content (routes via one gateway share one); `mtu` as routeMtu(). */
+  readonly intern: (key: string, slots: readonly GroupSlot[], mtu?: number) => GroupDraft;
   /** Per-plan memo of forward verdicts by nexthop content (see classifyRoute). */
   readonly verdicts: Map<string, Verdict>;
 }
@@ -44,6 +44,22 @@ const TYPE_REASON: Partial<Record<RouteType, SkipReason>> = {
  *   route stays with the kernel, `egress-not-offloaded` — moving its flows to
  *   the other members would change where traffic goes.
  */
+/**
+ * The route MTU a packet must fit, when it can matter: the RTAX_MTU metric
+ * (ip_dst_mtu_maybe_forward() honours it when forwarding, locked or not;
+ * ip6_forward() raises it to IPV6_MIN_MTU), if it is below the MTU of one
+ * of the egress ports (or one's MTU is unknown). At or above every egress
+ * MTU the device check already decides, so the route shares its group with
+ * routes without the metric.
+ */
+export function routeMtu(route: Pick<Route, 'family' | 'mtu'>, egress: readonly (PlanPort | undefined)[]): number | undefined {
+  if (route.mtu === undefined || route.mtu === 0) return undefined;
+  const mtu = route.family === 6 ? Math.max(route.mtu, IPV6_MIN_MTU) : route.mtu;
+  return egress.some((p) => p === undefined || p.mtu === undefined || mtu < p.mtu) ? mtu : undefined;
+}
+
+const IPV6_MIN_MTU = 1280;
+
 function slotState(nh: ResolvedNexthop, ignoreLinkdown: boolean): SlotState {
   if (nh.dead) return 'excluded';
   if (nh.linkdown) return ignoreLinkdown ? 'excluded' : 'punt';
@@ -74,17 +90,20 @@ export function classifyRoute(rr: ResolvedRoute, ctx: ClassifyContext): Verdict 
     if (nexthops.length !== 1) return { kind: 'skip', reason: 'connected' };
     if (nh.dead || nh.linkdown) return { kind: 'skip', reason: 'link-down' };
     const port = ctx.ports.get(nh.ifindex!)!;
-    return { kind: 'connected', port, smac: port.mac! };
+    const mtu = routeMtu(route, [port]);
+    return mtu === undefined ? { kind: 'connected', port, smac: port.mac! } : { kind: 'connected', port, smac: port.mac!, mtu };
   }
 
   // Most routes share a few nexthop sets: look the verdict up by everything
   // it depends on (identity, state, MAC per member) before building anything.
+  const mtu = route.mtu === undefined ? undefined : routeMtu(route, nexthops.map((nh) => (nh.ifindex === null ? null : ctx.ports.get(nh.ifindex))).filter((p) => p !== null));
   let memo = route.nhId !== null ? `nh:${route.nhId}|` : '|';
+  if (mtu !== undefined) memo = `mtu${mtu}${memo}`;
   if (nexthops.length === 1) memo += memoPart(nexthops[0]!, ctx.ignoreLinkdown);
   else memo += nexthops.map((nh) => memoPart(nh, ctx.ignoreLinkdown)).sort().join(',');
   const hit = ctx.verdicts.get(memo);
   if (hit) return hit;
-  const verdict = forwardVerdict(route.nhId, nexthops, ctx);
+  const verdict = forwardVerdict(route.nhId, nexthops, mtu, ctx);
   ctx.verdicts.set(memo, verdict);
   return verdict;
 }
@@ -94,7 +113,7 @@ function memoPart(nh: ResolvedNexthop, ignoreLinkdown: boolean): string {
   return `${nh.ifindex}/${nh.gateway ?? `nh:${nh.nhId}`}@${nh.weight}:${state}:${state === 'usable' ? nh.mac : ''}:${nh.dead || nh.linkdown ? 1 : 0}`;
 }
 
-function forwardVerdict(nhId: number | null, nexthops: readonly ResolvedNexthop[], ctx: ClassifyContext): Verdict {
+function forwardVerdict(nhId: number | null, nexthops: readonly ResolvedNexthop[], mtu: number | undefined, ctx: ClassifyContext): Verdict {
   const slots: GroupSlot[] = [];
   let anyDown = false;
   for (const nh of nexthops) {
@@ -120,7 +139,7 @@ function forwardVerdict(nhId: number | null, nexthops: readonly ResolvedNexthop[
   const key = nhId !== null
     ? `nh:${nhId}`
     : slots.map((s) => `${s.ifindex}/${s.via}@${s.weight}`).sort().join(',');
-  const draft = ctx.intern(key, canon);
+  const draft = ctx.intern(mtuKey(key, mtu), canon, mtu);
   if (canon.some((s) => s.state === 'usable')) return { kind: 'forward', draft };
   return { kind: 'forward', draft, empty: anyDown ? 'link-down' : 'unresolved-neighbor' };
 }

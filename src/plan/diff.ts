@@ -48,7 +48,7 @@ export function diffEntryRun(old: readonly PlanEntry[], from: number, to: number
 }
 
 export function sameGroup(a: PlanGroup, b: PlanGroup): boolean {
-  if (a.key !== b.key || a.bucketBits !== b.bucketBits || a.members.length !== b.members.length) return false;
+  if (a.key !== b.key || a.bucketBits !== b.bucketBits || a.mtu !== b.mtu || a.members.length !== b.members.length) return false;
   for (let i = 0; i < a.members.length; i++) {
     const x = a.members[i]!;
     const y = b.members[i]!;

@@ -26,6 +26,13 @@ export interface GroupDraft {
   readonly slots: readonly GroupSlot[];
   /** draftSignature(slots), computed once when the draft is interned. */
   readonly sig: string;
+  /** The route MTU the group enforces (PlanGroup.mtu); its key says so too (mtuKey). */
+  readonly mtu?: number;
+}
+
+/** The identity of a group that enforces a route MTU: the nexthops' identity plus the MTU. */
+export function mtuKey(key: string, mtu: number | undefined): string {
+  return mtu === undefined ? key : `${key}|mtu${mtu}`;
 }
 
 /** FNV-1a over the key's UTF-16 units: cheap, well spread, no dependency. */
@@ -95,7 +102,7 @@ export function canonicalSlots(slots: GroupSlot[]): GroupSlot[] {
 const RANK: Readonly<Record<SlotState, number>> = { usable: 0, punt: 1, excluded: 2 };
 
 /** The finished group: usable members and the bucket table over them. */
-export function finishGroup(id: number, draft: Pick<GroupDraft, 'key' | 'slots'>, bitsCap: number): PlanGroup {
+export function finishGroup(id: number, draft: Pick<GroupDraft, 'key' | 'slots' | 'mtu'>, bitsCap: number): PlanGroup {
   const members: GroupMember[] = [];
   const memberOfSlot = draft.slots.map((s) => {
     if (s.state !== 'usable' || s.dmac === null) return PUNT_BUCKET;
@@ -104,5 +111,5 @@ export function finishGroup(id: number, draft: Pick<GroupDraft, 'key' | 'slots'>
   });
   const bucketBits = bucketBitsFor(draft.slots.length, bitsCap);
   const buckets = assignBuckets(draft.slots, bucketBits).map((slot) => (slot < 0 ? PUNT_BUCKET : memberOfSlot[slot]!));
-  return { id, key: draft.key, members, bucketBits, buckets };
+  return { id, key: draft.key, members, bucketBits, buckets, ...(draft.mtu !== undefined ? { mtu: draft.mtu } : {}) };
 }

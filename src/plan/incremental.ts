@@ -168,7 +168,7 @@ class Step {
     this.ctx = {
       ports: this.offload,
       ignoreLinkdown: opts.ignoreLinkdown ?? false,
-      intern: (key, slots) => this.registry.intern(key, slots),
+      intern: (key, slots, mtu) => this.registry.intern(key, slots, mtu),
       verdicts: new Map(),
     };
   }
@@ -304,7 +304,7 @@ class Step {
         const a = space.parse(n.address);
         if (space.compare(a, r.lo) < 0 || space.compare(a, hi) > 0) continue;
         if (space.compare(a, c.lo) < 0 || space.compare(a, cLast) > 0) continue;
-        input.push(hostItem(space, c, port, c.verdict.smac, n, this.ctx.intern));
+        input.push(hostItem(space, c, port, c.verdict.smac, c.verdict.mtu, n, this.ctx.intern));
       }
     }
     const out: SweepOut = { entries: [], skipped: [], forwardIndex: [], forwardDraft: [] };
@@ -407,7 +407,7 @@ class Step {
       const prev = oldByKey.get(k);
       const id = prev?.id ?? allocated.get(k)!;
       ids.set(d, id);
-      const g = finishGroup(id, { key: k, slots: d.slots }, bitsCap);
+      const g = finishGroup(id, { key: k, slots: d.slots, mtu: d.mtu }, bitsCap);
       groupsById.set(id, g);
       if (!prev) groupOps.push({ op: 'group-add', group: g });
       else if (!sameGroup(prev, g)) groupOps.push({ op: 'group-update', group: g, old: prev });
@@ -459,7 +459,7 @@ function groupId(op: PlanOp): number {
 function sameVerdict(a: Verdict, b: Verdict): boolean {
   if (a.kind === 'skip') return b.kind === 'skip' && a.reason === b.reason;
   if (a.kind === 'forward') return b.kind === 'forward' && a.draft === b.draft && a.empty === b.empty;
-  return b.kind === 'connected' && a.port === b.port && a.smac === b.smac;
+  return b.kind === 'connected' && a.port === b.port && a.smac === b.smac && a.mtu === b.mtu;
 }
 
 /**

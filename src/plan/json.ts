@@ -11,7 +11,8 @@ type EntryRow = { table: number; family: 4 | 6; dst: string; action: string; gro
 
 export interface PlanJson {
   readonly ports: { ifindex: number; dev: string; backend: string }[];
-  readonly groups: { id: number; members: { dev: string; ifindex: number; dmac: string; smac: string; weight: number }[] }[];
+  /** `mtu` (additive): the route MTU the group's packets must fit (PlanGroup.mtu). */
+  readonly groups: { id: number; members: { dev: string; ifindex: number; dmac: string; smac: string; weight: number }[]; mtu?: number }[];
   readonly entries: EntryRow[];
   readonly skipped: { table: number; family: 4 | 6; dst: string; reason: string }[];
   readonly ttlPunt: true;
@@ -39,6 +40,7 @@ export function planJson(plan: Plan, opts: { readonly tcCompressed?: CompressedP
     groups: [...plan.groups].sort((a, b) => a.id - b.id).map((g) => ({
       id: g.id,
       members: g.members.map((m) => ({ dev: m.dev, ifindex: m.ifindex, dmac: m.dmac, smac: m.smac, weight: m.weight })),
+      ...(g.mtu !== undefined ? { mtu: g.mtu } : {}),
     })),
     entries: sorted(plan.entries).map(entryRow),
     skipped: sorted<SkippedRoute>(plan.skipped).map((s) => ({ table: s.table, family: s.family, dst: s.dst, reason: s.reason })),

@@ -45,6 +45,7 @@ export function selectPorts(
       backend: selected ? backendFor(link) : 'none',
       mac: link.mac,
       table: tableOf(link.ifindex),
+      ...(link.mtu > 0 ? { mtu: link.mtu } : {}),
     });
   }
   return out.sort((a, b) => a.ifindex - b.ifindex);

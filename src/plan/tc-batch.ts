@@ -78,7 +78,8 @@ function groupLines(block: number, table: number, family: Family, g: PlanGroup):
     const ck = cookie(3, table, hex(g.id, 8) + hex(family, 2) + hex(start, 4) + hex(m.size, 2));
     const head = `filter add block ${block} protocol ${PROTO[family]} chain ${g.id} prio ${GROUP_PRIO_BASE[family] + m.size}`;
     const match = m.srcMask || m.dstMask ? `u32 ${u32Matches(family, m)}` : 'flower';
-    lines.push(`${head} ${match} ${forwardActions(family, g, m.target, ck)}`);
+    // flower can't match a packet's length: a route MTU leaves the whole group to the kernel (README "Limits").
+    lines.push(`${head} ${match} ${forwardActions(family, g, g.mtu !== undefined ? PUNT_BUCKET : m.target, ck)}`);
   }
   return lines;
 }
@@ -110,7 +111,8 @@ export function tcBatch(plan: Plan): string {
     used.sort((a, b) => a.id - b.id || a.family - b.family);
     for (const { family, id } of used) {
       const g = groups.get(id)!;
-      out.push(`# group ${id} (${g.key}): ${g.members.map((m) => `${m.dev} ${m.dmac} w${m.weight}`).join(', ') || 'no usable member: punt'}`);
+      const what = g.mtu !== undefined ? `route mtu ${g.mtu}: punt` : g.members.map((m) => `${m.dev} ${m.dmac} w${m.weight}`).join(', ') || 'no usable member: punt';
+      out.push(`# group ${id} (${g.key}): ${what}`);
       out.push(...groupLines(block, table, family, g));
     }
     out.push(`# table ${table}: chain ${PREFIX_CHAIN} (prefixes)`);

@@ -14,6 +14,8 @@ export interface PlanPort {
   readonly mac: string | null;
   /** Routing table packets arriving on this port are looked up in (as the policy rules select: VRF table or main by default). */
   readonly table: number;
+  /** The link's MTU (absent: unknown). A route MTU below it is enforced per packet (PlanGroup.mtu). */
+  readonly mtu?: number;
   /**
    * Set when a policy rule could treat traffic arriving here in a way the
    * data plane can't: nothing arriving on the port is offloaded (it is still
@@ -51,6 +53,14 @@ export interface PlanGroup {
   readonly bucketBits: number;
   /** 2^bucketBits targets: member index or PUNT_BUCKET. See buckets.ts for which address bits pick a bucket. */
   readonly buckets: readonly number[];
+  /**
+   * The routes' MTU metric (RTAX_MTU; IPv6 at least 1280, as ip6_forward()
+   * uses it) when it is below an egress port's MTU; part of the identity, so
+   * routes with different MTUs get different groups. Larger packets go to the
+   * kernel, which sends the ICMP error: XDP checks each packet, tc (no length
+   * match) hands all of the group's traffic to the kernel.
+   */
+  readonly mtu?: number;
 }
 
 export type SkipReason =

@@ -130,7 +130,8 @@ export function bucketFlowerMatch(family: Family, m: BucketMatch): FlowerMatch {
 export function groupFilters(table: number, family: Family, g: PlanGroup, tcPorts: ReadonlySet<number>, placement: FilterPlacement): DesiredFilter[] {
   const out: DesiredFilter[] = [];
   for (const m of bucketMatches(g.buckets, g.bucketBits)) {
-    const member = m.target === PUNT_BUCKET ? null : g.members[m.target]!;
+    // flower can't compare a packet's length with the route MTU: the kernel forwards all of it (and sends the ICMP errors).
+    const member = m.target === PUNT_BUCKET || g.mtu !== undefined ? null : g.members[m.target]!;
     // A member behind a port that isn't a tc port: the kernel forwards that share.
     const actions: TcAction[] = member && tcPorts.has(member.ifindex)
       ? [

@@ -36,11 +36,12 @@ export const isXdp = (p: PlanPort): boolean => p.backend === 'xdp' && p.mac !== 
 
 /**
  * A group as the program sees it: members whose egress is not an XDP port
- * can't be reached through the devmap, so their buckets go to the kernel.
+ * can't be reached through the devmap, so their buckets go to the kernel;
+ * the route MTU is checked per packet.
  */
 export function xdpGroupValue(g: PlanGroup, xdpPorts: ReadonlySet<number>): Buffer {
   const buckets = g.buckets.map((t) => (t >= 0 && xdpPorts.has(g.members[t]!.ifindex) ? t : BUCKET_PUNT));
-  return encodeGroupValue({ members: g.members, buckets });
+  return encodeGroupValue({ members: g.members, buckets, ...(g.mtu !== undefined ? { mtu: g.mtu } : {}) });
 }
 
 export function routeEntry(table: number, dst: string, action: 'forward' | 'punt', group: number): { map: PlanMap; key: Buffer; value: Buffer } {

@@ -49,6 +49,8 @@ export interface RouteOpts {
   nhId?: number;
   protocol?: number;
   scope?: number;
+  /** RTAX_MTU (`ip route ... mtu N`). */
+  mtu?: number;
 }
 
 export function route(prefix: string, nexthops: readonly RouteNexthop[], o: RouteOpts = {}): Route {
@@ -58,7 +60,7 @@ export function route(prefix: string, nexthops: readonly RouteNexthop[], o: Rout
     table: o.table ?? 254, family: p.family, dst: p.address, dstLen: p.len, type: o.type ?? 'unicast',
     protocol: o.protocol ?? (connected ? 2 : 186), priority: o.priority ?? 0,
     scope: o.scope ?? (connected ? 253 : 0), tos: o.tos ?? 0, nhId: o.nhId ?? null,
-    nexthops, prefsrc: null, flags: 0,
+    nexthops, prefsrc: null, flags: 0, ...(o.mtu !== undefined ? { mtu: o.mtu } : {}),
   };
 }
 

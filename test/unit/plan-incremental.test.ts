@@ -4,7 +4,8 @@
 // in the same order. Events are drawn to hit what the sweep decides from
 // enclosing prefixes: nested routes across offload and kernel-only ports,
 // connected subnets with host entries, overlays, ECMP groups whose members
-// resolve and unresolve, nexthop objects, TOS routes; plus the rarer events
+// resolve and unresolve, nexthop objects, TOS routes, route MTU metrics
+// (connected subnets' too); plus the rarer events
 // that make it plan from scratch (links, addresses, the local table).
 import { describe, expect, it } from 'vitest';
 import { Mirror } from '../../src/mirror/mirror.js';
@@ -41,7 +42,8 @@ function gen(r: () => number, scratchShare: number): KernelEvent {
     const what = r();
     if (what < 0.4) {
       const up = r() < 0.7;
-      return { kind: 'link', op: 'new', link: link(ifx, `eth${ifx}`, { adminUp: up, carrier: up && r() < 0.8 }) };
+      // MTU changes move route MTUs in and out of mattering (plan/classify.ts routeMtu).
+      return { kind: 'link', op: 'new', link: link(ifx, `eth${ifx}`, { adminUp: up, carrier: up && r() < 0.8, mtu: pick([1500, 1500, 1280, 9000]) }) };
     }
     if (what < 0.7) return { kind: 'addr', op, address: addr(ifx, pick(['10.0.0.1', '10.0.0.200', '10.9.1.1']), 24) };
     return { kind: 'route', op, route: route(pick(['10.0.0.77/32', '10.9.1.255/32']), [devNh(ifx)], { table: 255, type: pick(['local', 'broadcast'] as const), protocol: 2, priority: 0, scope: 254 }) };
@@ -64,6 +66,8 @@ function gen(r: () => number, scratchShare: number): KernelEvent {
     priority: pick([10, 20]),
     tos: !six && r() < 0.04 ? 0x10 : 0,
     type: r() < 0.08 ? pick(['blackhole', 'unreachable'] as const) : 'unicast',
+    // `mtu N` on a route: the same nexthops with another MTU is another group; a replace may set, change or drop it.
+    ...(r() < 0.25 ? { mtu: pick([1000, 1280, 1400, 1500, 9000]) } : {}),
   };
   if (over.type !== 'unicast') return { kind: 'route', op, route: route(prefix, [], over) };
   if (!six && r() < 0.2) return { kind: 'route', op, route: route(prefix, [], { ...over, nhId: pick([11, 12, 13, 30]) }) };

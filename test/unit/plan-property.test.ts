@@ -68,14 +68,15 @@ function randomSnapshot(r: Rng): Partial<KernelSnapshot> {
   ALL.forEach((i) => {
     const adminUp = !r.chance(0.08);
     const carrier = adminUp && !r.chance(0.08);
-    links.push(link(i, i === 6 ? 'mgmt0' : `eth${i - 1}`, { adminUp, carrier }));
+    const mtu = r.pick([1500, 1500, 1500, 9000, 1280]);
+    links.push(link(i, i === 6 ? 'mgmt0' : `eth${i - 1}`, { adminUp, carrier, mtu }));
   });
   const addresses = [addr(1, `10.${r.int(4)}.${r.int(4) * 16}.${r.int(4) * 32 + 1}/32`), addr(1, '2001:db8::1/128')];
   const neighbors: Neighbor[] = [];
   const routes: Route[] = [];
   for (const i of ALL) {
     addresses.push(addr(i, `192.168.${i}.1/24`), addr(i, `2001:db8:f${i}::1/64`));
-    routes.push(route(`192.168.${i}.0/24`, [dev(i)]), route(`2001:db8:f${i}::/64`, [dev(i)]));
+    routes.push(route(`192.168.${i}.0/24`, [dev(i)], { mtu: randomMtu(r) }), route(`2001:db8:f${i}::/64`, [dev(i)], { mtu: randomMtu(r) }));
     for (const f of [4, 6] as const) {
       for (let h = 2; h < 6; h++) {
         if (r.chance(0.15)) continue;
@@ -94,7 +95,7 @@ function randomSnapshot(r: Rng): Partial<KernelSnapshot> {
     seen.add(prefix);
     const roll = r.next();
     if (roll < 0.06) { routes.push(route(prefix, [], { type: r.pick(['blackhole', 'unreachable', 'prohibit'] as const) })); continue; }
-    if (roll < 0.12) { routes.push(route(prefix, [dev(r.pick(ALL))])); continue; }
+    if (roll < 0.12) { routes.push(route(prefix, [dev(r.pick(ALL))], { mtu: randomMtu(r) })); continue; }
     const hops: RouteNexthop[] = [];
     const k = 1 + (r.chance(0.4) ? r.int(4) : 0);
     // Mostly offload ports; sometimes mgmt0, which must keep the whole route with the kernel.
@@ -102,9 +103,25 @@ function randomSnapshot(r: Rng): Partial<KernelSnapshot> {
       const i = r.chance(0.1) ? 6 : r.pick(PORTS);
       hops.push(via(gw(f, i, 2 + r.int(4)), i, 1 + r.int(4), { linkdown: r.chance(0.03), dead: r.chance(0.03) }));
     }
-    routes.push(route(prefix, hops));
+    routes.push(route(prefix, hops, { mtu: randomMtu(r) }));
   }
   return { links, addresses, neighbors, routes };
+}
+
+/** A route's MTU metric, sometimes: below, at and above the ports' MTUs, and below IPv6's minimum. */
+function randomMtu(r: Rng): number | undefined {
+  return r.chance(0.25) ? r.pick([1000, 1280, 1400, 1500, 9000]) : undefined;
+}
+
+/**
+ * The largest packet the kernel forwards out of `ifindex` for a route: its
+ * MTU metric when set (ip_dst_mtu_maybe_forward; IPv6 at least 1280), within
+ * the device's MTU (bpf_check_mtu in XDP, the device in the kernel).
+ */
+function fits(view: MirrorView, r: Route, ifindex: number): number {
+  const dev = view.link(ifindex)!.mtu;
+  if (r.mtu === undefined) return dev;
+  return Math.min(dev, r.family === 6 ? Math.max(r.mtu, 1280) : r.mtu);
 }
 
 // ---- reference: the kernel's view, straight from the mirror -----------------------------
@@ -141,14 +158,14 @@ function reference(view: MirrorView, ignoreLinkdown: boolean, f: Family, dst: bi
     const n = nhs[0]!;
     if (nhs.length !== 1 || n.dead || n.linkdown) return 'kernel';
     const nb = view.neighbor(n.ifindex!, f, fmt(dst, f));
-    return neighborUsable(nb) ? { members: [`${n.ifindex}|${nb!.mac}`], punts: false } : 'kernel';
+    return neighborUsable(nb) ? { members: [`${n.ifindex}|${nb!.mac}|${fits(view, best.route, n.ifindex!)}`], punts: false } : 'kernel';
   }
   const members = new Set<string>();
   let punts = false;
   for (const n of nhs) {
     if (n.dead || (n.linkdown && ignoreLinkdown)) continue;
     if (n.linkdown || !n.resolved || n.mac === null) { punts = true; continue; }
-    members.add(`${n.ifindex}|${n.mac}`);
+    members.add(`${n.ifindex}|${n.mac}|${fits(view, best.route, n.ifindex!)}`);
   }
   return members.size === 0 ? 'kernel' : { members: [...members].sort(), punts };
 }
@@ -173,7 +190,10 @@ function planOutcome(entries: readonly Indexed[], groups: ReadonlyMap<number, Pl
   const targets = new Set(g.buckets);
   // Every member owns at least one bucket (k gives >= 4 buckets per member up to 16 members).
   g.members.forEach((_, i) => expect(targets.has(i)).toBe(true));
-  return { members: g.members.map((m) => `${m.ifindex}|${m.dmac}`).sort(), punts: targets.has(PUNT_BUCKET) };
+  // What a member forwards: what fits both the group's route MTU (checked per packet) and the port (bpf_check_mtu).
+  const portMtu = (i: number) => plan.ports.find((p) => p.ifindex === i)!.mtu!;
+  const members = g.members.map((m) => `${m.ifindex}|${m.dmac}|${Math.min(g.mtu ?? Infinity, portMtu(m.ifindex))}`);
+  return { members: members.sort(), punts: targets.has(PUNT_BUCKET) };
 }
 
 function randomDst(r: Rng, snap: Partial<KernelSnapshot>): { f: Family; dst: bigint } {
@@ -234,8 +254,14 @@ describe('diff applied op by op (property)', () => {
       const s2: Partial<KernelSnapshot> = {
         ...s1,
         neighbors: s1.neighbors!.map((n) => (r.chance(0.1) && n.mac ? { ...n, mac: `0b:00:00:00:00:${r.int(99).toString().padStart(2, '0')}` } : n)),
-        links: s1.links!.map((l) => (l.ifindex > 1 && r.chance(0.1) ? { ...l, carrier: !l.carrier } : l)),
-        routes: s1.routes!.filter(() => !r.chance(0.2)),
+        links: s1.links!.map((l) => (l.ifindex > 1 && r.chance(0.1) ? { ...l, carrier: !l.carrier, mtu: r.pick([1500, 1280, 9000]) } : l)),
+        // Some routes go, some change their MTU metric (set, changed or removed).
+        routes: s1.routes!.filter(() => !r.chance(0.2)).map((rt) => {
+          if (!r.chance(0.15)) return rt;
+          const { mtu: _old, ...rest } = rt;
+          const mtu = randomMtu(r);
+          return mtu === undefined ? rest : { ...rest, mtu };
+        }),
       };
       const p1 = buildPlan(mirrorOf(s1), { ports: ['eth*'] });
       const p2 = buildPlan(mirrorOf(s2), { ports: ['eth*'], previous: p1 });
