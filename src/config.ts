@@ -5,6 +5,7 @@ import { isIP } from 'node:net';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
 import { z } from 'zod';
 import { ConfigError } from './errors.js';
+import { FIREWALL_MODES, type FirewallMode } from './model/firewall.js';
 
 export const BACKENDS = ['auto', 'tc', 'xdp', 'dry-run'] as const;
 export const PORT_BACKENDS = ['auto', 'tc', 'xdp', 'none'] as const;
@@ -60,6 +61,11 @@ export interface Config {
   readonly keepalive: { readonly intervalMs: number };
   /** FPM server for zebra's dplane_fpm_nl (src/fpm/); null = off (the default). */
   readonly fpm: ListenAddress | null;
+  /**
+   * Netfilter on the forwarding path (src/plan/firewall.ts): 'respect' leaves
+   * the traffic a chain could act on to the kernel; 'bypass' offloads it anyway.
+   */
+  readonly firewall: FirewallMode;
   readonly log: { readonly level: LogLevel };
 }
 
@@ -81,6 +87,7 @@ export function defaultConfig(): Config {
     resync: { intervalMs: DEFAULT_RESYNC_MS },
     keepalive: { intervalMs: 2_000 },
     fpm: null,
+    firewall: 'respect',
     log: { level: 'info' },
   });
 }
@@ -306,6 +313,7 @@ const ConfigSchema = z.strictObject(
     resync: ResyncSchema.optional(),
     keepalive: KeepaliveSchema.optional(),
     fpm: FpmSchema.optional(),
+    firewall: enumOf(FIREWALL_MODES).optional(),
     log: LogSchema.optional(),
   },
   expect('expected a mapping of configuration keys'),
@@ -423,6 +431,7 @@ function build(raw: RawConfig): Config {
     },
     // Present (even empty) turns it on; absent leaves it off.
     fpm: raw.fpm === undefined ? null : parseListenAddress(raw.fpm.listen ?? DEFAULT_FPM_LISTEN, 'fpm.listen'),
+    firewall: raw.firewall ?? d.firewall,
     log: { level: raw.log?.level ?? d.log.level },
   });
 }

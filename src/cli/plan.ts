@@ -1,4 +1,5 @@
 // `fib-offload plan [--json|--tc-batch]`: print the forwarding plan for the current kernel state.
+import { firewallLines } from '../plan/firewall.js';
 import { buildPlan, planJson, tcBatch, type Plan } from '../plan/index.js';
 import { compressPlan, type CompressedPlan } from '../plan/compress.js';
 import type { PlanOptions as PlanCommandOptions } from './args.js';
@@ -38,6 +39,7 @@ export function planText(plan: Plan, compressed?: CompressedPlan & { readonly en
       lines.push(`  ${what}: ${x.reason}${x.rule ? ` [${x.rule}]` : ''} (IPv${x.family})`);
     }
   }
+  if (plan.firewall) lines.push(...firewallLines(plan.firewall));
   lines.push(`groups: ${plan.groups.length}`);
   for (const g of plan.groups) {
     // tc can't match a packet's length: from tc ports all of the group's traffic goes to the kernel.

@@ -15,6 +15,7 @@ import type { KernelEvent, KernelSnapshot } from '../model/index.js';
 import { KernelAdapter, eventBufferFromEnv, type KernelSource, type ResyncReason } from '../netlink/kernel.js';
 import type { Plan, PlanOp } from '../plan/index.js';
 import { backendForLink } from '../plan/options.js';
+import { hookText } from '../plan/firewall.js';
 import { Reconciler, type BackendFactories } from '../reconcile/reconciler.js';
 import { EntryStatus, systemClock, type Clock, type FailedEntry } from '../reconcile/status.js';
 import { TcAdapter } from '../reconcile/tc.js';
@@ -87,6 +88,8 @@ export class Daemon {
   private timers: NodeJS.Timeout[] = [];
   private pendingOps = 0;
   private gaugesStale = false;
+  /** What noteFirewall last logged. */
+  private firewallLogged: string | null = null;
   private stopping = false;
   readonly startedAt = new Date();
   ready = false;
@@ -167,6 +170,10 @@ export class Daemon {
     return new Reconciler({
       choice: this.backendChoice, base: backendForLink(c), policy: c.tc.policy, fallback: c.tc.fallback, open, status: this.status,
     });
+  }
+
+  get firewallMode(): Config['firewall'] {
+    return this.config.firewall;
   }
 
   get backendChoice(): BackendChoice {
@@ -362,8 +369,32 @@ export class Daemon {
     }
   }
 
+  /**
+   * Log what netfilter means for the offload whenever that changes (and at
+   * start): hooks that keep traffic with the kernel, or, with `firewall:
+   * bypass`, that offloaded traffic skips them (a warning on every start).
+   */
+  private noteFirewall(plan: Plan): void {
+    const v = plan.firewall ?? { mode: this.config.firewall, hooks: [] };
+    const key = JSON.stringify(v);
+    if (key === this.firewallLogged) return;
+    const first = this.firewallLogged === null;
+    this.firewallLogged = key;
+    const log = this.log.child({ component: 'firewall' });
+    const hooks = v.hooks.map(hookText);
+    if (v.mode === 'bypass') {
+      log.warn({ mode: v.mode, hooks }, 'firewall: bypass: offloaded traffic skips netfilter (forward, pre/postrouting, ingress) whatever its rules');
+    } else if (hooks.length > 0) {
+      const ports = plan.ports.filter((p) => p.policy?.reason === 'firewall').map((p) => p.dev);
+      log.warn({ mode: v.mode, hooks, ports }, 'firewall: netfilter can act on forwarded traffic: what it sees stays with the kernel');
+    } else if (!first) {
+      log.info({ mode: v.mode }, 'firewall: nothing on the forwarding path now');
+    }
+  }
+
   /** Reports → status (already recorded by the reconciler), metrics, fallbacks, retry timer. */
   private noteResult(r: SyncResult): void {
+    this.noteFirewall(r.plan);
     countReports(this.metrics, this.log.child({ component: 'reconcile' }), r.reports);
     noteFallbacks(this.metrics, this.log.child({ component: 'placement' }), r.newFallbacks);
     this.missingTables = noteMissingTables(this.log, this.missingTables, r.missingTables);

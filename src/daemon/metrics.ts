@@ -36,6 +36,17 @@ export class Metrics {
     labelNames: ['reason', 'scope'] as const,
     registers: [this.registry],
   });
+  readonly firewallHooks = new Gauge({
+    name: `${P}firewall_hooks`,
+    help: 'Netfilter hooks that can act on forwarded traffic (nf_tables chains with a rule or a non-accept policy, iptables-legacy tables), by the config\'s firewall mode',
+    labelNames: ['mode'] as const,
+    registers: [this.registry],
+  });
+  readonly firewallPunted = new Gauge({
+    name: `${P}firewall_punted_ports`,
+    help: 'Offload ports whose ingress stays with the kernel because a netfilter hook could act on it (0 with firewall: bypass)',
+    registers: [this.registry],
+  });
   readonly events = new Counter({ name: `${P}events_total`, help: 'Kernel events received', labelNames: ['type'] as const, registers: [this.registry] });
   readonly resyncs = new Counter({ name: `${P}resyncs_total`, help: 'Full resyncs, by reason', labelNames: ['reason'] as const, registers: [this.registry] });
   readonly drift = new Counter({

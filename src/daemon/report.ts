@@ -108,6 +108,9 @@ export function updateGauges(m: Metrics, mirror: Mirror, plan: Plan, placement: 
   m.degraded.set(status.size > 0 ? 1 : 0);
   m.adjacencyGroups.set(plan.groups.length);
   m.unresolvedRoutes.set(plan.skipped.filter((s) => s.reason === 'unresolved-neighbor').length);
+  m.firewallHooks.reset();
+  if (plan.firewall) m.firewallHooks.set({ mode: plan.firewall.mode }, plan.firewall.hooks.length);
+  m.firewallPunted.set(plan.ports.filter((p) => p.policy?.reason === 'firewall').length);
   m.policyPunted.reset();
   // Ports once (a port's two families are one record); prefixes per (table, family, prefix).
   const punted = new Map<string, Set<string>>();

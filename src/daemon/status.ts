@@ -4,6 +4,7 @@ import type { FailedEntry } from '../reconcile/status.js';
 import { disagreementText, type Disagreement } from './audit.js';
 import { hostPath } from '../xdp/loader.js';
 import type { PolicyPunt } from '../plan/rules.js';
+import { firewallLines, type FirewallVerdict } from '../plan/firewall.js';
 import type { FpmStatus } from '../fpm/server.js';
 
 /** Failed entries shown in /status (all of them are counted in `failedCount`). */
@@ -26,11 +27,17 @@ export interface StatusJson {
     ifindex: number; dev: string; backend: string; table: number; attached: string | null; refused?: string;
     /** The tc backend refused this port (hardware): where it went (`backend` is what it runs now). */
     fallback?: { from: 'tc'; to: string; code: string; reason: string };
-    /** A policy rule leaves everything arriving on this port to the kernel: why (see `policy`). */
+    /** A policy rule leaves everything arriving on this port to the kernel: why (see `policy`; 'firewall': see `firewall`). */
     policy?: string;
   }>;
   /** Traffic the policy rules (ip rule) leave to the kernel: whole ports, then destination prefixes, with the rule. */
   readonly policy: readonly PolicyPunt[];
+  /**
+   * Netfilter hooks that can act on forwarded traffic (config `firewall`:
+   * respect hands the ports they concern to the kernel, bypass doesn't).
+   * null before the first plan.
+   */
+  readonly firewall: FirewallVerdict | null;
   readonly counts: {
     links: number; neighbors: number; routes: number; entries: number; forward: number; punt: number;
     groups: number; skipped: number; unresolved: number;
@@ -106,6 +113,7 @@ export function statusOf(d: Daemon): StatusJson {
       };
     }),
     policy: plan?.policy ?? [],
+    firewall: plan ? plan.firewall ?? { mode: d.firewallMode, hooks: [] } : null,
     counts: plan && mirror ? {
       links: mirror.counts.links,
       neighbors: mirror.counts.neighbors,
@@ -153,6 +161,7 @@ export function statusText(s: StatusJson): string {
   for (const x of s.policy) {
     lines.push(`policy: ${x.scope === 'port' ? `port ${x.dev}` : `table ${x.table} ${x.dst} (from ${x.dev})`} to the kernel: ${x.reason}${x.rule ? ` [${x.rule}]` : ''}`);
   }
+  if (s.firewall) lines.push(...firewallLines(s.firewall));
   if (s.tc?.readBackAt) lines.push(`tc: blocks as read back at ${s.tc.readBackAt}`);
   if (s.tc?.compression) lines.push(`tc: compression: ${s.tc.compression.entries} entries → ${s.tc.compression.prefixRules} prefix rules (ratio ${s.tc.compression.ratio.toFixed(2)})`);
   for (const b of s.tc?.blocks ?? []) lines.push(`tc: block ${b.block} (table ${b.table}, ${b.placement}): ${b.rules} rules, in_hw ${b.inHw}, not_in_hw ${b.notInHw}${b.failures ? `, ${b.failures} failed` : ''}`);

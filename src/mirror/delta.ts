@@ -14,6 +14,8 @@ export interface MirrorDelta {
   readonly addressesChanged: boolean;
   /** A policy rule (`ip rule`) was added or removed. */
   readonly rulesChanged: boolean;
+  /** Netfilter's chains or legacy tables changed. */
+  readonly firewallChanged: boolean;
 }
 
 /** Accumulates a delta while the mirror applies an event; the only mutable form. */
@@ -24,6 +26,7 @@ export class DeltaBuilder {
   readonly nexthops = new Set<number>();
   addressesChanged = false;
   rulesChanged = false;
+  firewallChanged = false;
 
   addRoutes(keys: Iterable<string> | undefined): void {
     if (!keys) return;
@@ -38,6 +41,7 @@ export class DeltaBuilder {
       nexthops: this.nexthops,
       addressesChanged: this.addressesChanged,
       rulesChanged: this.rulesChanged,
+      firewallChanged: this.firewallChanged,
     };
   }
 }
@@ -48,7 +52,7 @@ export function emptyDelta(): MirrorDelta {
 
 export function isEmptyDelta(d: MirrorDelta): boolean {
   return d.routes.size === 0 && d.neighbors.size === 0 && d.links.size === 0
-    && d.nexthops.size === 0 && !d.addressesChanged && !d.rulesChanged;
+    && d.nexthops.size === 0 && !d.addressesChanged && !d.rulesChanged && !d.firewallChanged;
 }
 
 /** Union of deltas, for consumers that batch events (e.g. every 100 ms) before planning. */
@@ -61,6 +65,7 @@ export function mergeDeltas(deltas: Iterable<MirrorDelta>): MirrorDelta {
     for (const k of d.nexthops) b.nexthops.add(k);
     b.addressesChanged ||= d.addressesChanged;
     b.rulesChanged ||= d.rulesChanged;
+    b.firewallChanged ||= d.firewallChanged;
   }
   return b.finish();
 }

@@ -79,6 +79,7 @@ export function applyEvent(t: KernelTables, ev: KernelEvent): void {
     // Rules name their devices (iif/oif): a device going or coming changes whether a rule
     // matches, not the rule, so nothing here is silent. The planner matches names against links.
     case 'rule': if (ev.op === 'new') t.setRule(ev.rule); else t.deleteRule(ev.rule); return;
+    case 'firewall': t.setFirewall(ev.firewall); return;
   }
 }
 

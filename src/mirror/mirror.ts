@@ -8,6 +8,7 @@ import { neighborKey, type Neighbor } from '../model/neighbor.js';
 import type { NexthopObject } from '../model/nexthop.js';
 import type { MirrorView, ResolvedRoute } from '../model/resolved.js';
 import type { Route } from '../model/route.js';
+import type { FirewallState } from '../model/firewall.js';
 import type { PolicyRule } from '../model/rule.js';
 import { DeltaBuilder, type MirrorDelta } from './delta.js';
 import { applyEvent } from './kernel-rules.js';
@@ -48,6 +49,7 @@ export class Mirror implements MirrorView {
     for (const o of s.nexthops) t.setNexthop(o);
     for (const r of s.routes) t.loadRoute(r);
     if (s.rules) t.rules = [...s.rules];
+    if (s.firewall) t.firewall = s.firewall;
     t.delta = new DeltaBuilder();
     return m;
   }
@@ -76,6 +78,10 @@ export class Mirror implements MirrorView {
 
   policyRules(): readonly PolicyRule[] | null {
     return this.t.rules;
+  }
+
+  firewall(): FirewallState | null {
+    return this.t.firewall;
   }
 
   routes(): Iterable<Route> {

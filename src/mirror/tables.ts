@@ -10,6 +10,7 @@ import type { Address } from '../model/address.js';
 import { addressKey } from '../model/address.js';
 import { addrBits, formatIp, isMulticast, maskBytes, parseIp, type Family } from '../model/ip.js';
 import type { Link } from '../model/link.js';
+import { sameFirewall, type FirewallState } from '../model/firewall.js';
 import { neighborKey, type Neighbor } from '../model/neighbor.js';
 import type { NexthopObject } from '../model/nexthop.js';
 import { ipv6DeviceRouteIfindex, prefixKey, type Route } from '../model/route.js';
@@ -149,6 +150,8 @@ export class KernelTables {
    * snapshots), which the planner reads as the kernel's default rules.
    */
   rules: PolicyRule[] | null = null;
+  /** Netfilter as last read; null when never read (synthetic snapshots). */
+  firewall: FirewallState | null = null;
 
   /** Where mutations record what changed; the mirror swaps in a fresh one per apply(). */
   delta = new DeltaBuilder();
@@ -202,6 +205,14 @@ export class KernelTables {
       if (a !== undefined) out.push(a);
     }
     return out;
+  }
+
+  // ---- netfilter ---------------------------------------------------------------
+
+  setFirewall(f: FirewallState): void {
+    if (sameFirewall(this.firewall, f)) return;
+    this.firewall = f;
+    this.delta.firewallChanged = true;
   }
 
   // ---- policy rules ----------------------------------------------------------

@@ -4,6 +4,7 @@ import type { Link } from './link.js';
 import type { Neighbor } from './neighbor.js';
 import type { NexthopObject } from './nexthop.js';
 import type { Route } from './route.js';
+import type { FirewallState } from './firewall.js';
 import type { PolicyRule } from './rule.js';
 
 export type EventOp = 'new' | 'del';
@@ -14,7 +15,9 @@ export type KernelEvent =
   | { readonly kind: 'neigh'; readonly op: EventOp; readonly neighbor: Neighbor }
   | { readonly kind: 'nexthop'; readonly op: EventOp; readonly nexthop: NexthopObject }
   | { readonly kind: 'route'; readonly op: EventOp; readonly route: Route }
-  | { readonly kind: 'rule'; readonly op: EventOp; readonly rule: PolicyRule };
+  | { readonly kind: 'rule'; readonly op: EventOp; readonly rule: PolicyRule }
+  /** Netfilter changed: the whole state as read again after the change (nf_tables notifications). */
+  | { readonly kind: 'firewall'; readonly op: 'new'; readonly firewall: FirewallState };
 
 export type EventKind = KernelEvent['kind'];
 
@@ -31,4 +34,6 @@ export interface KernelSnapshot {
    * assumes the kernel's default rules.
    */
   readonly rules?: readonly PolicyRule[];
+  /** Netfilter on the forwarding path. Absent when the source did not read it (synthetic snapshots): no firewall. */
+  readonly firewall?: FirewallState;
 }

@@ -7,3 +7,4 @@ export * from './route.js';
 export * from './rule.js';
 export * from './events.js';
 export * from './resolved.js';
+export * from './firewall.js';

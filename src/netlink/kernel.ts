@@ -11,7 +11,9 @@ import {
 import { decodeEvent } from './codec/decode.js';
 import { forEachMessage } from './codec/header.js';
 import { DUMPS, encodeNeighborUse, type DumpRequest } from './codec/requests.js';
+import { FirewallSource } from './firewall.js';
 import { DumpInterruptedError, RtnlChannel, RtnlSubscription } from './socket.js';
+import { sameFirewall, type FirewallState } from '../model/firewall.js';
 
 export const EVENT_GROUPS: readonly number[] = [
   RTNLGRP_LINK, RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR, RTNLGRP_IPV4_ROUTE, RTNLGRP_IPV6_ROUTE,
@@ -106,6 +108,8 @@ export function eventBufferFromEnv(env: NodeJS.ProcessEnv): { eventBufferSize?: 
 export interface KernelAdapterOptions {
   /** SO_RCVBUF requested for the event socket (the kernel caps it at net.core.rmem_max). */
   eventBufferSize?: number;
+  /** Where the legacy iptables table lists are read (default /proc/net: this process's namespace). */
+  procNet?: string;
 }
 
 /**
@@ -118,15 +122,24 @@ export class KernelAdapter extends EventEmitter<KernelAdapterEvents> implements 
   private readonly channel = new RtnlChannel();
   private subscription: RtnlSubscription | null = null;
   private held: Array<[Buffer, bigint]> | null = null;
+  /** The last netfilter change read while a dump ran (delivered after the snapshot if it differs). */
+  private heldFirewall: FirewallState | null = null;
   private lostDuringDump = false;
+  /** Netfilter (nf_tables and legacy tables): read with every dump, followed by its own notifications. */
+  readonly firewall: FirewallSource;
 
   constructor(private readonly options: KernelAdapterOptions = {}) {
     super();
+    this.firewall = new FirewallSource(options.procNet);
+    this.firewall.on('change', (f) => this.firewallChanged(f));
+    // A failed re-read leaves the mirror's netfilter state stale: a full resync reads it again.
+    this.firewall.on('error', (err) => this.lost('receive-error', err));
   }
 
-  /** One-shot dump without subscribing (for `show`, `plan`, `apply`). */
-  dump(): Promise<KernelSnapshot> {
-    return dumpSnapshot(this.channel, this.counters);
+  /** One-shot dump without subscribing (for `show`, `plan`, `apply`): rtnetlink tables and netfilter. */
+  async dump(): Promise<KernelSnapshot> {
+    const snapshot = await dumpSnapshot(this.channel, this.counters);
+    return { ...snapshot, firewall: await this.firewall.read() };
   }
 
   /** Granted SO_RCVBUF of the event socket, once following. */
@@ -150,14 +163,19 @@ export class KernelAdapter extends EventEmitter<KernelAdapterEvents> implements 
         old.removeAllListeners();
         old.close(); // same tick: nothing queued on it is delivered
       }
+      this.firewall.follow(); // before the dump, like the groups above
       this.held = [];
+      this.heldFirewall = null;
       this.lostDuringDump = false;
       const snapshot = await this.dump();
       if (this.lostDuringDump) continue; // an overrun mid-dump: held events are incomplete
       const held = this.held;
+      const heldFirewall = this.heldFirewall;
       this.held = null;
+      this.heldFirewall = null;
       onSnapshot(snapshot);
       for (const [buf, at] of held) this.deliver(buf, at);
+      if (heldFirewall && !sameFirewall(heldFirewall, snapshot.firewall ?? null)) this.firewallChanged(heldFirewall);
       return;
     }
   }
@@ -173,7 +191,14 @@ export class KernelAdapter extends EventEmitter<KernelAdapterEvents> implements 
   close(): void {
     this.subscription?.close();
     this.subscription = null;
+    this.firewall.close();
     this.channel.close();
+  }
+
+  private firewallChanged(f: FirewallState): void {
+    if (this.held) { this.heldFirewall = f; return; }
+    this.counters.events++;
+    this.emit('event', { kind: 'firewall', op: 'new', firewall: f }, process.hrtime.bigint());
   }
 
   private subscribe(): void {

@@ -37,6 +37,17 @@ function guard(fn: () => void): void {
   }
 }
 
+/** socket(AF_NETLINK, SOCK_RAW, protocol), its failure as a NetlinkError naming the protocol. */
+function openRaw(protocol: number, opts: { recvBufferSize: number; sendBufferSize: number }): RawNetlinkSocket {
+  try {
+    return new RawNetlinkSocket(protocol, opts);
+  } catch (err) {
+    const errno = (err as { errno?: unknown }).errno;
+    if (typeof errno === 'number') throw new NetlinkError(`open netlink socket (protocol ${protocol})`, errno);
+    throw err;
+  }
+}
+
 interface Pending {
   readonly op: string;
   readonly visit: MessageVisitor | null;
@@ -46,7 +57,7 @@ interface Pending {
   interrupted: boolean;
 }
 
-/** One NETLINK_ROUTE socket for requests and dumps; never joined to a multicast group. */
+/** One netlink socket (NETLINK_ROUTE unless told) for requests and dumps; never joined to a multicast group. */
 export class RtnlChannel {
   private readonly raw: RawNetlinkSocket;
   private readonly pending = new Map<number, Pending>();
@@ -58,8 +69,9 @@ export class RtnlChannel {
   /** SO_RCVBUF as granted: bounds how many requests requestMany keeps in flight. */
   readonly recvBufferSize: number;
 
-  constructor() {
-    this.raw = new RawNetlinkSocket(NETLINK_ROUTE, { recvBufferSize: 4 << 20, sendBufferSize: 1 << 20 });
+  /** Throws a NetlinkError (e.g. EPROTONOSUPPORT) when the kernel has no such netlink family. */
+  constructor(protocol: number = NETLINK_ROUTE) {
+    this.raw = openRaw(protocol, { recvBufferSize: 4 << 20, sendBufferSize: 1 << 20 });
     this.recvBufferSize = this.raw.getRecvBufferSize();
     this.raw.on('message', (buf) => guard(() => this.receive(buf)));
     // ENOBUFS here means the kernel dropped replies: whatever was in flight fails with it (never silently lost).
@@ -228,14 +240,14 @@ export interface SubscriptionEvents {
   error: [err: NetlinkError];
 }
 
-/** A NETLINK_ROUTE socket joined to multicast groups; never used for requests. */
+/** A netlink socket (NETLINK_ROUTE unless told) joined to multicast groups; never used for requests. */
 export class RtnlSubscription extends EventEmitter<SubscriptionEvents> {
   private readonly raw: RawNetlinkSocket;
   readonly recvBufferSize: number;
 
-  constructor(groups: readonly number[], recvBufferSize: number) {
+  constructor(groups: readonly number[], recvBufferSize: number, protocol: number = NETLINK_ROUTE) {
     super();
-    this.raw = new RawNetlinkSocket(NETLINK_ROUTE, { recvBufferSize, sendBufferSize: 0 });
+    this.raw = openRaw(protocol, { recvBufferSize, sendBufferSize: 0 });
     // SO_RCVBUFFORCE (the patched addon, with CAP_NET_ADMIN) goes past net.core.rmem_max; plain
     // SO_RCVBUF is capped by it. Report what the kernel actually granted (it doubles the request).
     this.recvBufferSize = this.raw.getRecvBufferSize();

@@ -9,9 +9,11 @@ import { classifyRoute, type ClassifyContext, type Verdict } from './classify.js
 import { allocateGroupIds, draftSignature, finishGroup, fnv1a32, mtuKey, type GroupDraft, type GroupSlot } from './groups.js';
 import { addressOverlays, localTableOverlay, SPECIAL_OVERLAYS, type Overlay } from './overlays.js';
 import { selectPorts } from './ports.js';
+import { firewallVerdict, hookText } from './firewall.js';
 import { portPolicies, rulePortOf, type PolicyPunt } from './rules.js';
 import { SPACE4, SPACE6, type AddrSpace } from './prefix.js';
 import { sweep, type SweepItem, type SweepOut } from './sweep.js';
+import type { FirewallVerdict } from './firewall.js';
 import type { Plan, PlanGroup, PlanOptions, PlanPort } from './types.js';
 
 /** Interns drafts so a million routes via one gateway share one draft object. */
@@ -80,7 +82,9 @@ export function buildPlan(view: MirrorView, opts: PlanOptions): Plan {
 
 export function buildPlanState(view: MirrorView, opts: PlanOptions): BuiltPlan {
   const tables = [...new Set(opts.tables ?? defaultTables(view))].filter((t) => t !== RT_TABLE_LOCAL).sort((a, b) => a - b);
-  const { ports, policy, policyOverlays } = policyPorts(view, selectPorts(view.links(), opts.ports, opts.backendFor, (i) => view.tableOfLink(i)), tables);
+  const ruled = policyPorts(view, selectPorts(view.links(), opts.ports, opts.backendFor, (i) => view.tableOfLink(i)), tables);
+  const { policy, policyOverlays } = ruled;
+  const { ports, firewall } = firewallPorts(view, ruled.ports, opts);
   const offload = new Map<number, PlanPort>();
   for (const p of ports) if (p.backend !== 'none') offload.set(p.ifindex, p);
   const bitsCap = opts.bucketBits ?? DEFAULT_BUCKET_BITS;
@@ -187,7 +191,9 @@ export function buildPlanState(view: MirrorView, opts: PlanOptions): BuiltPlan {
     if (items.v4.some((i) => i.rank === 2)) removeHosts(items.v4);
     if (items.v6.some((i) => i.rank === 2)) removeHosts(items.v6);
   }
-  const plan: Plan = { ports, groups, entries, skipped, ttlPunt: true, tables, ...(policy.length > 0 ? { policy } : {}) };
+  const plan: Plan = {
+    ports, groups, entries, skipped, ttlPunt: true, tables, ...(policy.length > 0 ? { policy } : {}), ...(firewall.hooks.length > 0 ? { firewall } : {}),
+  };
   return { plan, items: perTable, refs, ids: idOf };
 }
 
@@ -231,6 +237,24 @@ function policyPorts(view: MirrorView, selected: PlanPort[], tables: readonly nu
     return v.table === p.table ? p : { ...p, table: v.table };
   });
   return { ports, policy: [...portPunts, ...prefixPunts], policyOverlays };
+}
+
+/**
+ * Netfilter on the forwarding path (plan/firewall.ts): offload ports whose
+ * traffic a chain could act on keep it with the kernel, unless the config
+ * says `firewall: bypass`. A port the rules already punt keeps that reason.
+ */
+function firewallPorts(view: MirrorView, ports: PlanPort[], opts: PlanOptions): { ports: PlanPort[]; firewall: FirewallVerdict } {
+  const names = new Set(ports.filter((p) => p.backend !== 'none').map((p) => p.dev));
+  const { verdict, puntOf } = firewallVerdict(view.firewall(), opts.firewall ?? 'respect', names);
+  return {
+    firewall: verdict,
+    ports: ports.map((p) => {
+      if (p.backend === 'none' || p.policy) return p;
+      const h = puntOf(p.dev);
+      return h ? { ...p, policy: { reason: 'firewall', rule: hookText(h) } } : p;
+    }),
+  };
 }
 
 function removeHosts<K>(items: SweepItem<K>[]): void {

@@ -39,7 +39,7 @@ export interface DeltaView extends MirrorView {
 }
 
 /** How a step was planned: incrementally, or from scratch and why. */
-export type PlanHow = 'incremental' | 'links' | 'addresses' | 'rules' | 'local-table' | 'large' | 'group-rename';
+export type PlanHow = 'incremental' | 'links' | 'addresses' | 'rules' | 'firewall' | 'local-table' | 'large' | 'group-rename';
 
 export interface PlanStep {
   readonly state: PlanState;
@@ -119,6 +119,7 @@ export class PlanState {
     if (delta.links.size > 0) return scratch('links');
     if (delta.addressesChanged) return scratch('addresses');
     if (delta.rulesChanged) return scratch('rules');
+    if (delta.firewallChanged) return scratch('firewall');
     if (delta.routes.size + delta.neighbors.size > Math.max(LARGE_MIN, LARGE_SHARE * this.plan.entries.length)) return scratch('large');
     const step = new Step(this, view, opts);
     const how = step.run(delta);
@@ -426,7 +427,7 @@ class Step {
     const entries = spliceRows(old.entries, this.results.map((r) => ({ from: r.e0, to: r.e1, rows: r.rows.entries })));
     const skipped = spliceRows(old.skipped, this.results.map((r) => ({ from: r.s0, to: r.s1, rows: r.rows.skipped })));
     const groups = [...groupsById.values()].sort((a, b) => a.id - b.id);
-    const plan: Plan = { ports: old.ports, groups, entries, skipped, ttlPunt: true, tables: old.tables, ...(old.policy ? { policy: old.policy } : {}) };
+    const plan: Plan = { ports: old.ports, groups, entries, skipped, ttlPunt: true, tables: old.tables, ...(old.policy ? { policy: old.policy } : {}), ...(old.firewall ? { firewall: old.firewall } : {}) };
 
     const items = new Map(this.oldItems);
     for (const [t, l] of this.items) items.set(t, { v4: l.v4, v6: l.v6 });

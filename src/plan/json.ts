@@ -4,6 +4,7 @@
 // tc tables' entries as the FIB compression installs them.
 import type { CompressedPlan } from './compress.js';
 import { compareRows, isOrdered, type OrderedRow } from './order.js';
+import type { FirewallVerdict } from './firewall.js';
 import type { PolicyPunt } from './rules.js';
 import type { Plan, PlanEntry, SkippedRoute } from './types.js';
 
@@ -18,6 +19,8 @@ export interface PlanJson {
   readonly ttlPunt: true;
   /** Traffic the policy rules leave to the kernel (additive; absent when none): whole ports, then prefixes. */
   readonly policy?: PolicyPunt[];
+  /** Netfilter hooks that can act on forwarded traffic, and the config's mode (additive; absent when none). */
+  readonly firewall?: FirewallVerdict;
   readonly tcCompressed?: { tables: number[]; sourceEntries: number; ratio: number; entries: EntryRow[] };
 }
 
@@ -46,6 +49,7 @@ export function planJson(plan: Plan, opts: { readonly tcCompressed?: CompressedP
     skipped: sorted<SkippedRoute>(plan.skipped).map((s) => ({ table: s.table, family: s.family, dst: s.dst, reason: s.reason })),
     ttlPunt: true,
     ...(plan.policy && plan.policy.length > 0 ? { policy: plan.policy.map((x) => ({ ...x })) } : {}),
+    ...(plan.firewall ? { firewall: plan.firewall } : {}),
     ...(c ? { tcCompressed: { tables: [...c.tables], sourceEntries: c.sourceEntries, ratio: Math.round(c.ratio * 1e4) / 1e4, entries: c.entries.map(entryRow) } } : {}),
   };
 }

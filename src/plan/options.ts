@@ -60,5 +60,6 @@ export function planOptionsFor(config: Config, view: MirrorView, missing?: strin
     ports: config.ports,
     ...(tables ? { tables } : {}),
     backendFor: backendFor ?? backendForLink(config),
+    firewall: config.firewall,
   };
 }

@@ -49,12 +49,14 @@ export type PolicyReason =
   /** No rule looks the port's traffic up in any table (the kernel answers it unreachable). */
   | 'no-lookup'
   /** IPv4 and IPv6 traffic of the port go to different tables; the port record holds one. */
-  | 'family-tables-differ';
+  | 'family-tables-differ'
+  /** Not a rule: a netfilter chain could act on the port's traffic (plan/firewall.ts). */
+  | 'firewall';
 
 export const POLICY_REASONS: readonly PolicyReason[] = [
   'source', 'fwmark', 'uidrange', 'ipproto', 'ports', 'tos', 'tun-id', 'unknown-selector', 'invert', 'suppress',
   'goto', 'blackhole', 'unreachable', 'prohibit', 'unknown-action', 'other-table', 'table-not-offloaded', 'no-lookup',
-  'family-tables-differ',
+  'family-tables-differ', 'firewall',
 ];
 
 /** Traffic the rules leave to the kernel: a whole port, or one destination prefix of a table. */

@@ -2,6 +2,8 @@
 // renderers and backends consume. Shapes follow DESIGN.md's `plan --json`.
 import type { Family } from '../model/ip.js';
 import type { Link } from '../model/link.js';
+import type { FirewallMode } from '../model/firewall.js';
+import type { FirewallVerdict } from './firewall.js';
 import type { PolicyPunt, PolicyReason } from './rules.js';
 
 export type PortBackend = 'tc' | 'xdp' | 'none';
@@ -17,9 +19,10 @@ export interface PlanPort {
   /** The link's MTU (absent: unknown). A route MTU below it is enforced per packet (PlanGroup.mtu). */
   readonly mtu?: number;
   /**
-   * Set when a policy rule could treat traffic arriving here in a way the
-   * data plane can't: nothing arriving on the port is offloaded (it is still
-   * an egress). Backends leave its ingress to the kernel.
+   * Set when a policy rule (or, reason 'firewall', a netfilter chain) could
+   * treat traffic arriving here in a way the data plane can't: nothing
+   * arriving on the port is offloaded (it is still an egress). Backends
+   * leave its ingress to the kernel.
    */
   readonly policy?: { readonly reason: PolicyReason; readonly rule: string | null };
 }
@@ -124,6 +127,8 @@ export interface Plan {
   readonly tables: readonly number[];
   /** Traffic the policy rules leave to the kernel, with why: ports, then prefixes (absent: none). */
   readonly policy?: readonly PolicyPunt[];
+  /** Netfilter hooks that can act on forwarded traffic, and the mode; absent when there are none. */
+  readonly firewall?: FirewallVerdict;
 }
 
 export interface PlanOptions {
@@ -139,4 +144,6 @@ export interface PlanOptions {
   readonly backendFor?: (link: Link) => PortBackend;
   /** The previous plan: group ids are kept for identities it already had (stability under hash collisions). */
   readonly previous?: Plan;
+  /** Netfilter on the forwarding path: 'respect' (default) leaves the traffic it could act on to the kernel; 'bypass' offloads it anyway. */
+  readonly firewall?: FirewallMode;
 }

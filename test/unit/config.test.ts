@@ -28,6 +28,7 @@ const DEFAULTS: Config = {
   resync: { intervalMs: 300_000 },
   keepalive: { intervalMs: 2_000 },
   fpm: null,
+  firewall: 'respect',
   log: { level: 'info' },
 };
 
@@ -108,6 +109,8 @@ describe('good values', () => {
     ['fpm: another address', 'fpm: { listen: "[::1]:2621" }', { fpm: { listen: '[::1]:2621', host: '::1', port: 2621 } }],
     ['log: every level', 'log: { level: trace }', { log: { level: 'trace' } }],
     ['log: silent', 'log: { level: silent }', { log: { level: 'silent' } }],
+    ['firewall: bypass', 'firewall: bypass', { firewall: 'bypass' }],
+    ['firewall: respect', 'firewall: respect', { firewall: 'respect' }],
   ])('%s', (_name, text, expected) => {
     expect(parseConfig(text, 'c.yaml')).toEqual({ ...DEFAULTS, ...expected });
   });
@@ -189,7 +192,7 @@ describe('bad values name the key path, the expected form and the value', () => 
 describe('unknown keys', () => {
   it.each<[string, string, string, string]>([
     ['top level', 'backend: tc\nbackends: tc', 'backends',
-      'unknown key "backends" (allowed: ports, tables, backend, port_backends, tc, xdp, ecmp, metrics, resync, keepalive, fpm, log)'],
+      'unknown key "backends" (allowed: ports, tables, backend, port_backends, tc, xdp, ecmp, metrics, resync, keepalive, fpm, firewall, log)'],
     ['tc', 'tc: { polcy: sw }', 'tc.polcy', 'unknown key "polcy" (allowed: policy, fallback, compress)'],
     ['xdp', 'xdp: { mode: native, attach: drv }', 'xdp.attach', 'unknown key "attach" (allowed: mode, bpffs, flat_threshold, audit_rate)'],
     ['ecmp', 'ecmp: { policy: l3 }', 'ecmp.policy', 'unknown key "policy" (allowed: hash)'],
