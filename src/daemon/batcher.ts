@@ -115,7 +115,7 @@ export class Batcher {
 
   /**
    * Apply what arrived to the mirror and choose this pass's delta: every
-   * non-route change (links, neighbours, nexthops, addresses, rules) and at most
+   * non-route change (links, neighbours, nexthops, addresses, rules, firewall) and at most
    * `cap` route prefixes, half the newest and half the oldest.
    */
   take(mirror: Mirror): Pass | null {
@@ -133,7 +133,7 @@ export class Batcher {
     }
     if (deltas.length > 0) {
       const merged = mergeDeltas(deltas);
-      const hasOther = merged.links.size > 0 || merged.neighbors.size > 0 || merged.nexthops.size > 0 || merged.addressesChanged || merged.rulesChanged;
+      const hasOther = merged.links.size > 0 || merged.neighbors.size > 0 || merged.nexthops.size > 0 || merged.addressesChanged || merged.rulesChanged || merged.firewallChanged;
       if (hasOther) this.other = this.other ? mergeDeltas([this.other, merged]) : merged;
     }
     if (this.dirty.size === 0 && this.other === null) {
@@ -147,6 +147,7 @@ export class Batcher {
       for (const k of this.other.nexthops) b.nexthops.add(k);
       b.addressesChanged = this.other.addressesChanged;
       b.rulesChanged = this.other.rulesChanged;
+      b.firewallChanged = this.other.firewallChanged;
     }
     if (this.dirty.size <= this.cap) {
       b.addRoutes(this.dirty);

@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { Batcher } from '../../src/daemon/batcher.js';
 import { Metrics } from '../../src/daemon/metrics.js';
 import { updateGauges } from '../../src/daemon/report.js';
 import { statusText, type StatusJson } from '../../src/daemon/status.js';
@@ -167,6 +168,15 @@ describe('the plan with a firewall', () => {
     expect(mirror.apply({ kind: 'firewall', op: 'new', firewall: ingressOnly }).firewallChanged).toBe(false);
     const back = step.state.next(mirror, mirror.apply({ kind: 'firewall', op: 'new', firewall: stateOf(fx.initial) }), opts);
     expect(diffPlans(back.state.plan, s0.plan)).toEqual([]);
+  });
+
+  it('the batcher carries a firewall change into the pass it plans', () => {
+    const mirror = mirrorOf({ ...base, firewall: stateOf(fx.initial) });
+    const b = new Batcher({ due: () => undefined });
+    b.push({ kind: 'firewall', op: 'new', firewall: ingressOnly }, 0n);
+    const pass = b.take(mirror)!;
+    expect(pass.delta.firewallChanged).toBe(true);
+    expect(mirror.firewall()).toEqual(ingressOnly);
   });
 
   it('fib_offload_firewall_hooks and _punted_ports, and the /status lines', async () => {
