@@ -9,22 +9,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BackgroundPing, Counters, agent, agentWith, enablePeer, pinDirOf, removePins } from './lib/agent.js';
 import { ROOT } from './lib/probe.js';
+import { echosIn, ping } from './lib/ping.js';
 
 const MAC = { h1: '02:00:00:00:01:02', h2: '02:00:00:00:02:02', h2b: '02:00:00:00:02:0b', h3: '02:00:00:00:03:02' };
 const PORTS = ['--backend', 'xdp', '--ports', 'eth1,eth2'];
-
-/** ping -c N; returns the output (throws on no reply unless allowed). */
-function ping(ns: Netns, dst: string, ...opts: string[]): { ok: boolean; out: string } {
-  const p = spawnSync('ip', ['netns', 'exec', ns.name, 'ping', '-n', '-c', '2', '-i', '0.2', '-W', '1', ...opts, dst], { encoding: 'utf8' });
-  return { ok: p.status === 0, out: p.stdout + p.stderr };
-}
-
-/** Echo requests the namespace's kernel has answered so far (IcmpInEchos): where pings ended up. */
-function echosIn(ns: Netns): number {
-  const m = /IcmpInEchos\s+(\d+)/.exec(ns.exec('nstat', '-asz', 'IcmpInEchos'));
-  if (!m) throw new Error(`no IcmpInEchos in ${ns.name}`);
-  return Number(m[1]);
-}
 
 /** The TTL / hop limit of the echo replies ("ttl=63"). */
 function replyTtl(out: string): number {
