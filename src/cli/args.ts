@@ -187,6 +187,8 @@ export const USAGE: Readonly<Record<CommandName | 'main', string>> = {
       'installed (the next start reconciles by diff); SIGHUP reloads the config file. tc ports get\n' +
       "their table's shared flower block (tc.policy); a block the NIC refuses follows tc.fallback.\n" +
       'What fails to install is retried with backoff; meanwhile /status says "degraded" and lists it.\n' +
+      'Traffic a netfilter chain could act on (forward, pre/postrouting, ingress) stays with the kernel\n' +
+      'unless the config says firewall: bypass; nf_tables changes are followed as they happen.\n' +
       'In a namespace, run it with `ip netns exec NAME` (the host bpffs is found through /proc).',
   ),
   show: commandUsage(
@@ -197,7 +199,7 @@ export const USAGE: Readonly<Record<CommandName | 'main', string>> = {
   plan: commandUsage(
     'plan',
     'plan [--json | --tc-batch] [options]',
-    'Print the forwarding plan (entries, adjacency groups, punts, skipped routes with reasons).\n--json and --tc-batch are mutually exclusive. --backend plans as `run --backend` would:\n`plan --tc-batch --backend tc` prints the tc rules for ports that are not switchdev representors\n(compressed as the tc backend installs them unless the config says tc.compress: false).',
+    'Print the forwarding plan (entries, adjacency groups, punts, skipped routes with reasons, and\nports handed to the kernel by policy rules or netfilter).\n--json and --tc-batch are mutually exclusive. --backend plans as `run --backend` would:\n`plan --tc-batch --backend tc` prints the tc rules for ports that are not switchdev representors\n(compressed as the tc backend installs them unless the config says tc.compress: false).',
   ),
   apply: commandUsage(
     'apply',
