@@ -41,6 +41,8 @@ export interface StatusJson {
   readonly counts: {
     links: number; neighbors: number; routes: number; entries: number; forward: number; punt: number;
     groups: number; skipped: number; unresolved: number;
+    /** Groups with a route MTU (additive): XDP checks their packets' length, tc ports leave their routes to the kernel. */
+    routeMtu: number;
   } | null;
   readonly events: { applied: number; batches: number; queueDepth: number };
   readonly lastResync: Daemon['lastResync'];
@@ -124,6 +126,7 @@ export function statusOf(d: Daemon): StatusJson {
       groups: plan.groups.length,
       skipped: plan.skipped.length,
       unresolved: plan.skipped.filter((s) => s.reason === 'unresolved-neighbor').length,
+      routeMtu: plan.groups.filter((g) => g.mtu !== undefined).length,
     } : null,
     events: { applied: d.eventsApplied, batches: d.batches, queueDepth: d.queueDepth },
     lastResync: d.lastResync,
@@ -168,7 +171,8 @@ export function statusText(s: StatusJson): string {
   if (s.counts) {
     const c = s.counts;
     lines.push(`mirror: ${c.links} links, ${c.neighbors} neighbours, ${c.routes} routes`);
-    lines.push(`plan: ${c.entries} entries (${c.forward} forward, ${c.punt} punt), ${c.groups} groups, ${c.skipped} skipped (${c.unresolved} unresolved)`);
+    lines.push(`plan: ${c.entries} entries (${c.forward} forward, ${c.punt} punt), ${c.groups} groups, ${c.skipped} skipped (${c.unresolved} unresolved)`
+      + (c.routeMtu ? `, ${c.routeMtu} with a route mtu (tc ports: to the kernel)` : ''));
   }
   lines.push(`events: ${s.events.applied} applied in ${s.events.batches} batches, ${s.events.queueDepth} queued`);
   if (s.lastResync) {
