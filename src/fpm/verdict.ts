@@ -20,7 +20,7 @@
 //            or the agent hasn't synced.
 import type { Family } from '../model/ip.js';
 import { RT_TABLE_LOCAL } from '../model/route.js';
-import type { Plan, PlanEntry } from '../plan/types.js';
+import type { Plan, PlanEntry, PlanGroup } from '../plan/types.js';
 import { compareRows } from '../plan/order.js';
 import type { BackendName } from '../reconcile/types.js';
 import { RTM_F_OFFLOAD, RTM_F_OFFLOAD_FAILED, RTM_F_TRAP } from './messages.js';
@@ -105,6 +105,21 @@ export function entryFor(plan: Plan, key: ZebraRouteKey): PlanEntry | undefined 
   return undefined;
 }
 
+/** The plan's group with this id (groups are sorted by id). */
+function groupById(plan: Plan, id: number): PlanGroup | undefined {
+  const gs = plan.groups;
+  let lo = 0;
+  let hi = gs.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1;
+    const d = gs[mid]!.id - id;
+    if (d === 0) return gs[mid];
+    if (d < 0) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  return undefined;
+}
+
 export function verdictOf(view: OffloadView, key: ZebraRouteKey): VerdictDetail {
   if (!view.kernelHas(`${key.table}|${key.family}|${key.dst}`)) {
     // zebra reports the kernel's own local routes (10.0.0.1/32, proto kernel) in the table of their
@@ -120,6 +135,8 @@ export function verdictOf(view: OffloadView, key: ZebraRouteKey): VerdictDetail 
   const backend = view.backendOf(e.table);
   if (backend === null || backend === 'dry-run') return { verdict: 'kernel', why: 'no backend installs it' };
   const g = e.group !== undefined ? { group: e.group } : {};
+  // flower can't match a length: tc leaves a group with a route MTU to the kernel (plan/types.ts PlanGroup.mtu).
+  if (backend === 'tc' && e.group !== undefined && groupById(view.plan, e.group)?.mtu !== undefined) return { verdict: 'kernel', why: 'route-mtu', ...g };
   if (view.anyFailed === false) return { verdict: 'offload', why: backend, ...g };
   if (view.failed(backend, `entry ${e.table}|${e.dst}`)) return { verdict: 'failed', why: `${backend} entry failed`, ...g };
   if (e.group !== undefined && view.failed(backend, `group ${e.group}`)) return { verdict: 'failed', why: `${backend} group ${e.group} failed`, ...g };

@@ -16,7 +16,11 @@ const entries: PlanEntry[] = [
   { table: 254, family: 6, dst: '2001:db8::/32', action: 'forward', group: 7 },
   { table: 1001, family: 4, dst: '10.0.0.0/8', action: 'forward', group: 11 },
 ];
-const plan: Plan = { ports: [], groups: [], entries, skipped: [], ttlPunt: true, tables: [254, 1001] };
+// Group 9 carries a route MTU (README "How the plan is built"): tc leaves it to the kernel, XDP forwards what fits.
+const plan: Plan = {
+  ports: [], entries, skipped: [], ttlPunt: true, tables: [254, 1001],
+  groups: [7, 8, 9, 11].map((id) => ({ id, key: `k${id}`, members: [], bucketBits: 0, buckets: [-1], ...(id === 9 ? { mtu: 1000 } : {}) })),
+};
 
 function view(opts: { kernel?: string[]; failed?: string[]; tc?: number[]; dry?: boolean } = {}): OffloadView {
   const kernel = new Set(opts.kernel ?? [
@@ -49,6 +53,8 @@ describe('FPM verdicts', () => {
     ['its entry failed', view({ failed: ['xdp entry 254|10.0.0.0/8'] }), k(254, 4, '10.0.0.0/8'), 'failed', 'xdp entry failed'],
     ['its group failed', view({ tc: [254], failed: ['tc group 7'] }), k(254, 6, '2001:db8::/32'), 'failed', 'tc group 7 failed'],
     ['the whole batch failed', view({ failed: ['xdp batch'] }), k(254, 4, '192.0.2.0/24'), 'failed', 'xdp batch failed'],
+    ['a route MTU on tc: the kernel forwards it', view({ tc: [254] }), k(254, 4, '192.0.2.0/24'), 'kernel', 'route-mtu'],
+    ['a route MTU on XDP: offloaded (longer packets go to the kernel)', view(), k(254, 4, '192.0.2.0/24'), 'offload', 'xdp'],
     ["another backend's failure is not this one's", view({ failed: ['tc entry 254|10.0.0.0/8'] }), k(254, 4, '10.0.0.0/8'), 'offload', 'xdp'],
     ['no kernel route (yet): no answer', view({ kernel: [] }), k(254, 4, '10.0.0.0/8'), 'wait', 'no kernel route'],
     ["zebra's local route (main table in FPM, local table in the kernel)", view({ kernel: ['255|4|10.0.0.1/32'] }), k(254, 4, '10.0.0.1/32'), 'kernel', 'local'],
