@@ -186,6 +186,8 @@ const G_MTU = 9;        // egress eth5, MTU 1000
 const G_ALL_PUNT = 11;  // one bucket, punted
 const G_BAD_INDEX = 12; // bucket names member 3 of 1
 const G_NO_DEV = 13;    // egress ifindex that does not exist
+const G_ROUTE_MTU = 14; // via eth2 (MTU 1500), route MTU 900
+const G_ROUTE_MTU_ABOVE = 15; // egress eth5 (MTU 1000), route MTU 1200: the device decides
 const G_MISSING = 999;  // routes point at it, it is never written
 
 describe.skipIf(!isRoot())('fib_offload.bpf.o under BPF_PROG_TEST_RUN', () => {
@@ -301,16 +303,18 @@ describe.skipIf(!isRoot())('fib_offload.bpf.o under BPF_PROG_TEST_RUN', () => {
     X.setGroup(G_ALL_PUNT, [A], [BUCKET_PUNT]);
     X.setGroup(G_BAD_INDEX, [A], [3]);
     X.setGroup(G_NO_DEV, [{ ifindex: 9999, dmac: NH_A, smac: pmac.eth2 }], [0]);
+    X.setGroup(G_ROUTE_MTU, [A], [0], 900);
+    X.setGroup(G_ROUTE_MTU_ABOVE, [C], [0], 1200);
 
     for (const [dst, g] of [
       ['10.0.0.0/8', G_A], ['10.9.0.0/16', G_ECMP], ['10.10.0.0/16', G_HALF_PUNT], ['10.10.1.0/24', G_ALL_PUNT],
       ['10.10.2.0/24', G_BAD_INDEX], ['10.11.0.0/16', G_MISSING], ['10.12.0.0/16', G_HAIRPIN], ['10.13.0.0/16', G_NO_TX],
-      ['10.13.1.0/24', G_NO_DEV], ['10.14.0.0/16', G_MTU],
+      ['10.13.1.0/24', G_NO_DEV], ['10.14.0.0/16', G_MTU], ['10.15.0.0/16', G_ROUTE_MTU], ['10.16.0.0/16', G_ROUTE_MTU_ABOVE],
       // Routes covering the special addresses: without its checks the program would forward these.
       ['224.0.0.0/4', G_A], ['127.0.0.0/8', G_A], ['0.0.0.0/8', G_A], ['255.255.255.255/32', G_A],
       // ... and their neighbours, which are ordinary unicast.
       ['223.0.0.0/8', G_A], ['240.0.0.0/5', G_A], ['1.0.0.0/8', G_A], ['128.0.0.0/8', G_A],
-      ['2001:db8::/32', G_A], ['2001:db8:9::/48', G_ECMP], ['2001:db8:14::/48', G_MTU],
+      ['2001:db8::/32', G_A], ['2001:db8:9::/48', G_ECMP], ['2001:db8:14::/48', G_MTU], ['2001:db8:15::/48', G_ROUTE_MTU],
       ['fe80::/10', G_A], ['ff00::/8', G_A], ['fec0::/10', G_A], ['::1/128', G_A], ['::/128', G_A],
     ] as const) X.setRoute(T1, dst, 'forward', g);
     X.setRoute(T1, '10.1.2.0/24', 'punt');
@@ -685,6 +689,19 @@ describe.skipIf(!isRoot())('fib_offload.bpf.o under BPF_PROG_TEST_RUN', () => {
       expectPass(v4({ dst: '10.14.0.1', payload: udpFor(1001, 20) }, pmac.eth1, { tci: 10 }), 'eth1', 'mtu');
       const padded = Buffer.concat([v4({ dst: '10.14.0.1', payload: udpFor(1000, 20) }), Buffer.alloc(20)]);
       expectForward(padded, 'eth1', G_MTU, C);
+    });
+
+    it('route MTU (the group\'s): up to it forwarded, one byte more passed, before any rewrite; tag and padding do not count', () => {
+      expectForward(v4({ dst: '10.15.0.1', payload: udpFor(900, 20) }), 'eth1', G_ROUTE_MTU, A);
+      expectPass(v4({ dst: '10.15.0.1', payload: udpFor(901, 20) }), 'eth1', 'mtu');
+      expectForward(v6({ dst: '2001:db8:15::1', payload: udpFor(900, 40) }), 'eth1', G_ROUTE_MTU, A);
+      expectPass(v6({ dst: '2001:db8:15::1', payload: udpFor(901, 40) }), 'eth1', 'mtu');
+      expectForward(v4({ dst: '10.15.0.1', payload: udpFor(900, 20) }, pmac.eth1, { tci: 10 }), 'eth1', G_ROUTE_MTU, A);
+      expectPass(v4({ dst: '10.15.0.1', payload: udpFor(901, 20) }, pmac.eth1, { tci: 10 }), 'eth1', 'mtu');
+      expectForward(Buffer.concat([v4({ dst: '10.15.0.1', payload: udpFor(900, 20) }), Buffer.alloc(30)]), 'eth1', G_ROUTE_MTU, A);
+      // A route MTU above the device's: the device MTU still decides.
+      expectForward(v4({ dst: '10.16.0.1', payload: udpFor(1000, 20) }), 'eth1', G_ROUTE_MTU_ABOVE, C);
+      expectPass(v4({ dst: '10.16.0.1', payload: udpFor(1001, 20) }), 'eth1', 'mtu');
     });
 
     it('hairpin: egress = ingress is the kernel\'s (it also sends a redirect)', () => {

@@ -212,8 +212,9 @@ export class XdpRunner {
     this.maps.set(family === 4 ? 'fo_lpm4' : 'fo_lpm6', key, encodeRouteValue({ action, group }));
   }
 
-  setGroup(id: number, members: readonly MemberRecord[], buckets: readonly number[]): void {
-    this.maps.set('fo_groups', encodeGroupKey(id), encodeGroupValue({ members, buckets } satisfies Pick<GroupRecord, 'members' | 'buckets'>));
+  /** `mtu`: the group's route MTU (0 or absent: none). */
+  setGroup(id: number, members: readonly MemberRecord[], buckets: readonly number[], mtu = 0): void {
+    this.maps.set('fo_groups', encodeGroupKey(id), encodeGroupValue({ members, buckets, mtu } satisfies Pick<GroupRecord, 'members' | 'buckets' | 'mtu'>));
   }
 
   deleteGroup(id: number): void {
