@@ -28,6 +28,23 @@ const TYPE_REASON: Partial<Record<RouteType, SkipReason>> = {
   local: 'local', broadcast: 'broadcast', multicast: 'multicast', anycast: 'anycast',
 };
 
+/** ip6_forward() never uses a smaller MTU (IPV6_MIN_MTU). */
+const IPV6_MIN_MTU = 1280;
+
+/**
+ * The route MTU a packet must fit, when it can matter: the RTAX_MTU metric
+ * (ip_dst_mtu_maybe_forward() honours it when forwarding, locked or not;
+ * ip6_forward() raises it to IPV6_MIN_MTU), if it is below the MTU of one
+ * of the egress ports (or one's MTU is unknown). At or above every egress
+ * MTU the device check already decides, so the route shares its group with
+ * routes without the metric.
+ */
+export function routeMtu(route: Pick<Route, 'family' | 'mtu'>, egress: readonly (PlanPort | undefined)[]): number | undefined {
+  if (route.mtu === undefined || route.mtu === 0) return undefined;
+  const mtu = route.family === 6 ? Math.max(route.mtu, IPV6_MIN_MTU) : route.mtu;
+  return egress.some((p) => p === undefined || p.mtu === undefined || mtu < p.mtu) ? mtu : undefined;
+}
+
 /**
  * Member rules (README text):
  * - RTNH_F_DEAD (or egress admin down): the kernel never picks it → excluded,
@@ -44,22 +61,6 @@ const TYPE_REASON: Partial<Record<RouteType, SkipReason>> = {
  *   route stays with the kernel, `egress-not-offloaded` — moving its flows to
  *   the other members would change where traffic goes.
  */
-/**
- * The route MTU a packet must fit, when it can matter: the RTAX_MTU metric
- * (ip_dst_mtu_maybe_forward() honours it when forwarding, locked or not;
- * ip6_forward() raises it to IPV6_MIN_MTU), if it is below the MTU of one
- * of the egress ports (or one's MTU is unknown). At or above every egress
- * MTU the device check already decides, so the route shares its group with
- * routes without the metric.
- */
-export function routeMtu(route: Pick<Route, 'family' | 'mtu'>, egress: readonly (PlanPort | undefined)[]): number | undefined {
-  if (route.mtu === undefined || route.mtu === 0) return undefined;
-  const mtu = route.family === 6 ? Math.max(route.mtu, IPV6_MIN_MTU) : route.mtu;
-  return egress.some((p) => p === undefined || p.mtu === undefined || mtu < p.mtu) ? mtu : undefined;
-}
-
-const IPV6_MIN_MTU = 1280;
-
 function slotState(nh: ResolvedNexthop, ignoreLinkdown: boolean): SlotState {
   if (nh.dead) return 'excluded';
   if (nh.linkdown) return ignoreLinkdown ? 'excluded' : 'punt';
@@ -96,7 +97,7 @@ export function classifyRoute(rr: ResolvedRoute, ctx: ClassifyContext): Verdict 
 
   // Most routes share a few nexthop sets: look the verdict up by everything
   // it depends on (identity, state, MAC per member) before building anything.
-  const mtu = route.mtu === undefined ? undefined : routeMtu(route, nexthops.map((nh) => (nh.ifindex === null ? null : ctx.ports.get(nh.ifindex))).filter((p) => p !== null));
+  const mtu = route.mtu === undefined ? undefined : routeMtu(route, nexthops.flatMap((nh) => (nh.ifindex === null ? [] : [ctx.ports.get(nh.ifindex)])));
   let memo = route.nhId !== null ? `nh:${route.nhId}|` : '|';
   if (mtu !== undefined) memo = `mtu${mtu}${memo}`;
   if (nexthops.length === 1) memo += memoPart(nexthops[0]!, ctx.ignoreLinkdown);
