@@ -13,6 +13,7 @@ import {
   NLMSG_HDRLEN, RTM_NEWNEIGH, RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV4_ROUTE, RTNLGRP_IPV6_IFADDR,
   RTNLGRP_IPV6_ROUTE, RTNLGRP_LINK, RTNLGRP_NEIGH, RTNLGRP_NEXTHOP, rtmName,
 } from '../src/netlink/codec/constants.js';
+import { RTNLGRP_IPV4_NETCONF } from '../src/netlink/codec/netconf.js';
 import { forEachMessage } from '../src/netlink/codec/header.js';
 import { DUMPS, encodeNeighborUse } from '../src/netlink/codec/requests.js';
 import { RtnlChannel, RtnlSubscription } from '../src/netlink/socket.js';
@@ -54,7 +55,7 @@ async function dumpMode(): Promise<void> {
  */
 async function listenMode(): Promise<void> {
   const groups = [RTNLGRP_LINK, RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR, RTNLGRP_IPV4_ROUTE, RTNLGRP_IPV6_ROUTE,
-    RTNLGRP_NEIGH, RTNLGRP_NEXTHOP];
+    RTNLGRP_NEIGH, RTNLGRP_NEXTHOP, RTNLGRP_IPV4_NETCONF];
   const sub = new RtnlSubscription(groups, 4 << 20);
   const ch = new RtnlChannel();
   const segments: { label: string; messages: RawMessage[] }[] = [{ label: 'before-first-mark', messages: [] }];
@@ -336,6 +337,30 @@ function scenarioRoutesMtu(): void {
   save(sc, dumpInside().filter((m) => isRoute(m) && mtuRoute(m)));
 }
 
+/** IPv4 netconf (rp_filter): the dump, and the notifications of sysctl changes and of a device coming and going. */
+async function scenarioNetconf(): Promise<void> {
+  const sc = new Scenario('netconf');
+  freshNamespaces(sc);
+  veth(sc, 0);
+  veth(sc, 1);
+  sc.sysctl('net.ipv4.conf.all.rp_filter=0');
+  sc.sysctl('net.ipv4.conf.default.rp_filter=2');
+  sc.sysctl('net.ipv4.conf.v0.rp_filter=1');
+  sc.sysctl('net.ipv4.conf.v1.rp_filter=0');
+  const setup = [...sc.commands];
+  save(sc, dumpInside().filter((m) => m.type === 80));
+  const L = new Listener();
+  await L.step(sc, 'dev-rp-filter', () => sc.sysctl('net.ipv4.conf.v1.rp_filter=2'));
+  await L.step(sc, 'all-rp-filter', () => sc.sysctl('net.ipv4.conf.all.rp_filter=1'));
+  await L.step(sc, 'link-add', () => veth(sc, 2), 'a new device gets conf.default (rp_filter 2)');
+  await L.step(sc, 'link-del', () => sc.ip('link', 'del', 'dev', 'v2'));
+  await L.finish();
+  const segs = L.segments.map((s) => ({ ...s, messages: s.messages.filter((m) => m.type === 80 || m.type === 81) }));
+  const path = join(outDir, 'events-netconf.json');
+  writeFileSync(path, JSON.stringify({ scenario: 'events-netconf', kernel: release(), iproute2: sh('ip', ['-V']).trim(), setup, segments: segs }, null, 1) + '\n');
+  process.stdout.write(`${path}: ${segs.map((s) => `${s.label}=${s.messages.length}`).join(' ')}\n`);
+}
+
 /** Nexthop objects and routes using them, dumped with compat mode 1 (default) and then 0. */
 function scenarioNexthops(): void {
   const sc = new Scenario('nexthops');
@@ -524,7 +549,8 @@ async function orchestrate(argv: string[]): Promise<void> {
   process.once('SIGTERM', onSignal);
   try {
     if (only === 'routes-mtu') { scenarioRoutesMtu(); return; }
-    if (only !== undefined) throw new Error(`--only: no scenario ${only} (routes-mtu)`);
+    if (only === 'netconf') { await scenarioNetconf(); return; }
+    if (only !== undefined) throw new Error(`--only: no scenario ${only} (routes-mtu, netconf)`);
     scenarioLinks();
     scenarioAddresses();
     scenarioNeighbors();
@@ -532,6 +558,7 @@ async function orchestrate(argv: string[]): Promise<void> {
     scenarioRoutesV6();
     scenarioRoutesMtu();
     scenarioNexthops();
+    await scenarioNetconf();
     await scenarioEvents();
   } finally {
     cleanup();

@@ -133,7 +133,7 @@ export class Batcher {
     }
     if (deltas.length > 0) {
       const merged = mergeDeltas(deltas);
-      const hasOther = merged.links.size > 0 || merged.neighbors.size > 0 || merged.nexthops.size > 0 || merged.addressesChanged || merged.rulesChanged || merged.firewallChanged;
+      const hasOther = merged.links.size > 0 || merged.neighbors.size > 0 || merged.nexthops.size > 0 || merged.addressesChanged || merged.rulesChanged || merged.firewallChanged || merged.netconfChanged;
       if (hasOther) this.other = this.other ? mergeDeltas([this.other, merged]) : merged;
     }
     if (this.dirty.size === 0 && this.other === null) {
@@ -148,6 +148,7 @@ export class Batcher {
       b.addressesChanged = this.other.addressesChanged;
       b.rulesChanged = this.other.rulesChanged;
       b.firewallChanged = this.other.firewallChanged;
+      b.netconfChanged = this.other.netconfChanged;
     }
     if (this.dirty.size <= this.cap) {
       b.addRoutes(this.dirty);

@@ -16,6 +16,8 @@ export interface MirrorDelta {
   readonly rulesChanged: boolean;
   /** Netfilter's chains or legacy tables changed. */
   readonly firewallChanged: boolean;
+  /** A device's (or conf.all's) rp_filter changed. */
+  readonly netconfChanged: boolean;
 }
 
 /** Accumulates a delta while the mirror applies an event; the only mutable form. */
@@ -27,6 +29,7 @@ export class DeltaBuilder {
   addressesChanged = false;
   rulesChanged = false;
   firewallChanged = false;
+  netconfChanged = false;
 
   addRoutes(keys: Iterable<string> | undefined): void {
     if (!keys) return;
@@ -42,6 +45,7 @@ export class DeltaBuilder {
       addressesChanged: this.addressesChanged,
       rulesChanged: this.rulesChanged,
       firewallChanged: this.firewallChanged,
+      netconfChanged: this.netconfChanged,
     };
   }
 }
@@ -52,7 +56,7 @@ export function emptyDelta(): MirrorDelta {
 
 export function isEmptyDelta(d: MirrorDelta): boolean {
   return d.routes.size === 0 && d.neighbors.size === 0 && d.links.size === 0
-    && d.nexthops.size === 0 && !d.addressesChanged && !d.rulesChanged && !d.firewallChanged;
+    && d.nexthops.size === 0 && !d.addressesChanged && !d.rulesChanged && !d.firewallChanged && !d.netconfChanged;
 }
 
 /** Union of deltas, for consumers that batch events (e.g. every 100 ms) before planning. */
@@ -66,6 +70,7 @@ export function mergeDeltas(deltas: Iterable<MirrorDelta>): MirrorDelta {
     b.addressesChanged ||= d.addressesChanged;
     b.rulesChanged ||= d.rulesChanged;
     b.firewallChanged ||= d.firewallChanged;
+    b.netconfChanged ||= d.netconfChanged;
   }
   return b.finish();
 }

@@ -80,6 +80,7 @@ export function applyEvent(t: KernelTables, ev: KernelEvent): void {
     // matches, not the rule, so nothing here is silent. The planner matches names against links.
     case 'rule': if (ev.op === 'new') t.setRule(ev.rule); else t.deleteRule(ev.rule); return;
     case 'firewall': t.setFirewall(ev.firewall); return;
+    case 'netconf': if (ev.op === 'new') t.setNetconf(ev.netconf); else t.deleteNetconf(ev.netconf.ifindex); return;
   }
 }
 

@@ -9,6 +9,7 @@ import type { NexthopObject } from '../model/nexthop.js';
 import type { MirrorView, ResolvedRoute } from '../model/resolved.js';
 import type { Route } from '../model/route.js';
 import type { FirewallState } from '../model/firewall.js';
+import { mergeNetconf, type RpFilter } from '../model/netconf.js';
 import type { PolicyRule } from '../model/rule.js';
 import { DeltaBuilder, type MirrorDelta } from './delta.js';
 import { applyEvent } from './kernel-rules.js';
@@ -50,6 +51,7 @@ export class Mirror implements MirrorView {
     for (const r of s.routes) t.loadRoute(r);
     if (s.rules) t.rules = [...s.rules];
     if (s.firewall) t.firewall = s.firewall;
+    for (const n of s.netconf ?? []) t.netconf.set(n.ifindex, mergeNetconf(t.netconf.get(n.ifindex), n));
     t.delta = new DeltaBuilder();
     return m;
   }
@@ -82,6 +84,10 @@ export class Mirror implements MirrorView {
 
   firewall(): FirewallState | null {
     return this.t.firewall;
+  }
+
+  rpFilter(ifindex: number): RpFilter {
+    return this.t.rpFilter(ifindex);
   }
 
   routes(): Iterable<Route> {

@@ -11,6 +11,7 @@ import { addressKey } from '../model/address.js';
 import { addrBits, formatIp, isMulticast, maskBytes, parseIp, type Family } from '../model/ip.js';
 import type { Link } from '../model/link.js';
 import { sameFirewall, type FirewallState } from '../model/firewall.js';
+import { effectiveRpFilter, mergeNetconf, NETCONF_ALL, NETCONF_DEFAULT, type Netconf, type RpFilter } from '../model/netconf.js';
 import { neighborKey, type Neighbor } from '../model/neighbor.js';
 import type { NexthopObject } from '../model/nexthop.js';
 import { ipv6DeviceRouteIfindex, prefixKey, type Route } from '../model/route.js';
@@ -152,6 +153,8 @@ export class KernelTables {
   rules: PolicyRule[] | null = null;
   /** Netfilter as last read; null when never read (synthetic snapshots). */
   firewall: FirewallState | null = null;
+  /** IPv4 netconf by ifindex (NETCONF_ALL, NETCONF_DEFAULT, devices). */
+  readonly netconf = new Map<number, Netconf>();
 
   /** Where mutations record what changed; the mirror swaps in a fresh one per apply(). */
   delta = new DeltaBuilder();
@@ -205,6 +208,30 @@ export class KernelTables {
       if (a !== undefined) out.push(a);
     }
     return out;
+  }
+
+  // ---- netconf ---------------------------------------------------------------
+
+  /** A netconf notification: only rp_filter matters to the plan, so only its change is a delta. */
+  setNetconf(n: Netconf): void {
+    const old = this.netconf.get(n.ifindex);
+    const next = mergeNetconf(old, n);
+    this.netconf.set(n.ifindex, next);
+    if ((old?.rpFilter ?? null) !== next.rpFilter) this.delta.netconfChanged = true;
+  }
+
+  deleteNetconf(ifindex: number): void {
+    if (this.netconf.delete(ifindex)) this.delta.netconfChanged = true;
+  }
+
+  /**
+   * The rp_filter the kernel applies to packets arriving on `ifindex`:
+   * max(conf.all, conf.DEV). A device with no record yet has what it was
+   * created with, conf.default (a change since would have been notified).
+   */
+  rpFilter(ifindex: number): RpFilter {
+    const dev = this.netconf.get(ifindex) ?? this.netconf.get(NETCONF_DEFAULT);
+    return effectiveRpFilter(this.netconf.get(NETCONF_ALL)?.rpFilter ?? null, dev?.rpFilter ?? null);
   }
 
   // ---- netfilter ---------------------------------------------------------------

@@ -5,6 +5,7 @@ import type { Neighbor } from './neighbor.js';
 import type { NexthopObject } from './nexthop.js';
 import type { Route } from './route.js';
 import type { FirewallState } from './firewall.js';
+import type { Netconf } from './netconf.js';
 import type { PolicyRule } from './rule.js';
 
 export type EventOp = 'new' | 'del';
@@ -16,6 +17,8 @@ export type KernelEvent =
   | { readonly kind: 'nexthop'; readonly op: EventOp; readonly nexthop: NexthopObject }
   | { readonly kind: 'route'; readonly op: EventOp; readonly route: Route }
   | { readonly kind: 'rule'; readonly op: EventOp; readonly rule: PolicyRule }
+  /** IPv4 per-device configuration (rp_filter): a notification carries only what changed. */
+  | { readonly kind: 'netconf'; readonly op: EventOp; readonly netconf: Netconf }
   /** Netfilter changed: the whole state as read again after the change (nf_tables notifications). */
   | { readonly kind: 'firewall'; readonly op: 'new'; readonly firewall: FirewallState };
 
@@ -34,6 +37,8 @@ export interface KernelSnapshot {
    * assumes the kernel's default rules.
    */
   readonly rules?: readonly PolicyRule[];
+  /** IPv4 per-device configuration (conf.all, conf.default and each device). Absent when not dumped: rp_filter off. */
+  readonly netconf?: readonly Netconf[];
   /** Netfilter on the forwarding path. Absent when the source did not read it (synthetic snapshots): no firewall. */
   readonly firewall?: FirewallState;
 }

@@ -8,3 +8,4 @@ export * from './rule.js';
 export * from './events.js';
 export * from './resolved.js';
 export * from './firewall.js';
+export * from './netconf.js';

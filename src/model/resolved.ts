@@ -7,6 +7,7 @@ import type { Neighbor, NudState } from './neighbor.js';
 import type { NexthopObject } from './nexthop.js';
 import type { Route } from './route.js';
 import type { FirewallState } from './firewall.js';
+import type { RpFilter } from './netconf.js';
 import type { PolicyRule } from './rule.js';
 
 export type NexthopKind =
@@ -61,6 +62,8 @@ export interface MirrorView {
   nexthopObject(id: number): NexthopObject | undefined;
   /** Policy rules in the kernel's list order; null when they were never dumped (then the kernel's defaults are assumed). */
   policyRules(): readonly PolicyRule[] | null;
+  /** The IPv4 reverse-path filter the kernel applies on a device: max(conf.all, conf.DEV). */
+  rpFilter(ifindex: number): RpFilter;
   /** Netfilter as last read; null when it was never read (synthetic snapshots: no firewall assumed). */
   firewall(): FirewallState | null;
   /** Every route the kernel holds, including ones shadowed by a lower metric. */

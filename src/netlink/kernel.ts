@@ -2,13 +2,14 @@
 // follows the multicast groups as typed KernelEvents. The only module, with
 // socket.ts, that touches the `netlink` package.
 import { EventEmitter } from 'node:events';
-import type { Address, KernelEvent, KernelSnapshot, Link, Neighbor, NexthopObject, PolicyRule, Route } from '../model/index.js';
+import type { Address, KernelEvent, KernelSnapshot, Link, Neighbor, Netconf, NexthopObject, PolicyRule, Route } from '../model/index.js';
 import { ConfigError, NetlinkError } from '../errors.js';
 import {
   RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV4_ROUTE, RTNLGRP_IPV6_IFADDR, RTNLGRP_IPV6_ROUTE, RTNLGRP_LINK, RTNLGRP_NEIGH,
   RTNLGRP_IPV4_RULE, RTNLGRP_IPV6_RULE, RTNLGRP_NEXTHOP, RTM_GETRULE, RTM_NEWNEIGH, rtmName,
 } from './codec/constants.js';
 import { decodeEvent } from './codec/decode.js';
+import { RTNLGRP_IPV4_NETCONF } from './codec/netconf.js';
 import { forEachMessage } from './codec/header.js';
 import { DUMPS, encodeNeighborUse, type DumpRequest } from './codec/requests.js';
 import { FirewallSource } from './firewall.js';
@@ -17,7 +18,7 @@ import { sameFirewall, type FirewallState } from '../model/firewall.js';
 
 export const EVENT_GROUPS: readonly number[] = [
   RTNLGRP_LINK, RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR, RTNLGRP_IPV4_ROUTE, RTNLGRP_IPV6_ROUTE,
-  RTNLGRP_NEIGH, RTNLGRP_NEXTHOP, RTNLGRP_IPV4_RULE, RTNLGRP_IPV6_RULE,
+  RTNLGRP_NEIGH, RTNLGRP_NEXTHOP, RTNLGRP_IPV4_RULE, RTNLGRP_IPV6_RULE, RTNLGRP_IPV4_NETCONF,
 ];
 
 /** Default event socket buffer: big enough for a BGP full-table burst between two reads. */
@@ -49,6 +50,7 @@ export async function dumpSnapshot(channel: RtnlChannel, counters?: AdapterCount
     const nexthops: NexthopObject[] = [];
     const routes: Route[] = [];
     let rules: PolicyRule[] | undefined = [];
+    const netconf: Netconf[] = [];
     const dumpOne = (d: DumpRequest): Promise<number> => channel.dump(d.type, d.payload, (type, _flags, _seq, _pid, buf, off, end) => {
       const ev = decodeEvent(type, buf, off, end);
       if (!ev || ev.op !== 'new') return;
@@ -59,6 +61,7 @@ export async function dumpSnapshot(channel: RtnlChannel, counters?: AdapterCount
         case 'nexthop': nexthops.push(ev.nexthop); break;
         case 'route': routes.push(ev.route); break;
         case 'rule': rules?.push(ev.rule); break;
+        case 'netconf': netconf.push(ev.netconf); break;
       }
     }, `${rtmName(d.type)} dump (${d.what})`);
     try {
@@ -73,7 +76,7 @@ export async function dumpSnapshot(channel: RtnlChannel, counters?: AdapterCount
         }
       }
       if (counters) counters.dumps++;
-      return { links, addresses, neighbors, nexthops, routes, ...(rules ? { rules } : {}) };
+      return { links, addresses, neighbors, nexthops, routes, ...(rules ? { rules } : {}), netconf };
     } catch (err) {
       if (!(err instanceof DumpInterruptedError) || attempt >= MAX_DUMP_ATTEMPTS) throw err;
       if (counters) counters.dumpRetries++;

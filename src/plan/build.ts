@@ -84,7 +84,7 @@ export function buildPlanState(view: MirrorView, opts: PlanOptions): BuiltPlan {
   const tables = [...new Set(opts.tables ?? defaultTables(view))].filter((t) => t !== RT_TABLE_LOCAL).sort((a, b) => a - b);
   const ruled = policyPorts(view, selectPorts(view.links(), opts.ports, opts.backendFor, (i) => view.tableOfLink(i)), tables);
   const { policy, policyOverlays } = ruled;
-  const { ports, firewall } = firewallPorts(view, ruled.ports, opts);
+  const { ports, firewall } = firewallPorts(view, rpFilterPorts(view, ruled.ports), opts);
   const offload = new Map<number, PlanPort>();
   for (const p of ports) if (p.backend !== 'none') offload.set(p.ifindex, p);
   const bitsCap = opts.bucketBits ?? DEFAULT_BUCKET_BITS;
@@ -237,6 +237,21 @@ function policyPorts(view: MirrorView, selected: PlanPort[], tables: readonly nu
     return v.table === p.table ? p : { ...p, table: v.table };
   });
   return { ports, policy: [...portPunts, ...prefixPunts], policyOverlays };
+}
+
+/**
+ * The reverse-path filter (net.ipv4.conf.{all,DEV}.rp_filter) of each
+ * offload port. The kernel drops a packet whose source fails it; neither
+ * data plane checks sources yet, so such a port's ingress stays with the
+ * kernel (reason 'rp-filter'), unless the rules already punt it.
+ */
+function rpFilterPorts(view: MirrorView, ports: PlanPort[]): PlanPort[] {
+  return ports.map((p) => {
+    if (p.backend === 'none') return p;
+    const rp = view.rpFilter(p.ifindex);
+    if (rp === 'off') return p;
+    return { ...p, rpFilter: rp, ...(p.policy ? {} : { policy: { reason: 'rp-filter' as const, rule: `rp_filter ${rp}` } }) };
+  });
 }
 
 /**

@@ -60,7 +60,7 @@ export function sameGroup(a: PlanGroup, b: PlanGroup): boolean {
 
 function samePort(a: PlanPort, b: PlanPort): boolean {
   return a.backend === b.backend && a.table === b.table && a.dev === b.dev && a.mac === b.mac
-    && a.policy?.reason === b.policy?.reason && a.policy?.rule === b.policy?.rule;
+    && a.policy?.reason === b.policy?.reason && a.policy?.rule === b.policy?.rule && a.rpFilter === b.rpFilter;
 }
 
 /**

@@ -39,7 +39,7 @@ export interface DeltaView extends MirrorView {
 }
 
 /** How a step was planned: incrementally, or from scratch and why. */
-export type PlanHow = 'incremental' | 'links' | 'addresses' | 'rules' | 'firewall' | 'local-table' | 'large' | 'group-rename';
+export type PlanHow = 'incremental' | 'links' | 'addresses' | 'rules' | 'firewall' | 'netconf' | 'local-table' | 'large' | 'group-rename';
 
 export interface PlanStep {
   readonly state: PlanState;
@@ -120,6 +120,7 @@ export class PlanState {
     if (delta.addressesChanged) return scratch('addresses');
     if (delta.rulesChanged) return scratch('rules');
     if (delta.firewallChanged) return scratch('firewall');
+    if (delta.netconfChanged) return scratch('netconf');
     if (delta.routes.size + delta.neighbors.size > Math.max(LARGE_MIN, LARGE_SHARE * this.plan.entries.length)) return scratch('large');
     const step = new Step(this, view, opts);
     const how = step.run(delta);

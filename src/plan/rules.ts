@@ -51,12 +51,14 @@ export type PolicyReason =
   /** IPv4 and IPv6 traffic of the port go to different tables; the port record holds one. */
   | 'family-tables-differ'
   /** Not a rule: a netfilter chain could act on the port's traffic (plan/firewall.ts). */
-  | 'firewall';
+  | 'firewall'
+  /** Not a rule: the port's rp_filter is on, and the data plane does not check sources. */
+  | 'rp-filter';
 
 export const POLICY_REASONS: readonly PolicyReason[] = [
   'source', 'fwmark', 'uidrange', 'ipproto', 'ports', 'tos', 'tun-id', 'unknown-selector', 'invert', 'suppress',
   'goto', 'blackhole', 'unreachable', 'prohibit', 'unknown-action', 'other-table', 'table-not-offloaded', 'no-lookup',
-  'family-tables-differ', 'firewall',
+  'family-tables-differ', 'firewall', 'rp-filter',
 ];
 
 /** Traffic the rules leave to the kernel: a whole port, or one destination prefix of a table. */

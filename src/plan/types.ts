@@ -25,6 +25,8 @@ export interface PlanPort {
    * leave its ingress to the kernel.
    */
   readonly policy?: { readonly reason: PolicyReason; readonly rule: string | null };
+  /** The port's effective IPv4 reverse-path filter (max of conf.all and its own), when on. */
+  readonly rpFilter?: 'strict' | 'loose';
 }
 
 /** One usable member of an adjacency group. */

@@ -225,7 +225,7 @@ describe('link, address, neighbour, nexthop edge cases', () => {
 });
 
 describe('requests', () => {
-  it('dumps links, addresses, neighbours, nexthops, routes v4 and v6, then rules', () => {
+  it('dumps links, addresses, neighbours, nexthops, routes v4 and v6, then rules and IPv4 netconf', () => {
     expect(DUMPS.map((d) => [d.type, d.what, d.payload.toString('hex')])).toEqual([
       [RTM_GETLINK, 'links', '00'.repeat(16)],
       [RTM_GETADDR, 'addresses', '00'.repeat(8)],
@@ -235,6 +235,7 @@ describe('requests', () => {
       [RTM_GETROUTE, 'routes v4', '02' + '00'.repeat(11)],
       [RTM_GETROUTE, 'routes v6', '0a' + '00'.repeat(11)],
       [34 /* RTM_GETRULE */, 'rules', '00'.repeat(12)],
+      [82 /* RTM_GETNETCONF */, 'netconf v4', '02' + '00'.repeat(3)],
     ]);
     expect(encodeMessage(DUMPS[0]!.type, NLM_F_REQUEST | NLM_F_DUMP, 1, DUMPS[0]!.payload).length).toBe(32);
   });

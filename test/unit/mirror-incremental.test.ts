@@ -44,7 +44,7 @@ function build(): Mirror {
 function delta(over: Partial<{ routes: string[]; neighbors: string[]; links: number[]; nexthops: number[]; addressesChanged: boolean }>): MirrorDelta {
   return {
     routes: new Set(over.routes ?? []), neighbors: new Set(over.neighbors ?? []), links: new Set(over.links ?? []),
-    nexthops: new Set(over.nexthops ?? []), addressesChanged: over.addressesChanged ?? false, rulesChanged: false, firewallChanged: false,
+    nexthops: new Set(over.nexthops ?? []), addressesChanged: over.addressesChanged ?? false, rulesChanged: false, firewallChanged: false, netconfChanged: false,
   };
 }
 

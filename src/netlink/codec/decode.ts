@@ -11,6 +11,7 @@ import { decodeNeighbor } from './neigh.js';
 import { decodeNexthop } from './nexthop.js';
 import { decodeRoute } from './route.js';
 import { decodeRule } from './rule.js';
+import { decodeNetconf, RTM_DELNETCONF, RTM_NEWNETCONF } from './netconf.js';
 
 type EventDecoder = (buf: Buffer, off: number, end: number) => KernelEvent | null;
 
@@ -40,6 +41,11 @@ const rule = (op: EventOp): EventDecoder => (b, o, e) => {
   return v && { kind: 'rule', op, rule: v };
 };
 
+const netconf = (op: EventOp): EventDecoder => (b, o, e) => {
+  const v = decodeNetconf(b, o, e);
+  return v && { kind: 'netconf', op, netconf: v };
+};
+
 const DECODERS: ReadonlyMap<number, EventDecoder> = new Map([
   [RTM_NEWLINK, link('new')], [RTM_DELLINK, link('del')],
   [RTM_NEWADDR, addr('new')], [RTM_DELADDR, addr('del')],
@@ -47,6 +53,7 @@ const DECODERS: ReadonlyMap<number, EventDecoder> = new Map([
   [RTM_NEWNEXTHOP, nexthop('new')], [RTM_DELNEXTHOP, nexthop('del')],
   [RTM_NEWROUTE, route('new')], [RTM_DELROUTE, route('del')],
   [RTM_NEWRULE, rule('new')], [RTM_DELRULE, rule('del')],
+  [RTM_NEWNETCONF, netconf('new')], [RTM_DELNETCONF, netconf('del')],
 ]);
 
 /**

@@ -8,6 +8,7 @@ import {
   FIB_RULE_HDR_LEN, RTM_GETADDR, RTM_GETLINK, RTM_GETNEIGH, RTM_GETNEXTHOP, RTM_GETROUTE, RTM_GETRULE, RT_TABLE_UNSPEC,
 } from './constants.js';
 import { encodeAttr } from './header.js';
+import { NETCONFMSG_LEN, RTM_GETNETCONF } from './netconf.js';
 
 export interface DumpRequest {
   /** nlmsg_type (RTM_GET*); send with NLM_F_REQUEST | NLM_F_DUMP. */
@@ -52,6 +53,8 @@ export const DUMPS: readonly DumpRequest[] = Object.freeze([
   // Every family at once: asking for AF_INET6 alone fails (EAFNOSUPPORT) where IPv6 is disabled.
   // The IPMR/IP6MR rules that come back too are dropped by the decoder.
   { type: RTM_GETRULE, payload: withFamily(FIB_RULE_HDR_LEN, AF_UNSPEC), what: 'rules', absentOn: ['EOPNOTSUPP', 'ENOTSUP'] },
+  // conf.all, conf.default and every device: rp_filter.
+  { type: RTM_GETNETCONF, payload: withFamily(NETCONFMSG_LEN, AF_INET), what: 'netconf v4', absentOn: ['EOPNOTSUPP', 'ENOTSUP'] },
 ].map((d) => Object.freeze(d)));
 
 /**
