@@ -8,7 +8,7 @@
 //   6.12  bookworm-backports' kernel: the same, without the 6.1 identity check
 //         (smoke.vmtest.ts); the boot's kernel version is checked here instead
 //
-// The XDP suites (xdp, xdp-ecmp, xdp-prog) also run on the host's kernel; in
+// The XDP suites (xdp, xdp-ecmp, xdp-prog, xdp-mtu) also run on the host's kernel; in
 // the VM they check the program against Debian's 6.1 and 6.12 verifiers and
 // datapaths (6.12 only xdp-ecmp, which loads the program and forwards with it, for CI's time). scripts/vm/deps.sh installs both kernels (6.12 from
 // bookworm-backports) when they are missing.
@@ -41,7 +41,7 @@ interface Report {
 }
 
 const VM_TESTS = readdirSync(join(ROOT, 'test/vm')).filter((f) => f.endsWith('.vmtest.ts')).sort().map((f) => `test/vm/${f}`);
-const XDP_SUITES = ['test/integration/xdp.test.ts', 'test/integration/xdp-ecmp.test.ts', 'test/integration/xdp-prog.test.ts'];
+const XDP_SUITES = ['test/integration/xdp.test.ts', 'test/integration/xdp-ecmp.test.ts', 'test/integration/xdp-prog.test.ts', 'test/integration/xdp-mtu.test.ts'];
 
 interface Boot {
   /** run.sh --kernel: the newest installed /boot/vmlinuz-<kernel>.* */

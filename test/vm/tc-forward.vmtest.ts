@@ -222,6 +222,32 @@ describe('tc flower backend: h1 — dut — h2/h3 with ip_forward off', () => {
     }
   });
 
+  it('route MTU: flower has no length match, so a route with mtu lock 1000 is left to the kernel, which answers as it would alone', () => {
+    h2.ip('addr', 'add', '192.0.2.1/32', 'dev', 'lo');
+    dut.ip('route', 'add', '192.0.2.0/24', 'via', '10.2.0.2', 'dev', 'eth2', 'mtu', 'lock', '1000');
+    try {
+      const r = agent(dut, 'apply', ...PORTS);
+      expect(r.status, r.stdout + r.stderr).toBe(0);
+      // Forwarding off: tc passes it to the kernel, which drops it; the same next hop without a route MTU still forwards.
+      const before = inEchos(h2);
+      expect(ping(h1, '192.0.2.1', '-s', '872').ok).toBe(false);
+      expect(inEchos(h2)).toBe(before);
+      expect(ping(h1, '198.51.100.1').ok).toBe(true);
+      dut.sysctl('net.ipv4.ip_forward', 1);
+      try {
+        h1.ip('route', 'flush', 'cache');
+        expect(ping(h1, '192.0.2.1', '-M', 'do', '-s', '1172', '-c', '1').out).toMatch(/Frag needed and DF set \(mtu = 1000\)/);
+        expect(ping(h1, '192.0.2.1', '-M', 'do', '-s', '872').ok).toBe(true);
+      } finally {
+        dut.sysctl('net.ipv4.ip_forward', 0);
+      }
+    } finally {
+      dut.ip('route', 'del', '192.0.2.0/24');
+      h2.ip('addr', 'del', '192.0.2.1/32', 'dev', 'lo');
+      expect(agent(dut, 'apply', ...PORTS).status).toBe(0);
+    }
+  });
+
   it('ECMP spreads destinations over both members and keeps each on one', () => {
     const seen = { h2: 0, h3: 0 };
     for (const src of ECMP_SRCS) {

@@ -14,6 +14,7 @@ export default defineConfig({
       'test/integration/xdp.test.ts',
       'test/integration/xdp-ecmp.test.ts',
       'test/integration/xdp-prog.test.ts',
+      'test/integration/xdp-mtu.test.ts',
     ],
     fileParallelism: false,
     // TCG is 5-10x slower than the host for packet tests.
