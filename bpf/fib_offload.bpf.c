@@ -215,6 +215,74 @@ struct decision {
 	int family;
 };
 
+/* The IPv4 longest match of addr (network order) in the port's table,
+ * through its flat array when it has one (flat), else the LPM trie: 0 with
+ * *group set when the prefix is forwarded, else the verdict to pass with. */
+static __always_inline __u32 lookup4(void *flat, __u32 table, __be32 addr, __u32 *group)
+{
+	if (flat) {
+		__u32 a = bpf_ntohl(addr);
+		__u32 idx = a >> 8;
+		const __u32 *e = bpf_map_lookup_elem(flat, &idx);
+		__u32 v;
+
+		if (!e)
+			return FO_V_NO_ROUTE;
+		v = *e;
+		if (v & FO_D24_EXT) {
+			idx = FO_TBL24_SIZE + ((v & FO_D24_TBL8_MASK) << 8) + (a & 0xff);
+			e = bpf_map_lookup_elem(flat, &idx);
+			if (!e)
+				return FO_V_NO_ROUTE;
+			v = *e;
+		}
+		if (!(v & FO_D24_FWD))
+			return v & FO_D24_PUNT ? FO_V_ROUTE_PUNT : FO_V_NO_ROUTE;
+		*group = v & FO_D24_GROUP_MASK;
+		return 0;
+	} else {
+		struct fo_lpm4_key key = { .prefixlen = 64, .table_be = bpf_htonl(table) };
+		const struct fo_route_val *rv;
+
+		__builtin_memcpy(key.addr, &addr, 4);
+		rv = bpf_map_lookup_elem(&fo_lpm4, &key);
+		if (!rv)
+			return FO_V_NO_ROUTE;
+		if (rv->action != FO_ACTION_FORWARD)
+			return FO_V_ROUTE_PUNT;
+		*group = rv->group;
+		return 0;
+	}
+}
+
+/* Whether a usable member of the group leaves through ifindex (members are
+ * written out, as in fo_audit_sample(): no loop, no pointer arithmetic). */
+static __always_inline int group_uses(__u32 group, __u32 ifindex)
+{
+	const struct fo_group_val *g = bpf_map_lookup_elem(&fo_groups, &group);
+	__u32 nm;
+
+	if (!g)
+		return 0;
+	nm = g->nmembers;
+#define FO_USES(k)                                       \
+	do {                                             \
+		if ((k) >= nm)                           \
+			return 0;                        \
+		if (g->member[k].ifindex == ifindex)     \
+			return 1;                        \
+	} while (0)
+#define FO_USES_8(k)                                                         \
+	FO_USES(k); FO_USES(k + 1); FO_USES(k + 2); FO_USES(k + 3);          \
+	FO_USES(k + 4); FO_USES(k + 5); FO_USES(k + 6); FO_USES(k + 7)
+	_Static_assert(FO_MAX_MEMBERS == 64, "FO_USES_8 below covers 64 members");
+	FO_USES_8(0); FO_USES_8(8); FO_USES_8(16); FO_USES_8(24);
+	FO_USES_8(32); FO_USES_8(40); FO_USES_8(48); FO_USES_8(56);
+#undef FO_USES_8
+#undef FO_USES
+	return 0;
+}
+
 static __always_inline const struct fo_group_val *
 pick(__u32 group, __u32 hash, const struct fo_member **m, __u32 *index)
 {
@@ -493,10 +561,8 @@ int fib_offload(struct xdp_md *ctx)
 
 	if (proto == bpf_htons(ETH_P_IP)) {
 		struct iphdr *ip = l3;
-		struct fo_lpm4_key key = { .prefixlen = 64, .table_be = bpf_htonl(port->table) };
-		const struct fo_route_val *rv;
 		void *flat;
-		__u32 sum = 0, tot, h, a, group;
+		__u32 sum = 0, tot, h, a, v, group, sgroup;
 		__u16 *w;
 
 		if ((void *)(ip + 1) > end)
@@ -527,33 +593,19 @@ int fib_offload(struct xdp_md *ctx)
 		if ((a >> 28) == 0xe || (a >> 24) == 0 || (a >> 24) == 127 || a == 0xffffffff)
 			PASS(FO_V_SPECIAL);
 		flat = bpf_map_lookup_elem(&fo_flat4, &port->table);
-		if (flat) {
-			/* a still holds the destination, host order. */
-			__u32 idx = a >> 8;
-			const __u32 *e = bpf_map_lookup_elem(flat, &idx);
-			__u32 v;
-
-			if (!e)
-				PASS(FO_V_NO_ROUTE);
-			v = *e;
-			if (v & FO_D24_EXT) {
-				idx = FO_TBL24_SIZE + ((v & FO_D24_TBL8_MASK) << 8) + (a & 0xff);
-				e = bpf_map_lookup_elem(flat, &idx);
-				if (!e)
-					PASS(FO_V_NO_ROUTE);
-				v = *e;
-			}
-			if (!(v & FO_D24_FWD))
-				PASS(v & FO_D24_PUNT ? FO_V_ROUTE_PUNT : FO_V_NO_ROUTE);
-			group = v & FO_D24_GROUP_MASK;
-		} else {
-			__builtin_memcpy(key.addr, &ip->daddr, 4);
-			rv = bpf_map_lookup_elem(&fo_lpm4, &key);
-			if (!rv)
-				PASS(FO_V_NO_ROUTE);
-			if (rv->action != FO_ACTION_FORWARD)
-				PASS(FO_V_ROUTE_PUNT);
-			group = rv->group;
+		v = lookup4(flat, port->table, ip->daddr, &group);
+		if (v)
+			PASS(v);
+		/* rp_filter: the reverse lookup of the source in the same table must
+		 * forward it (loose), out of the ingress port (strict; any member of
+		 * an ECMP group, as fib_info_nh_uses_dev()). What this lookup can't
+		 * confirm — no entry, a punt, an unresolved member — the kernel
+		 * checks itself. */
+		if (port->flags & (FO_PORT_RPF_STRICT | FO_PORT_RPF_LOOSE)) {
+			if (lookup4(flat, port->table, ip->saddr, &sgroup))
+				PASS(FO_V_RPF);
+			if ((port->flags & FO_PORT_RPF_STRICT) && !group_uses(sgroup, ctx->ingress_ifindex))
+				PASS(FO_V_RPF);
 		}
 		h = mix(seed, ip->saddr);
 		h = mix(h, ip->daddr);

@@ -21,8 +21,13 @@ struct fo_port_key {
 struct fo_port_val {
 	__u32 table;
 	__u8 mac[6];
-	__u16 flags;
+	__u16 flags; /* FO_PORT_* */
 };
+/* The port's effective rp_filter (max of net.ipv4.conf.all and its own):
+ * the IPv4 source must be forwarded by the port's table (loose), out of
+ * this port (strict), or the kernel decides (fib_validate_source()). */
+#define FO_PORT_RPF_STRICT 0x1
+#define FO_PORT_RPF_LOOSE 0x2
 
 /* LPM keys: prefixlen counts the 32 table bits plus the address bits, so one
  * trie per family serves every offloaded table (VRF). table is big-endian so
@@ -118,6 +123,7 @@ enum fo_verdict {
 	FO_V_NO_TX,        /* egress port not in the devmap */
 	FO_V_ADJUST_ERR,   /* bpf_xdp_adjust_* failed (frame passed untouched) */
 	FO_V_DROPPED,      /* redirect failed after the rewrite (devmap entry removed meanwhile) */
+	FO_V_RPF,          /* rp_filter on the port: the source is not forwarded by the table (out of the port, strict) */
 	FO_V_COUNT
 };
 

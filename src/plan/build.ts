@@ -241,16 +241,18 @@ function policyPorts(view: MirrorView, selected: PlanPort[], tables: readonly nu
 
 /**
  * The reverse-path filter (net.ipv4.conf.{all,DEV}.rp_filter) of each
- * offload port. The kernel drops a packet whose source fails it; neither
- * data plane checks sources yet, so such a port's ingress stays with the
- * kernel (reason 'rp-filter'), unless the rules already punt it.
+ * offload port. The kernel drops a packet whose source fails it. The XDP
+ * program checks sources (the port record carries the mode); tc has no
+ * source check, so a tc port's ingress stays with the kernel (reason
+ * 'rp-filter'), unless the rules already punt it.
  */
 function rpFilterPorts(view: MirrorView, ports: PlanPort[]): PlanPort[] {
   return ports.map((p) => {
     if (p.backend === 'none') return p;
     const rp = view.rpFilter(p.ifindex);
     if (rp === 'off') return p;
-    return { ...p, rpFilter: rp, ...(p.policy ? {} : { policy: { reason: 'rp-filter' as const, rule: `rp_filter ${rp}` } }) };
+    const punt = p.backend === 'tc' && !p.policy;
+    return { ...p, rpFilter: rp, ...(punt ? { policy: { reason: 'rp-filter' as const, rule: `rp_filter ${rp}` } } : {}) };
   });
 }
 

@@ -66,7 +66,7 @@ export const MAP_SIZES: Readonly<Record<MapName, { key: number; value: number }>
 /** enum fo_verdict, in order. */
 export const VERDICTS = [
   'forwarded', 'not_port', 'not_host', 'not_ip', 'malformed', 'options', 'ttl', 'special',
-  'no_route', 'route_punt', 'bucket_punt', 'hairpin', 'mtu', 'no_tx', 'adjust_error', 'dropped',
+  'no_route', 'route_punt', 'bucket_punt', 'hairpin', 'mtu', 'no_tx', 'adjust_error', 'dropped', 'rp_filter',
 ] as const;
 export type Verdict = (typeof VERDICTS)[number];
 
@@ -75,7 +75,13 @@ export interface PortRecord {
   readonly vid: number;
   readonly table: number;
   readonly mac: string;
+  /** The port's effective IPv4 rp_filter (FO_PORT_RPF_*); absent = off. */
+  readonly rpFilter?: 'strict' | 'loose';
 }
+
+/** fo_port_val.flags (fib_offload.h FO_PORT_*). */
+const PORT_RPF_STRICT = 0x1;
+const PORT_RPF_LOOSE = 0x2;
 
 export function encodePortKey(ifindex: number, vid = 0): Buffer {
   const b = Buffer.alloc(8);
@@ -84,10 +90,11 @@ export function encodePortKey(ifindex: number, vid = 0): Buffer {
   return b;
 }
 
-export function encodePortValue(p: Pick<PortRecord, 'table' | 'mac'>): Buffer {
+export function encodePortValue(p: Pick<PortRecord, 'table' | 'mac' | 'rpFilter'>): Buffer {
   const b = Buffer.alloc(12);
   b.writeUInt32LE(p.table, 0);
   Buffer.from(parseMac(p.mac)).copy(b, 4);
+  b.writeUInt16LE(p.rpFilter === 'strict' ? PORT_RPF_STRICT : p.rpFilter === 'loose' ? PORT_RPF_LOOSE : 0, 10);
   return b;
 }
 
@@ -97,6 +104,8 @@ export function decodePort(key: Buffer, value: Buffer): PortRecord {
     vid: key.readUInt16LE(4),
     table: value.readUInt32LE(0),
     mac: formatMac(value.subarray(4, 10)),
+    ...((value.readUInt16LE(10) & PORT_RPF_STRICT) ? { rpFilter: 'strict' as const }
+      : (value.readUInt16LE(10) & PORT_RPF_LOOSE) ? { rpFilter: 'loose' as const } : {}),
   };
 }
 

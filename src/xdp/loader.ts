@@ -15,7 +15,7 @@ import { existsSync, mkdirSync, openSync, readFileSync, readlinkSync, renameSync
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ToolError } from '../errors.js';
-import { MAP_NAMES, MAP_SIZES, decodeConfig, encodeConfig, HASH_L3, HASH_L4 } from './layout.js';
+import { MAP_NAMES, MAP_SIZES, VERDICTS, decodeConfig, encodeConfig, HASH_L3, HASH_L4 } from './layout.js';
 import { PinnedMaps } from './maps.js';
 
 export const BPF_FS_MAGIC = 0xcafe4a11;
@@ -287,6 +287,11 @@ export class XdpLoader {
     if (present.includes('fo_config')) {
       try {
         maps = PinnedMaps.open(this.mapsDir, present);
+        // A build with fewer verdicts made a shorter counter array: the new ones would go uncounted.
+        if (present.includes('fo_verdicts') && maps.maxEntries('fo_verdicts') !== VERDICTS.length) {
+          maps.close();
+          maps = null;
+        }
       } catch {
         maps = null; // another layout: start over below
       }

@@ -120,6 +120,11 @@ export class PinnedMaps {
     return new PinnedMaps(maps, cpus);
   }
 
+  /** max_entries of a pinned map (an array map made by an older build may be shorter: fo_verdicts). */
+  maxEntries(name: MapName): number {
+    return this.get(name).ref.maxEntries;
+  }
+
   get(name: MapName): RawMap {
     const m = this.maps.get(name);
     if (!m) throw new Error(`map ${name} is not open`);

@@ -188,6 +188,7 @@ const G_BAD_INDEX = 12; // bucket names member 3 of 1
 const G_NO_DEV = 13;    // egress ifindex that does not exist
 const G_ROUTE_MTU = 14; // via eth2 (MTU 1500), route MTU 900
 const G_ROUTE_MTU_ABOVE = 15; // egress eth5 (MTU 1000), route MTU 1200: the device decides
+const G_RPF_ECMP = 16; // eth2 / eth1: a member leaves through eth1 (rp_filter strict)
 const G_MISSING = 999;  // routes point at it, it is never written
 
 describe.skipIf(!isRoot())('fib_offload.bpf.o under BPF_PROG_TEST_RUN', () => {
@@ -305,11 +306,13 @@ describe.skipIf(!isRoot())('fib_offload.bpf.o under BPF_PROG_TEST_RUN', () => {
     X.setGroup(G_NO_DEV, [{ ifindex: 9999, dmac: NH_A, smac: pmac.eth2 }], [0]);
     X.setGroup(G_ROUTE_MTU, [A], [0], 900);
     X.setGroup(G_ROUTE_MTU_ABOVE, [C], [0], 1200);
+    X.setGroup(G_RPF_ECMP, [A, Hair], half(1));
 
     for (const [dst, g] of [
       ['10.0.0.0/8', G_A], ['10.9.0.0/16', G_ECMP], ['10.10.0.0/16', G_HALF_PUNT], ['10.10.1.0/24', G_ALL_PUNT],
       ['10.10.2.0/24', G_BAD_INDEX], ['10.11.0.0/16', G_MISSING], ['10.12.0.0/16', G_HAIRPIN], ['10.13.0.0/16', G_NO_TX],
       ['10.13.1.0/24', G_NO_DEV], ['10.14.0.0/16', G_MTU], ['10.15.0.0/16', G_ROUTE_MTU], ['10.16.0.0/16', G_ROUTE_MTU_ABOVE],
+      ['10.17.0.0/16', G_RPF_ECMP],
       // Routes covering the special addresses: without its checks the program would forward these.
       ['224.0.0.0/4', G_A], ['127.0.0.0/8', G_A], ['0.0.0.0/8', G_A], ['255.255.255.255/32', G_A],
       // ... and their neighbours, which are ordinary unicast.
@@ -674,6 +677,39 @@ describe.skipIf(!isRoot())('fib_offload.bpf.o under BPF_PROG_TEST_RUN', () => {
         xr().deleteGroup(G_MISSING);
       }
       expectPass(v4({ dst: '10.11.0.1' }), 'eth1', 'bucket_punt');
+    });
+  });
+
+  describe('rp_filter (the port record\'s mode)', () => {
+    // Table 100: 10.0.0.0/8 via eth2 (G_A), 10.12.0.0/16 via eth1 itself (G_HAIRPIN), 10.17.0.0/16 over
+    // eth2 and eth1 (G_RPF_ECMP), 10.1.2.0/24 punted, 192.0.2.0/24 not covered. Destination 10.5.6.7 via eth2.
+    const from = (src: string): Buffer => v4({ src, dst: '10.5.6.7' });
+    afterAll(() => xr().setPort(ifx.eth1, 0, T1, pmac.eth1));
+
+    it('off: any source is forwarded (the kernel does not check)', () => {
+      xr().setPort(ifx.eth1, 0, T1, pmac.eth1);
+      for (const src of ['192.0.2.10', '10.1.2.5', '10.1.1.1']) expectForward(from(src), 'eth1', G_A, A);
+    });
+
+    it('loose: a source the table forwards (anywhere) is forwarded; no route or a punt goes to the kernel', () => {
+      xr().setPort(ifx.eth1, 0, T1, pmac.eth1, 'loose');
+      expectForward(from('10.1.1.1'), 'eth1', G_A, A);
+      expectForward(from('10.12.0.1'), 'eth1', G_A, A);
+      expectPass(from('192.0.2.10'), 'eth1', 'rp_filter');
+      expectPass(from('10.1.2.5'), 'eth1', 'rp_filter');
+      // Only IPv4 has rp_filter.
+      expectForward(v6({ dst: '2001:db8:2::5' }), 'eth1', G_A, A);
+    });
+
+    it('strict: only a source routed back out of the ingress port (any ECMP member) is forwarded', () => {
+      xr().setPort(ifx.eth1, 0, T1, pmac.eth1, 'strict');
+      expectForward(from('10.12.0.1'), 'eth1', G_A, A);
+      expectForward(from('10.17.0.1'), 'eth1', G_A, A);
+      expectPass(from('10.1.1.1'), 'eth1', 'rp_filter');
+      expectPass(from('10.9.0.1'), 'eth1', 'rp_filter'); // ECMP over eth2 and eth3: not eth1
+      expectPass(from('192.0.2.10'), 'eth1', 'rp_filter');
+      expectPass(from('10.1.2.5'), 'eth1', 'rp_filter');
+      expectForward(v6({ dst: '2001:db8:2::5' }), 'eth1', G_A, A);
     });
   });
 

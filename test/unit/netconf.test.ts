@@ -68,11 +68,13 @@ describe('the plan with rp_filter', () => {
   const links = [loopback(), link(2, 'v0'), link(3, 'v1'), link(4, 'v2')];
   const conf = (ifindex: number, rpFilter: number): Netconf => ({ ifindex, rpFilter, forwarding: 0 });
 
-  it('ports with rp_filter on stay with the kernel (reason rp-filter), others are offloaded', () => {
-    const plan = buildPlan(mirrorOf({ links, netconf: [conf(NETCONF_ALL, 0), conf(NETCONF_DEFAULT, 0), conf(2, 1), conf(3, 2), conf(4, 0)] }), { ports: ['v*'] });
-    expect(plan.ports.filter((p) => p.backend !== 'none').map((p) => `${p.dev}:${p.rpFilter ?? 'off'}:${p.policy?.reason ?? '-'}`)).toEqual([
-      'v0:strict:rp-filter', 'v1:loose:rp-filter', 'v2:off:-',
-    ]);
+  it('XDP ports carry their rp_filter (the program checks sources); tc ports with it on stay with the kernel (reason rp-filter)', () => {
+    const netconf = [conf(NETCONF_ALL, 0), conf(NETCONF_DEFAULT, 0), conf(2, 1), conf(3, 2), conf(4, 0)];
+    const row = (p: { dev: string; rpFilter?: string; policy?: { reason: string } }): string => `${p.dev}:${p.rpFilter ?? 'off'}:${p.policy?.reason ?? '-'}`;
+    const xdp = buildPlan(mirrorOf({ links, netconf }), { ports: ['v*'] });
+    expect(xdp.ports.filter((p) => p.backend !== 'none').map(row)).toEqual(['v0:strict:-', 'v1:loose:-', 'v2:off:-']);
+    const tc = buildPlan(mirrorOf({ links, netconf }), { ports: ['v*'], backendFor: () => 'tc' });
+    expect(tc.ports.filter((p) => p.backend !== 'none').map(row)).toEqual(['v0:strict:rp-filter', 'v1:loose:rp-filter', 'v2:off:-']);
   });
 
   it('conf.all raises every port; a change re-plans from scratch, equal to a fresh build', () => {
@@ -83,7 +85,9 @@ describe('the plan with rp_filter', () => {
     const step = s0.next(m, m.apply({ kind: 'netconf', op: 'new', netconf: { ifindex: NETCONF_ALL, rpFilter: 2, forwarding: null } }), opts);
     expect(step.how).toBe('netconf');
     expect(step.state.plan).toEqual(buildPlan(m, opts));
-    expect(step.state.plan.ports.filter((p) => p.policy?.reason === 'rp-filter').map((p) => p.dev)).toEqual(['v0', 'v1', 'v2']);
+    expect(step.state.plan.ports.filter((p) => p.rpFilter === 'loose').map((p) => p.dev)).toEqual(['v0', 'v1', 'v2']);
+    // The port records change: port ops for every port.
+    expect(step.ops.filter((o) => o.op === 'port-update')).toHaveLength(3);
   });
 
   it('no netconf dumped (synthetic snapshots): rp_filter off', () => {

@@ -54,9 +54,10 @@ describe('layout constants', () => {
   it('match bpf/fib_offload.h', () => {
     expect([MAX_MEMBERS, MAX_BUCKETS, BUCKET_PUNT, ACTION_FORWARD, ACTION_PUNT]).toEqual([64, 256, 0xff, 0, 1]);
     expect(MAP_SIZES.fo_groups).toEqual({ key: 4, value: 1288 });
-    expect(VERDICTS).toHaveLength(16);
+    expect(VERDICTS).toHaveLength(17);
     expect(VERDICTS[0]).toBe('forwarded');
     expect(VERDICTS[15]).toBe('dropped');
+    expect(VERDICTS[16]).toBe('rp_filter');
   });
 });
 
@@ -108,6 +109,10 @@ describe('port key and value', () => {
     expect(decodePort(encodePortKey(p.ifindex, p.vid), encodePortValue(p))).toEqual(p);
     expect(decodePort(encodePortKey(3), encodePortValue({ table: 254, mac: '02:00:00:00:00:03' })))
       .toEqual({ ifindex: 3, vid: 0, table: 254, mac: '02:00:00:00:00:03' });
+    for (const rpFilter of ['strict', 'loose'] as const) {
+      expect(decodePort(encodePortKey(3), encodePortValue({ table: 254, mac: '02:00:00:00:00:03', rpFilter }))).toMatchObject({ rpFilter });
+    }
+    expect(encodePortValue({ table: 254, mac: '02:00:00:00:00:02', rpFilter: 'loose' }).toString('hex')).toBe(hex('fe000000 020000000002 0200'));
   });
 
   it('rejects a malformed MAC', () => {
