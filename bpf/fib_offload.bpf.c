@@ -294,6 +294,11 @@ pick(__u32 group, __u32 hash, const struct fo_member **m, __u32 *index)
 	b = g->bucket[hash & g->bucket_mask & (FO_MAX_BUCKETS - 1)];
 	if (b >= g->nmembers || b >= FO_MAX_MEMBERS)
 		return 0;
+	/* The address below from the bounded b, not one clang computed before
+	 * the check (6.1's verifier refuses the access then: the check bounds b,
+	 * not a pointer derived from it earlier). The empty asm keeps the mask. */
+	asm volatile("" : "+r"(b));
+	b &= FO_MAX_MEMBERS - 1;
 	*m = &g->member[b];
 	*index = b;
 	return g;
