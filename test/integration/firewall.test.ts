@@ -4,15 +4,15 @@
 // packets must end up in the same places. ip_forward is on in dut, so what
 // the offload hands over, the kernel serves; the XDP verdict counters show
 // which of the two forwarded.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PlanJson } from '../../src/plan/json.js';
-import { Counters, agent, enablePeer, pinDirOf, removePins } from './lib/agent.js';
-import { DaemonProcess, NsHttp, sampleValue } from './lib/daemon.js';
-import { NetnsSet, eventually, isRoot, run, type Netns } from './lib/netns.js';
+import { agent } from './lib/agent.js';
+import { sampleValue, type DaemonProcess } from './lib/daemon.js';
+import { daemonIn, destroyLine, line, type Line } from './lib/line.js';
+import { eventually, isRoot, run, type Netns } from './lib/netns.js';
 import { echosIn, ping } from './lib/ping.js';
-import { ROOT } from './lib/probe.js';
 
 const PORTS = ['--backend', 'xdp', '--ports', 'eth1,eth2'];
 const LISTEN = '127.0.0.1:9479';
@@ -20,12 +20,8 @@ const OPEN = '198.51.100.1';
 const BLOCKED = '198.51.100.2';
 
 describe.skipIf(!isRoot())('firewall: netfilter on the forwarding path and the offload', () => {
-  const nets = new NetnsSet('fw');
+  let t: Line;
   let dut: Netns, h1: Netns, h2: Netns;
-  let pins = '';
-  let tmp = '';
-  let counters: Counters;
-  let http: NsHttp | undefined;
   let daemon: DaemonProcess | undefined;
 
   const nft = (script: string): string => run(['ip', 'netns', 'exec', dut.name, 'nft', '-f', '-'], script);
@@ -38,42 +34,19 @@ describe.skipIf(!isRoot())('firewall: netfilter on the forwarding path and the o
   const both = (): { open: { ok: boolean; h2: number }; blocked: { ok: boolean; h2: number } } => ({ open: where(OPEN), blocked: where(BLOCKED) });
 
   beforeAll(async () => {
-    dut = nets.add('dut');
-    h1 = nets.add('h1');
-    h2 = nets.add('h2');
-    pins = pinDirOf(dut);
-    tmp = mkdtempSync(join(ROOT, '.fw-test-'));
-    nets.veth(dut, 'eth1', h1, 'eth0', { bMac: '02:00:00:00:01:02' });
-    nets.veth(dut, 'eth2', h2, 'eth0', { bMac: '02:00:00:00:02:02' });
-    h1.ipBatch(['addr add 10.1.0.2/24 dev eth0', 'route add default via 10.1.0.1']);
-    h2.ipBatch(['addr add 10.2.0.2/24 dev eth0', 'route add default via 10.2.0.1', `addr add ${OPEN}/32 dev lo`, `addr add ${BLOCKED}/32 dev lo`]);
-    dut.ipBatch(['addr add 10.1.0.1/24 dev eth1', 'addr add 10.2.0.1/24 dev eth2']);
-    for (const [ns, dev] of [[dut, 'eth1'], [dut, 'eth2'], [h1, 'eth0'], [h2, 'eth0']] as const) await ns.waitCarrier(dev);
-    dut.ipBatch(['route add 198.51.100.0/24 via 10.2.0.2 dev eth2']);
-    dut.sysctl('net.ipv4.ip_forward', 1);
-    for (const a of ['10.1.0.2', '10.2.0.2']) expect(ping(dut, a).ok, `dut reaches ${a}`).toBe(true);
-    await enablePeer(h1, 'eth0');
-    await enablePeer(h2, 'eth0');
-    counters = new Counters(pins);
-    writeFileSync(join(tmp, 'bypass.yaml'), 'firewall: bypass\n');
-    http = new NsHttp(dut);
+    t = await line('fw', { h2: [`addr add ${OPEN}/32 dev lo`, `addr add ${BLOCKED}/32 dev lo`], dut: ['route add 198.51.100.0/24 via 10.2.0.2 dev eth2'] });
+    ({ dut, h1, h2 } = t);
+    writeFileSync(join(t.tmp, 'bypass.yaml'), 'firewall: bypass\n');
   });
 
-  afterAll(async () => {
-    if (daemon?.alive) await daemon.stop('SIGKILL');
-    http?.stop();
-    if (dut) agent(dut, 'flush');
-    nets.destroy();
-    if (pins) removePins(pins);
-    if (tmp) rmSync(tmp, { recursive: true, force: true });
-  });
+  afterAll(() => destroyLine(t));
 
   it('an nft forward-chain drop: the kernel drops it, and with the agent it still does (both ports go to the kernel); bypass offloads it anyway', () => {
     // Without a firewall, XDP forwards both (the baseline that shows the counters move).
     expect(agent(dut, 'apply', ...PORTS).status).toBe(0);
-    let before = counters.verdicts();
+    let before = t.counters.verdicts();
     expect(both()).toEqual({ open: { ok: true, h2: 2 }, blocked: { ok: true, h2: 2 } });
-    expect(counters.verdicts().forwarded - before.forwarded).toBe(8);
+    expect(t.counters.verdicts().forwarded - before.forwarded).toBe(8);
 
     nft(`table inet fw {\n chain forward {\n  type filter hook forward priority 0; policy accept;\n  ip daddr ${BLOCKED} drop\n }\n}\n`);
     expect(agent(dut, 'flush').status).toBe(0);
@@ -92,21 +65,21 @@ describe.skipIf(!isRoot())('firewall: netfilter on the forwarding path and the o
     const r = agent(dut, 'apply', ...PORTS);
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
-    before = counters.verdicts();
+    before = t.counters.verdicts();
     expect(both()).toEqual(kernel);
-    const after = counters.verdicts();
+    const after = t.counters.verdicts();
     expect(after.forwarded - before.forwarded).toBe(0);
     expect(after.not_port - before.not_port).toBeGreaterThanOrEqual(6);
 
     // firewall: bypass is what the agent did before it read netfilter: the drop no longer protects.
-    expect(agent(dut, 'apply', ...PORTS, '--config', join(tmp, 'bypass.yaml')).status).toBe(0);
+    expect(agent(dut, 'apply', ...PORTS, '--config', join(t.tmp, 'bypass.yaml')).status).toBe(0);
     expect(both().blocked).toEqual({ ok: true, h2: 2 });
     nft('delete table inet fw\n');
   });
 
   it('the daemon follows nft changes as they happen: a new drop rule hands the ports to the kernel, deleting it gives them back', async () => {
     expect(agent(dut, 'flush').status).toBe(0);
-    daemon = new DaemonProcess(dut, http!, LISTEN, ['--ports', 'eth1,eth2', '--backend', 'xdp', '--metrics', LISTEN]);
+    daemon = daemonIn(t, LISTEN, ['--ports', 'eth1,eth2', '--backend', 'xdp']);
     await daemon.withLogs(daemon.waitReady());
     expect((await daemon.status()).firewall).toEqual({ mode: 'respect', hooks: [] });
     expect(where(BLOCKED)).toEqual({ ok: true, h2: 2 });
@@ -121,20 +94,20 @@ describe.skipIf(!isRoot())('firewall: netfilter on the forwarding path and the o
     expect(s.firewall?.hooks.map((h) => h.what)).toEqual(['nft ip fw transit']);
     expect(sampleValue(await daemon.metrics(), 'fib_offload_firewall_punted_ports')).toBe(2);
     expect(daemon.log((l) => l.msg.startsWith('firewall: netfilter can act on forwarded traffic'))).toBeDefined();
-    const before = counters.verdicts();
+    const before = t.counters.verdicts();
     expect(both()).toEqual({ open: { ok: true, h2: 2 }, blocked: { ok: false, h2: 0 } });
-    expect(counters.verdicts().forwarded - before.forwarded).toBe(0);
+    expect(t.counters.verdicts().forwarded - before.forwarded).toBe(0);
     expect(dut.exec('nft', 'list', 'chain', 'ip', 'fw', 'transit')).toMatch(/counter packets 2 /);
 
     nft('delete table ip fw\n');
     await daemon.withLogs(eventually('ports offloaded again', async () => ((await daemon!.status()).ports.some((p) => p.policy) ? undefined : true)));
-    const again = counters.verdicts();
+    const again = t.counters.verdicts();
     expect(where(BLOCKED)).toEqual({ ok: true, h2: 2 });
-    expect(counters.verdicts().forwarded - again.forwarded).toBe(4);
+    expect(t.counters.verdicts().forwarded - again.forwarded).toBe(4);
     await daemon.stop();
 
     // firewall: bypass is a warning on every start, whatever netfilter holds.
-    daemon = new DaemonProcess(dut, http!, LISTEN, ['--ports', 'eth1,eth2', '--backend', 'xdp', '--metrics', LISTEN, '--config', join(tmp, 'bypass.yaml')]);
+    daemon = daemonIn(t, LISTEN, ['--ports', 'eth1,eth2', '--backend', 'xdp', '--config', join(t.tmp, 'bypass.yaml')]);
     await daemon.withLogs(daemon.waitReady());
     expect(daemon.log((l) => l.level === 40 && l.msg.startsWith('firewall: bypass'))).toBeDefined();
     expect((await daemon.status()).firewall).toEqual({ mode: 'bypass', hooks: [] });
