@@ -215,6 +215,7 @@ const LOOKUP_LABEL: Record<LookupMode, string> = {
   trie: 'XDP, BPF LPM trie',
   flat: 'XDP, flat DIR-24-8 (IPv4)',
   'flat-noaudit': 'XDP, flat, audit off',
+  'flat-rpf': 'XDP, flat, rp_filter strict',
   fib: 'XDP, bpf_fib_lookup()',
 };
 

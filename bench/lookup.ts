@@ -8,6 +8,10 @@
 //           (xdp.flat_threshold 1; IPv6 stays in the trie)
 //   flat-noaudit  the same with the live audit off (xdp.audit_rate 0); the
 //           others run with the default 1-in-1024 audit: the pair is its cost
+//   flat-rpf  flat with rp_filter strict on the ingress port (the program looks
+//           the source up too, and checks the ingress port is a member): the
+//           pair flat / flat-rpf is rp_filter's cost (the source is a /32 of
+//           the ingress port's subnet; every other mode runs with rp_filter 0)
 //   fib     bpf/xdp_fwd.bpf.o: bpf_fib_lookup() from XDP, the kernel's own FIB
 //           and neighbour table (the kernel's xdp_fwd sample, the XDP paper)
 // For each table (IPv4 at the given sizes, one IPv6 table) and each XDP way:
@@ -28,9 +32,9 @@ import {
 } from './dataplane-lib.js';
 import { internet4, internet6, spread4, spread6, text4, text6, type Prefix4, type Prefix6, type TableMix } from './internet-table.js';
 
-export type LookupMode = 'kernel' | 'trie' | 'flat' | 'flat-noaudit' | 'fib';
-const MODES: readonly LookupMode[] = ['kernel', 'trie', 'flat', 'flat-noaudit', 'fib'];
-const BPF_MODES: readonly LookupMode[] = ['trie', 'flat', 'flat-noaudit', 'fib'];
+export type LookupMode = 'kernel' | 'trie' | 'flat' | 'flat-noaudit' | 'flat-rpf' | 'fib';
+const MODES: readonly LookupMode[] = ['kernel', 'trie', 'flat', 'flat-noaudit', 'flat-rpf', 'fib'];
+const BPF_MODES: readonly LookupMode[] = ['trie', 'flat', 'flat-noaudit', 'flat-rpf', 'fib'];
 
 export interface LookupOptions {
   /** IPv4 table sizes; 1 is a single /8 (the destinations spread inside it). */
@@ -200,14 +204,15 @@ export async function benchLookup(opts: LookupOptions): Promise<LookupResult> {
     const setMode = (want: LookupMode): void => {
       if (want === mode) return;
       if (mode === 'fib') nsRun(d, ['ip', 'link', 'set', 'dev', port.in, 'xdpdrv', 'off']);
+      d.sysctl(`net.ipv4.conf.${port.in}.rp_filter=${want === 'flat-rpf' ? 1 : 0}`);
       if (want === 'kernel' || want === 'fib') {
-        if (mode === 'trie' || mode === 'flat' || mode === 'flat-noaudit') agent(d, 'flush');
+        if (mode === 'trie' || mode === 'flat' || mode === 'flat-noaudit' || mode === 'flat-rpf') agent(d, 'flush');
         d.sysctl('net.ipv4.ip_forward=1', 'net.ipv6.conf.all.forwarding=1');
         if (want === 'fib') nsRun(d, ['ip', 'link', 'set', 'dev', port.in, 'xdpdrv', 'pinned', fwdProg]);
       } else {
         d.sysctl('net.ipv4.ip_forward=0', 'net.ipv6.conf.all.forwarding=0');
         const t = now();
-        agent(d, 'apply', '--backend', 'xdp', '--ports', ports, '--config', want === 'flat' ? cfgFlat : want === 'flat-noaudit' ? cfgFlat0 : cfgTrie);
+        agent(d, 'apply', '--backend', 'xdp', '--ports', ports, '--config', want === 'flat' || want === 'flat-rpf' ? cfgFlat : want === 'flat-noaudit' ? cfgFlat0 : cfgTrie);
         (applyLog[want] ??= []).push((now() - t) / 1e3);
       }
       mode = want;
