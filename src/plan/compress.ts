@@ -9,6 +9,7 @@
 // no rule, and a compressed rule may pass space the source left uncovered.
 // The algorithm (ORTC, kept incrementally) is in ortc.ts. Not for the XDP
 // backend, whose lookups tell a punt from a miss.
+import { tcBlockMember } from './ports.js';
 import type { Family } from '../model/ip.js';
 import { parseIp } from '../model/ip.js';
 import type { PlanOp } from './diff.js';
@@ -229,7 +230,7 @@ export interface CompressedPlan {
 
 export function compressPlan(plan: Plan): CompressedPlan {
   const tables = new Set<number>();
-  for (const p of plan.ports) if (p.backend === 'tc' && plan.tables.includes(p.table)) tables.add(p.table);
+  for (const p of plan.ports) if (tcBlockMember(p, plan.tables)) tables.add(p.table);
   const groups = new Set(plan.groups.map((g) => g.id));
   const source = plan.entries.filter((e) => tables.has(e.table));
   const t = new CompressedTable(source, { groupExists: (id) => groups.has(id) });

@@ -4,7 +4,7 @@ export { buildPlan } from './build.js';
 export { diffPlans, entryKey, sameGroup, type PlanOp } from './diff.js';
 export { planJson, type PlanJson } from './json.js';
 export { tcBatch, blockOf, prefixPrio } from './tc-batch.js';
-export { selectPorts, portSelected, portCapable, type BackendFor } from './ports.js';
+export { selectPorts, portSelected, portCapable, tcBlockMember, type BackendFor } from './ports.js';
 export {
   assignBuckets, bucketBitsFor, bucketMatches, bucketOf, bucketSplit, largestRemainder,
   DEFAULT_BUCKET_BITS, MAX_BUCKET_BITS, type BucketMatch, type SlotState,

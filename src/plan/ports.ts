@@ -4,6 +4,16 @@ import { portPatternMatches } from '../config.js';
 import type { Link } from '../model/link.js';
 import type { PlanPort, PortBackend } from './types.js';
 
+/**
+ * A tc port whose arriving traffic its table's flower block forwards: the
+ * table is offloaded and no policy rule, firewall hook or rp_filter hands
+ * its ingress to the kernel (such a port is an egress only). The tc
+ * backend's blocks and `plan`'s compressed view both select tables by it.
+ */
+export function tcBlockMember(p: PlanPort, tables: readonly number[]): boolean {
+  return p.backend === 'tc' && tables.includes(p.table) && !p.policy;
+}
+
 /** Backend of a selected port; 'none' excludes it (e.g. a `port_backends` override). */
 export type BackendFor = (link: Link) => PortBackend;
 

@@ -10,7 +10,7 @@
 // checksum and redirecting. Every action carries the agent's cookie.
 import { bucketMatches, type BucketMatch } from '../plan/buckets.js';
 import { fnv1a32 } from '../plan/groups.js';
-import { PUNT_BUCKET, blockOf, prefixPrio, type Plan, type PlanEntry, type PlanGroup, type PlanPort } from '../plan/index.js';
+import { PUNT_BUCKET, blockOf, prefixPrio, tcBlockMember, type Plan, type PlanEntry, type PlanGroup, type PlanPort } from '../plan/index.js';
 import { TTL_PRIO } from '../plan/tc-batch.js';
 import type { Family } from '../model/ip.js';
 import { formatIp, maskBytes, parseIp, parseMac } from '../model/ip.js';
@@ -198,8 +198,8 @@ export function tcPortsOf(plan: Plan): { byTable: Map<number, PlanPort[]>; ifind
   for (const p of plan.ports) {
     if (p.backend !== 'tc') continue;
     ifindexes.add(p.ifindex);
-    // Ingress left to the kernel by a policy rule: an egress only, not a block member.
-    if (!plan.tables.includes(p.table) || p.policy) continue;
+    // Ingress left to the kernel (a policy rule, the firewall, rp_filter): an egress only, not a block member.
+    if (!tcBlockMember(p, plan.tables)) continue;
     const l = byTable.get(p.table);
     if (l) l.push(p); else byTable.set(p.table, [p]);
   }

@@ -5,6 +5,7 @@
 // updates must give exactly the from-scratch result; and the compressed table
 // is never larger than the source (ORTC is optimal, and the source is one of
 // the candidates).
+import { tcPortsOf } from '../../src/tc/rules.js';
 import { describe, expect, it } from 'vitest';
 import type { Family } from '../../src/model/ip.js';
 import { formatIp } from '../../src/model/ip.js';
@@ -358,6 +359,12 @@ describe('plan output', () => {
       ],
     });
     expect(planJson(plan)).not.toHaveProperty('tcCompressed');
+  });
+
+  it('a tc port whose ingress goes to the kernel (a rule, the firewall, rp_filter) has no block: its table is not compressed, as the backend installs nothing there', () => {
+    const punted: Plan = { ...plan, ports: plan.ports.map((p) => (p.backend === 'tc' ? { ...p, policy: { reason: 'firewall' as const, rule: 'nft inet filter forward (1 rule)' } } : p)) };
+    expect(compressPlan(punted)).toMatchObject({ tables: [], sourceEntries: 0, entries: [] });
+    expect(tcPortsOf(punted).byTable.size).toBe(0);
   });
 
   it('plan (text) says the ratio in one line, and what tc.compress: false means', () => {
