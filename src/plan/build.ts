@@ -82,9 +82,7 @@ export function buildPlan(view: MirrorView, opts: PlanOptions): Plan {
 
 export function buildPlanState(view: MirrorView, opts: PlanOptions): BuiltPlan {
   const tables = [...new Set(opts.tables ?? defaultTables(view))].filter((t) => t !== RT_TABLE_LOCAL).sort((a, b) => a - b);
-  const ruled = policyPorts(view, selectPorts(view.links(), opts.ports, opts.backendFor, (i) => view.tableOfLink(i)), tables);
-  const { policy, policyOverlays } = ruled;
-  const { ports, firewall } = firewallPorts(view, rpFilterPorts(view, ruled.ports), opts);
+  const { ports, policy, policyOverlays, firewall } = planPorts(view, opts, tables);
   const offload = new Map<number, PlanPort>();
   for (const p of ports) if (p.backend !== 'none') offload.set(p.ifindex, p);
   const bitsCap = opts.bucketBits ?? DEFAULT_BUCKET_BITS;
@@ -191,10 +189,34 @@ export function buildPlanState(view: MirrorView, opts: PlanOptions): BuiltPlan {
     if (items.v4.some((i) => i.rank === 2)) removeHosts(items.v4);
     if (items.v6.some((i) => i.rank === 2)) removeHosts(items.v6);
   }
-  const plan: Plan = {
-    ports, groups, entries, skipped, ttlPunt: true, tables, ...(policy.length > 0 ? { policy } : {}), ...(firewall.hooks.length > 0 ? { firewall } : {}),
-  };
+  const plan: Plan = { ports, groups, entries, skipped, ttlPunt: true, tables, ...portExtras(policy, firewall) };
   return { plan, items: perTable, refs, ids: idOf };
+}
+
+/** What planPorts() decides, besides the ports themselves. */
+export interface PlannedPorts {
+  readonly ports: PlanPort[];
+  readonly policy: PolicyPunt[];
+  /** Per table, the destination prefixes policy rules punt (kernel-only ranges in the sweep). */
+  readonly policyOverlays: Map<number, Overlay[]>;
+  readonly firewall: FirewallVerdict;
+}
+
+/**
+ * The ports as the plan has them: selection, the policy rules, rp_filter and
+ * netfilter. Entries and groups don't depend on what these hand to the
+ * kernel (a punted port is still an egress), so a netfilter or rp_filter
+ * change re-plans the ports alone (PlanState.next).
+ */
+export function planPorts(view: MirrorView, opts: PlanOptions, tables: readonly number[]): PlannedPorts {
+  const ruled = policyPorts(view, selectPorts(view.links(), opts.ports, opts.backendFor, (i) => view.tableOfLink(i)), tables);
+  const { ports, firewall } = firewallPorts(view, rpFilterPorts(view, ruled.ports), opts);
+  return { ports, policy: ruled.policy, policyOverlays: ruled.policyOverlays, firewall };
+}
+
+/** The plan's optional port-level fields: present only when they say something. */
+export function portExtras(policy: readonly PolicyPunt[], firewall: FirewallVerdict): Pick<Plan, 'policy' | 'firewall'> {
+  return { ...(policy.length > 0 ? { policy } : {}), ...(firewall.hooks.length > 0 ? { firewall } : {}) };
 }
 
 /**

@@ -72,15 +72,8 @@ function samePort(a: PlanPort, b: PlanPort): boolean {
  * Ids are stable when the new plan was built with `previous: old`.
  */
 export function diffPlans(old: Plan, next: Plan): PlanOp[] {
-  const ops: PlanOp[] = [];
-
-  const oldPorts = new Map(old.ports.filter((p) => p.backend !== 'none').map((p) => [p.ifindex, p] as const));
-  const newPorts = new Map(next.ports.filter((p) => p.backend !== 'none').map((p) => [p.ifindex, p] as const));
-  for (const [ifindex, p] of newPorts) {
-    const o = oldPorts.get(ifindex);
-    if (!o) ops.push({ op: 'port-add', port: p });
-    else if (!samePort(o, p)) ops.push({ op: 'port-update', port: p, old: o });
-  }
+  const ports = diffPorts(old.ports, next.ports);
+  const ops: PlanOp[] = [...ports.changes];
 
   const oldGroups = new Map(old.groups.map((g) => [g.id, g] as const));
   const newGroups = new Map(next.groups.map((g) => [g.id, g] as const));
@@ -112,6 +105,21 @@ export function diffPlans(old: Plan, next: Plan): PlanOp[] {
   for (const d of deletes) ops.push(d);
 
   for (const g of old.groups) if (!newGroups.has(g.id)) ops.push({ op: 'group-delete', group: g });
-  for (const [ifindex, p] of oldPorts) if (!newPorts.has(ifindex)) ops.push({ op: 'port-delete', port: p });
+  ops.push(...ports.deletes);
   return ops;
+}
+
+/** Port ops between two port lists: adds and updates (they go first), deletes (last). */
+export function diffPorts(old: readonly PlanPort[], next: readonly PlanPort[]): { changes: PlanOp[]; deletes: PlanOp[] } {
+  const changes: PlanOp[] = [];
+  const deletes: PlanOp[] = [];
+  const oldPorts = new Map(old.filter((p) => p.backend !== 'none').map((p) => [p.ifindex, p] as const));
+  const newPorts = new Map(next.filter((p) => p.backend !== 'none').map((p) => [p.ifindex, p] as const));
+  for (const [ifindex, p] of newPorts) {
+    const o = oldPorts.get(ifindex);
+    if (!o) changes.push({ op: 'port-add', port: p });
+    else if (!samePort(o, p)) changes.push({ op: 'port-update', port: p, old: o });
+  }
+  for (const [ifindex, p] of oldPorts) if (!newPorts.has(ifindex)) deletes.push({ op: 'port-delete', port: p });
+  return { changes, deletes };
 }

@@ -22,9 +22,9 @@ import { neighborUsable, type Neighbor } from '../model/neighbor.js';
 import type { MirrorView, ResolvedRoute } from '../model/resolved.js';
 import { RT_TABLE_LOCAL, type Route } from '../model/route.js';
 import { DEFAULT_BUCKET_BITS } from './buckets.js';
-import { buildPlanState, DraftRegistry, finalKey, hostItem, type TableItems } from './build.js';
+import { buildPlanState, DraftRegistry, finalKey, hostItem, planPorts, portExtras, type TableItems } from './build.js';
 import { classifyRoute, type ClassifyContext, type Verdict } from './classify.js';
-import { diffEntryRun, diffPlans, sameGroup, type PlanOp } from './diff.js';
+import { diffEntryRun, diffPlans, diffPorts, sameGroup, type PlanOp } from './diff.js';
 import { allocateGroupIds, finishGroup, type GroupDraft } from './groups.js';
 import { SPACE4, SPACE6, type AddrSpace } from './prefix.js';
 import { sweep, type SweepItem, type SweepOut } from './sweep.js';
@@ -119,8 +119,19 @@ export class PlanState {
     if (delta.links.size > 0) return scratch('links');
     if (delta.addressesChanged) return scratch('addresses');
     if (delta.rulesChanged) return scratch('rules');
-    if (delta.firewallChanged) return scratch('firewall');
-    if (delta.netconfChanged) return scratch('netconf');
+    if (delta.firewallChanged || delta.netconfChanged) {
+      // Netfilter and rp_filter decide what ports hand to the kernel, nothing about entries or groups.
+      const portsOnly = delta.routes.size === 0 && delta.neighbors.size === 0 && delta.nexthops.size === 0;
+      const how = delta.firewallChanged ? 'firewall' : 'netconf';
+      if (!portsOnly) return scratch(how);
+      const p = planPorts(view, opts, this.plan.tables);
+      const old = this.plan;
+      const plan: Plan = {
+        ports: p.ports, groups: old.groups, entries: old.entries, skipped: old.skipped, ttlPunt: true, tables: old.tables, ...portExtras(p.policy, p.firewall),
+      };
+      const ports = diffPorts(this.plan.ports, plan.ports);
+      return { state: PlanState.from(plan, this.items, this.refs, this.ids), ops: [...ports.changes, ...ports.deletes], how, regions: 0 };
+    }
     if (delta.routes.size + delta.neighbors.size > Math.max(LARGE_MIN, LARGE_SHARE * this.plan.entries.length)) return scratch('large');
     const step = new Step(this, view, opts);
     const how = step.run(delta);
