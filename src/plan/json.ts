@@ -11,7 +11,8 @@ import type { Plan, PlanEntry, SkippedRoute } from './types.js';
 type EntryRow = { table: number; family: 4 | 6; dst: string; action: string; group?: number; reason?: string };
 
 export interface PlanJson {
-  readonly ports: { ifindex: number; dev: string; backend: string }[];
+  /** `table` (additive): the table the port's arriving traffic is looked up in (its VRF's, or the policy rules' choice). */
+  readonly ports: { ifindex: number; dev: string; backend: string; table: number }[];
   /** `mtu` (additive): the route MTU the group's packets must fit (PlanGroup.mtu). */
   readonly groups: { id: number; members: { dev: string; ifindex: number; dmac: string; smac: string; weight: number }[]; mtu?: number }[];
   readonly entries: EntryRow[];
@@ -39,7 +40,7 @@ function entryRow(e: PlanEntry): EntryRow {
 export function planJson(plan: Plan, opts: { readonly tcCompressed?: CompressedPlan } = {}): PlanJson {
   const c = opts.tcCompressed;
   return {
-    ports: [...plan.ports].sort((a, b) => a.ifindex - b.ifindex).map((p) => ({ ifindex: p.ifindex, dev: p.dev, backend: p.backend })),
+    ports: [...plan.ports].sort((a, b) => a.ifindex - b.ifindex).map((p) => ({ ifindex: p.ifindex, dev: p.dev, backend: p.backend, table: p.table })),
     groups: [...plan.groups].sort((a, b) => a.id - b.id).map((g) => ({
       id: g.id,
       members: g.members.map((m) => ({ dev: m.dev, ifindex: m.ifindex, dmac: m.dmac, smac: m.smac, weight: m.weight })),

@@ -52,6 +52,8 @@ describe('policy rules: the default rule set', () => {
     const none = planWith(undefined);
     expect(planWith(DEFAULTS)).toEqual(none);
     expect(port(none, 'eth4').table).toBe(10);
+    // plan --json says so too (the VM test of VRF on the XDP path reads it there).
+    expect(planJson(none).ports.filter((x) => x.backend !== 'none').map((x) => [x.dev, x.table])).toEqual([['eth1', 254], ['eth2', 254], ['eth3', 254], ['eth4', 10]]);
     expect(none.policy).toBeUndefined();
     // Without the l3mdev rule the kernel looks a VRF port's traffic up in main, and so does the plan.
     expect(port(planWith(DEFAULTS.filter((r) => !r.l3mdev)), 'eth4').table).toBe(254);

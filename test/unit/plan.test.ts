@@ -66,11 +66,11 @@ describe('buildPlan: overlapping prefixes (IPv4)', () => {
   it('marks ports by spec and states the TTL punt', () => {
     const j = planJson(plan);
     expect(j.ports).toEqual([
-      { ifindex: 1, dev: 'lo', backend: 'none' },
-      { ifindex: 2, dev: 'eth1', backend: 'xdp' },
-      { ifindex: 3, dev: 'eth2', backend: 'xdp' },
-      { ifindex: 4, dev: 'mgmt0', backend: 'none' },
-      { ifindex: 5, dev: 'eth3', backend: 'xdp' },
+      { ifindex: 1, dev: 'lo', backend: 'none', table: 254 },
+      { ifindex: 2, dev: 'eth1', backend: 'xdp', table: 254 },
+      { ifindex: 3, dev: 'eth2', backend: 'xdp', table: 254 },
+      { ifindex: 4, dev: 'mgmt0', backend: 'none', table: 254 },
+      { ifindex: 5, dev: 'eth3', backend: 'xdp', table: 254 },
     ]);
     expect(j.ttlPunt).toBe(true);
   });
