@@ -570,6 +570,8 @@ int fib_offload(struct xdp_md *ctx)
 		__u32 sum = 0, tot, h, a, v, group, sgroup;
 		__u16 *w;
 
+		if (port->flags & FO_PORT_KERNEL_V4)
+			PASS(FO_V_NOT_PORT);
 		if ((void *)(ip + 1) > end)
 			PASS(FO_V_MALFORMED);
 		if (ip->version != 4 || ip->ihl < 5)
@@ -638,6 +640,8 @@ int fib_offload(struct xdp_md *ctx)
 		__u32 plen, h;
 		__u8 s0, s1, d0, d1;
 
+		if (port->flags & FO_PORT_KERNEL_V6)
+			PASS(FO_V_NOT_PORT);
 		if ((void *)(ip6 + 1) > end)
 			PASS(FO_V_MALFORMED);
 		if (ip6->version != 6)

@@ -28,6 +28,10 @@ struct fo_port_val {
  * this port (strict), or the kernel decides (fib_validate_source()). */
 #define FO_PORT_RPF_STRICT 0x1
 #define FO_PORT_RPF_LOOSE 0x2
+/* The kernel keeps this family's arriving traffic (a netfilter hook that
+ * sees only it): passed as if the port were not one (FO_V_NOT_PORT). */
+#define FO_PORT_KERNEL_V4 0x4
+#define FO_PORT_KERNEL_V6 0x8
 
 /* LPM keys: prefixlen counts the 32 table bits plus the address bits, so one
  * trie per family serves every offloaded table (VRF). table is big-endian so

@@ -29,6 +29,8 @@ export interface StatusJson {
     fallback?: { from: 'tc'; to: string; code: string; reason: string };
     /** A policy rule leaves everything arriving on this port to the kernel: why (see `policy`; 'firewall': see `firewall`). */
     policy?: string;
+    /** Set with `policy` when only these families' arriving traffic goes to the kernel (a netfilter hook that sees one family). */
+    policyFamilies?: readonly number[];
     /** The port's effective IPv4 rp_filter when on: XDP checks sources; tc leaves the port to the kernel ('rp-filter'). */
     rpFilter?: 'strict' | 'loose';
   }>;
@@ -114,6 +116,7 @@ export function statusOf(d: Daemon): StatusJson {
         ...(refused.has(p.dev) ? { refused: refused.get(p.dev)! } : {}),
         ...(f ? { fallback: { from: 'tc' as const, to: f.to, code: f.code, reason: f.reason } } : {}),
         ...(p.policy ? { policy: p.policy.reason } : {}),
+        ...(p.policy?.families ? { policyFamilies: p.policy.families } : {}),
         ...(p.rpFilter ? { rpFilter: p.rpFilter } : {}),
       };
     }),
@@ -163,7 +166,7 @@ export function statusText(s: StatusJson): string {
     if (s.failedCount > 10) lines.push(`  ... ${s.failedCount - 10} more in /status`);
   }
   if (s.xdp) lines.push(`xdp: program id ${s.xdp.progId} (${s.xdp.load}), pinned at ${s.xdp.pinDir}`);
-  lines.push(`ports: ${s.ports.length ? s.ports.map((p) => `${p.dev}(${p.backend}${p.fallback ? `, tc fell back to ${p.fallback.to}: ${p.fallback.code}` : ''}${p.refused ? `, refused: ${p.refused}` : ''}${p.policy ? `, ingress to kernel: ${p.policy}` : ''}${p.rpFilter ? `, rp_filter ${p.rpFilter}` : ''})`).join(' ') : '(none)'}`);
+  lines.push(`ports: ${s.ports.length ? s.ports.map((p) => `${p.dev}(${p.backend}${p.fallback ? `, tc fell back to ${p.fallback.to}: ${p.fallback.code}` : ''}${p.refused ? `, refused: ${p.refused}` : ''}${p.policy ? `, ${p.policyFamilies ? p.policyFamilies.map((f) => `IPv${f}`).join('+') + ' ' : ''}ingress to kernel: ${p.policy}` : ''}${p.rpFilter ? `, rp_filter ${p.rpFilter}` : ''})`).join(' ') : '(none)'}`);
   for (const x of s.policy) {
     lines.push(`policy: ${x.scope === 'port' ? `port ${x.dev}` : `table ${x.table} ${x.dst} (from ${x.dev})`} to the kernel: ${x.reason}${x.rule ? ` [${x.rule}]` : ''}`);
   }

@@ -290,8 +290,10 @@ function firewallPorts(view: MirrorView, ports: PlanPort[], opts: PlanOptions): 
     firewall: verdict,
     ports: ports.map((p) => {
       if (p.backend === 'none' || p.policy) return p;
-      const h = puntOf(p.dev);
-      return h ? { ...p, policy: { reason: 'firewall', rule: hookText(h) } } : p;
+      const f = puntOf(p.dev);
+      if (!f) return p;
+      const rule = `${hookText(f.hooks[0]!)}${f.hooks.length > 1 ? ` and ${f.hooks.length - 1} more` : ''}`;
+      return { ...p, policy: { reason: 'firewall', rule, ...(f.families.length === 1 ? { families: f.families } : {}) } };
     }),
   };
 }

@@ -60,7 +60,8 @@ export function sameGroup(a: PlanGroup, b: PlanGroup): boolean {
 
 function samePort(a: PlanPort, b: PlanPort): boolean {
   return a.backend === b.backend && a.table === b.table && a.dev === b.dev && a.mac === b.mac
-    && a.policy?.reason === b.policy?.reason && a.policy?.rule === b.policy?.rule && a.rpFilter === b.rpFilter;
+    && a.policy?.reason === b.policy?.reason && a.policy?.rule === b.policy?.rule && a.rpFilter === b.rpFilter
+    && String(a.policy?.families ?? '') === String(b.policy?.families ?? '');
 }
 
 /**

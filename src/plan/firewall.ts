@@ -21,6 +21,14 @@
 // the agent can't tell what it matches. `firewall: bypass` keeps this report
 // but punts nothing.
 import { chainText, type FirewallMode, type FirewallState, type NftChain } from '../model/firewall.js';
+import type { Family } from '../model/ip.js';
+
+const BOTH: readonly Family[] = [4, 6];
+
+/** The families a chain sees: an ip chain IPv4 only, an ip6 chain IPv6 only; inet and netdev both. */
+function familiesOf(c: NftChain): readonly Family[] {
+  return c.family === 'ip' ? [4] : c.family === 'ip6' ? [6] : BOTH;
+}
 
 /** One netfilter hook that can act on forwarded traffic. */
 export interface FirewallHook {
@@ -34,6 +42,15 @@ export interface FirewallHook {
   readonly scope: 'all' | 'ports';
   /** Offload ports it concerns (scope 'ports'). */
   readonly ports: readonly string[];
+  /** The IP families whose packets it sees: [4] for ip and iptables-legacy ipv4, [6] for ip6 and ipv6, else both. */
+  readonly families: readonly Family[];
+}
+
+/** What hands a port's ingress to the kernel: the hooks concerned, and the families they see. */
+export interface FirewallPunt {
+  readonly hooks: readonly FirewallHook[];
+  /** Ascending; [4, 6] when both. */
+  readonly families: readonly Family[];
 }
 
 export interface FirewallVerdict {
@@ -61,34 +78,43 @@ export function firewallHooks(state: FirewallState | null, ports: ReadonlySet<st
     const detail = acts(c);
     if (detail === null) continue;
     const on = c.devices.filter((d) => ports.has(d)).sort();
+    const families = familiesOf(c);
     if (IP_FAMILIES.has(c.family) && FORWARD_PATH.has(c.hook)) {
-      out.push({ what: chainText(c), hook: c.hook, detail, scope: 'all', ports: [] });
+      out.push({ what: chainText(c), hook: c.hook, detail, scope: 'all', ports: [], families });
     } else if ((c.family === 'netdev' || c.family === 'inet') && c.hook === 'ingress' && on.length > 0) {
-      out.push({ what: chainText(c), hook: c.hook, detail: `${detail} on ${on.join(', ')}`, scope: 'ports', ports: on });
+      out.push({ what: chainText(c), hook: c.hook, detail: `${detail} on ${on.join(', ')}`, scope: 'ports', ports: on, families });
     } else if (c.family === 'netdev' && c.hook === 'egress' && on.length > 0) {
-      out.push({ what: chainText(c), hook: c.hook, detail: `${detail} on ${on.join(', ')}`, scope: 'all', ports: [] });
+      out.push({ what: chainText(c), hook: c.hook, detail: `${detail} on ${on.join(', ')}`, scope: 'all', ports: [], families });
     }
   }
-  for (const [family, tables] of [['ipv4', state.legacy.ipv4], ['ipv6', state.legacy.ipv6]] as const) {
+  for (const [name, family, tables] of [['ipv4', 4, state.legacy.ipv4], ['ipv6', 6, state.legacy.ipv6]] as const) {
     for (const t of tables) {
-      out.push({ what: `iptables-legacy ${family} ${t}`, hook: 'legacy', detail: 'rules not readable over netlink', scope: 'all', ports: [] });
+      out.push({ what: `iptables-legacy ${name} ${t}`, hook: 'legacy', detail: 'rules not readable over netlink', scope: 'all', ports: [], families: [family] });
     }
   }
   return out;
 }
 
 /**
- * The verdict for a plan: the hooks found, and per offload port the hook
- * that hands its ingress to the kernel (none with `bypass`).
+ * The verdict for a plan: the hooks found, and per offload port the hooks
+ * that hand its ingress to the kernel with the families they see (none with
+ * `bypass`). An IPv4-only hook leaves the port's IPv6 traffic offloaded.
  */
 export function firewallVerdict(
   state: FirewallState | null, mode: FirewallMode, ports: ReadonlySet<string>,
-): { verdict: FirewallVerdict; puntOf: (dev: string) => FirewallHook | null } {
+): { verdict: FirewallVerdict; puntOf: (dev: string) => FirewallPunt | null } {
   const hooks = firewallHooks(state, ports);
   const verdict: FirewallVerdict = { mode, hooks, ...(state?.nftUnavailable ? { nftUnavailable: state.nftUnavailable } : {}) };
   if (mode === 'bypass' || hooks.length === 0) return { verdict, puntOf: () => null };
-  const all = hooks.find((h) => h.scope === 'all') ?? null;
-  return { verdict, puntOf: (dev) => all ?? hooks.find((h) => h.ports.includes(dev)) ?? null };
+  return {
+    verdict,
+    puntOf: (dev) => {
+      const on = hooks.filter((h) => h.scope === 'all' || h.ports.includes(dev));
+      if (on.length === 0) return null;
+      const families = BOTH.filter((f) => on.some((h) => h.families.includes(f)));
+      return { hooks: on, families };
+    },
+  };
 }
 
 /** The port record's text: "nft inet filter forward (policy drop)". */
@@ -104,5 +130,6 @@ export function firewallLines(v: FirewallVerdict): string[] {
   const head = v.mode === 'bypass'
     ? 'firewall: bypass (config): offloaded traffic skips these hooks'
     : 'firewall: the traffic these hooks see stays with the kernel';
-  return [head, ...v.hooks.map((h) => `  ${hookText(h)}: ${h.scope === 'all' ? 'every offload port' : `ingress of ${h.ports.join(', ')}`}`)];
+  const fam = (h: FirewallHook): string => (h.families.length === 1 ? `, IPv${h.families[0]} only` : '');
+  return [head, ...v.hooks.map((h) => `  ${hookText(h)}: ${h.scope === 'all' ? 'every offload port' : `ingress of ${h.ports.join(', ')}`}${fam(h)}`)];
 }

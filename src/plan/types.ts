@@ -24,7 +24,12 @@ export interface PlanPort {
    * arriving on the port is offloaded (it is still an egress). Backends
    * leave its ingress to the kernel.
    */
-  readonly policy?: { readonly reason: PolicyReason; readonly rule: string | null };
+  readonly policy?: {
+    readonly reason: PolicyReason;
+    readonly rule: string | null;
+    /** Only these families' arriving traffic goes to the kernel (a netfilter hook that sees one family); absent: both. */
+    readonly families?: readonly Family[];
+  };
   /** The port's effective IPv4 reverse-path filter (max of conf.all and its own), when on. */
   readonly rpFilter?: 'strict' | 'loose';
 }

@@ -77,11 +77,15 @@ export interface PortRecord {
   readonly mac: string;
   /** The port's effective IPv4 rp_filter (FO_PORT_RPF_*); absent = off. */
   readonly rpFilter?: 'strict' | 'loose';
+  /** Families whose arriving traffic the kernel keeps (FO_PORT_KERNEL_V4/_V6); absent = none. */
+  readonly kernel?: readonly Family[];
 }
 
 /** fo_port_val.flags (fib_offload.h FO_PORT_*). */
 const PORT_RPF_STRICT = 0x1;
 const PORT_RPF_LOOSE = 0x2;
+const PORT_KERNEL_V4 = 0x4;
+const PORT_KERNEL_V6 = 0x8;
 
 export function encodePortKey(ifindex: number, vid = 0): Buffer {
   const b = Buffer.alloc(8);
@@ -90,11 +94,13 @@ export function encodePortKey(ifindex: number, vid = 0): Buffer {
   return b;
 }
 
-export function encodePortValue(p: Pick<PortRecord, 'table' | 'mac' | 'rpFilter'>): Buffer {
+export function encodePortValue(p: Pick<PortRecord, 'table' | 'mac' | 'rpFilter' | 'kernel'>): Buffer {
   const b = Buffer.alloc(12);
   b.writeUInt32LE(p.table, 0);
   Buffer.from(parseMac(p.mac)).copy(b, 4);
-  b.writeUInt16LE(p.rpFilter === 'strict' ? PORT_RPF_STRICT : p.rpFilter === 'loose' ? PORT_RPF_LOOSE : 0, 10);
+  const rpf = p.rpFilter === 'strict' ? PORT_RPF_STRICT : p.rpFilter === 'loose' ? PORT_RPF_LOOSE : 0;
+  const kernel = (p.kernel?.includes(4) ? PORT_KERNEL_V4 : 0) | (p.kernel?.includes(6) ? PORT_KERNEL_V6 : 0);
+  b.writeUInt16LE(rpf | kernel, 10);
   return b;
 }
 
@@ -106,6 +112,8 @@ export function decodePort(key: Buffer, value: Buffer): PortRecord {
     mac: formatMac(value.subarray(4, 10)),
     ...((value.readUInt16LE(10) & PORT_RPF_STRICT) ? { rpFilter: 'strict' as const }
       : (value.readUInt16LE(10) & PORT_RPF_LOOSE) ? { rpFilter: 'loose' as const } : {}),
+    ...((value.readUInt16LE(10) & (PORT_KERNEL_V4 | PORT_KERNEL_V6))
+      ? { kernel: ([4, 6] as const).filter((f) => value.readUInt16LE(10) & (f === 4 ? PORT_KERNEL_V4 : PORT_KERNEL_V6)) } : {}),
   };
 }
 

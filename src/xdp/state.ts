@@ -90,7 +90,13 @@ export function desiredState(plan: Plan, unusable: ReadonlySet<number> = new Set
     put(s.fo_tx, encodeU32(p.ifindex), encodeU32(p.ifindex));
     // A port whose ingress the policy rules leave to the kernel stays an egress only: without
     // its fo_ports record the program passes everything arriving on it.
-    if (!p.policy) put(s.fo_ports, encodePortKey(p.ifindex), encodePortValue({ table: p.table, mac: p.mac!, ...(p.rpFilter ? { rpFilter: p.rpFilter } : {}) }));
+    // A port whose ingress goes to the kernel for one family only keeps its record, flagged.
+    const kernel = p.policy?.families;
+    if (!p.policy || kernel) {
+      put(s.fo_ports, encodePortKey(p.ifindex), encodePortValue({
+        table: p.table, mac: p.mac!, ...(p.rpFilter ? { rpFilter: p.rpFilter } : {}), ...(kernel ? { kernel } : {}),
+      }));
+    }
   }
   for (const g of plan.groups) put(s.fo_groups, encodeGroupKey(g.id), xdpGroupValue(g, ifindexes));
   for (const e of plan.entries) {

@@ -56,7 +56,7 @@ describe.skipIf(!isRoot())('firewall: netfilter on the forwarding path and the o
     const plan = JSON.parse(agent(dut, 'plan', '--json', '--ports', 'eth1,eth2').stdout) as PlanJson;
     expect(plan.firewall).toEqual({
       mode: 'respect',
-      hooks: [{ what: 'nft inet fw forward', hook: 'forward', detail: '1 rule', scope: 'all', ports: [] }],
+      hooks: [{ what: 'nft inet fw forward', hook: 'forward', detail: '1 rule', scope: 'all', ports: [], families: [4, 6] }],
     });
     const text = agent(dut, 'plan', '--ports', 'eth1,eth2').stdout;
     expect(text).toContain('ports: eth1(xdp, ingress to kernel) eth2(xdp, ingress to kernel)');
@@ -75,6 +75,21 @@ describe.skipIf(!isRoot())('firewall: netfilter on the forwarding path and the o
     expect(agent(dut, 'apply', ...PORTS, '--config', join(t.tmp, 'bypass.yaml')).status).toBe(0);
     expect(both().blocked).toEqual({ ok: true, h2: 2 });
     nft('delete table inet fw\n');
+  });
+
+  it('a chain that sees only IPv6 (ip6 family) leaves IPv4 offloaded: XDP still forwards it', () => {
+    nft(`table ip6 fw6 {\n chain forward {\n  type filter hook forward priority 0; policy drop;\n }\n}\n`);
+    try {
+      const plan = JSON.parse(agent(dut, 'plan', '--json', '--ports', 'eth1,eth2').stdout) as PlanJson;
+      expect(plan.firewall?.hooks).toEqual([{ what: 'nft ip6 fw6 forward', hook: 'forward', detail: 'policy drop', scope: 'all', ports: [], families: [6] }]);
+      expect(agent(dut, 'plan', '--ports', 'eth1,eth2').stdout).toContain('ports: eth1(xdp, IPv6 ingress to kernel) eth2(xdp, IPv6 ingress to kernel)');
+      expect(agent(dut, 'apply', ...PORTS).status).toBe(0);
+      const before = t.counters.verdicts();
+      expect(where(BLOCKED)).toEqual({ ok: true, h2: 2 });
+      expect(t.counters.verdicts().forwarded - before.forwarded).toBe(4);
+    } finally {
+      nft('delete table ip6 fw6\n');
+    }
   });
 
   it('the daemon follows nft changes as they happen: a new drop rule hands the ports to the kernel, deleting it gives them back', async () => {
@@ -120,7 +135,7 @@ describe.skipIf(!isRoot())('firewall: netfilter on the forwarding path and the o
     const kernel = both();
     expect(kernel.blocked).toEqual({ ok: false, h2: 0 });
     const plan = JSON.parse(agent(dut, 'plan', '--json', '--ports', 'eth1,eth2').stdout) as PlanJson;
-    expect(plan.firewall?.hooks).toEqual([{ what: 'iptables-legacy ipv4 filter', hook: 'legacy', detail: 'rules not readable over netlink', scope: 'all', ports: [] }]);
+    expect(plan.firewall?.hooks).toEqual([{ what: 'iptables-legacy ipv4 filter', hook: 'legacy', detail: 'rules not readable over netlink', scope: 'all', ports: [], families: [4] }]);
     expect(agent(dut, 'apply', ...PORTS).status).toBe(0);
     expect(both()).toEqual(kernel);
   });

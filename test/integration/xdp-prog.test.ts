@@ -680,6 +680,22 @@ describe.skipIf(!isRoot())('fib_offload.bpf.o under BPF_PROG_TEST_RUN', () => {
     });
   });
 
+  describe('a port whose one family the kernel keeps (a netfilter hook that sees only it)', () => {
+    afterAll(() => xr().setPort(ifx.eth1, 0, T1, pmac.eth1));
+
+    it('IPv4 kept: IPv4 passes as from no port, IPv6 is forwarded; and the other way round', () => {
+      xr().setPort(ifx.eth1, 0, T1, pmac.eth1, undefined, [4]);
+      expectPass(v4({ dst: '10.5.6.7' }), 'eth1', 'not_port');
+      expectForward(v6({ dst: '2001:db8:2::5' }), 'eth1', G_A, A);
+      xr().setPort(ifx.eth1, 0, T1, pmac.eth1, undefined, [6]);
+      expectForward(v4({ dst: '10.5.6.7' }), 'eth1', G_A, A);
+      expectPass(v6({ dst: '2001:db8:2::5' }), 'eth1', 'not_port');
+      xr().setPort(ifx.eth1, 0, T1, pmac.eth1, undefined, [4, 6]);
+      expectPass(v4({ dst: '10.5.6.7' }), 'eth1', 'not_port');
+      expectPass(v6({ dst: '2001:db8:2::5' }), 'eth1', 'not_port');
+    });
+  });
+
   describe('rp_filter (the port record\'s mode)', () => {
     // Table 100: 10.0.0.0/8 via eth2 (G_A), 10.12.0.0/16 via eth1 itself (G_HAIRPIN), 10.17.0.0/16 over
     // eth2 and eth1 (G_RPF_ECMP), 10.1.2.0/24 punted, 192.0.2.0/24 not covered. Destination 10.5.6.7 via eth2.

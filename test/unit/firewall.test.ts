@@ -123,16 +123,30 @@ describe('the plan with a firewall', () => {
   it('respect: a forward chain hands every offload port to the kernel, named in plan, JSON and status', () => {
     const plan = buildPlan(mirrorOf({ ...base, firewall: stateOf(fx.full) }), { ports: ['v*'] });
     expect(plan.ports.filter((p) => p.backend !== 'none').map((p) => `${p.dev}:${p.policy?.reason}:${p.policy?.rule}`)).toEqual([
-      'v0:firewall:nft inet filter forward (policy drop, 1 rule)',
-      'v1:firewall:nft inet filter forward (policy drop, 1 rule)',
-      'v2:firewall:nft inet filter forward (policy drop, 1 rule)',
+      'v0:firewall:nft inet filter forward (policy drop, 1 rule) and 4 more', // and the netdev ingress chain on v0
+      'v1:firewall:nft inet filter forward (policy drop, 1 rule) and 3 more',
+      'v2:firewall:nft inet filter forward (policy drop, 1 rule) and 3 more',
     ]);
+    // inet, ip and ip6 hooks together: both families, so no per-family record.
+    expect(plan.ports.some((p) => p.policy?.families)).toBe(false);
     expect(planJson(plan).firewall).toMatchObject({ mode: 'respect' });
     expect(planJson(plan).firewall!.hooks).toHaveLength(5);
     const text = planText(plan);
     expect(text).toContain('ports: v0(xdp, ingress to kernel) v1(xdp, ingress to kernel) v2(xdp, ingress to kernel)');
     expect(text).toContain('firewall: the traffic these hooks see stays with the kernel');
     expect(text).toContain('  nft inet filter forward (policy drop, 1 rule): every offload port');
+  });
+
+  it('respect: a hook that sees one family hands over only that family (ip6 chain: IPv6; legacy ipv4 table: IPv4)', () => {
+    const chain = (family: NftChain['family']): NftChain => ({ family, table: 't', chain: 'fw', hook: 'forward', priority: 0, policy: 'accept', type: 'filter', devices: [], rules: 1, dormant: false });
+    const fams = (f: FirewallState): string[] => buildPlan(mirrorOf({ ...base, firewall: f }), { ports: ['v*'] }).ports
+      .filter((p) => p.backend !== 'none').map((p) => `${p.dev}:${p.policy?.reason ?? '-'}:${p.policy?.families?.join('+') ?? 'both'}`);
+    expect(fams({ nft: [chain('ip6')], legacy: { ipv4: [], ipv6: [] } })).toEqual(['v0:firewall:6', 'v1:firewall:6', 'v2:firewall:6']);
+    expect(fams({ nft: [], legacy: { ipv4: ['filter'], ipv6: [] } })).toEqual(['v0:firewall:4', 'v1:firewall:4', 'v2:firewall:4']);
+    expect(fams({ nft: [chain('ip')], legacy: { ipv4: [], ipv6: ['nat'] } })).toEqual(['v0:firewall:both', 'v1:firewall:both', 'v2:firewall:both']);
+    const plan = buildPlan(mirrorOf({ ...base, firewall: { nft: [chain('ip6')], legacy: { ipv4: [], ipv6: [] } } }), { ports: ['v*'] });
+    expect(planText(plan)).toContain('ports: v0(xdp, IPv6 ingress to kernel)');
+    expect(planText(plan)).toContain('  nft ip6 t fw (1 rule): every offload port, IPv6 only');
   });
 
   it('respect: an ingress chain on one port hands over only that port', () => {

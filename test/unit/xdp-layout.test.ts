@@ -113,6 +113,10 @@ describe('port key and value', () => {
       expect(decodePort(encodePortKey(3), encodePortValue({ table: 254, mac: '02:00:00:00:00:03', rpFilter }))).toMatchObject({ rpFilter });
     }
     expect(encodePortValue({ table: 254, mac: '02:00:00:00:00:02', rpFilter: 'loose' }).toString('hex')).toBe(hex('fe000000 020000000002 0200'));
+    expect(encodePortValue({ table: 254, mac: '02:00:00:00:00:02', rpFilter: 'strict', kernel: [6] }).toString('hex')).toBe(hex('fe000000 020000000002 0900'));
+    for (const kernel of [[4], [6], [4, 6]] as const) {
+      expect(decodePort(encodePortKey(3), encodePortValue({ table: 254, mac: '02:00:00:00:00:03', kernel }))).toMatchObject({ kernel });
+    }
   });
 
   it('rejects a malformed MAC', () => {

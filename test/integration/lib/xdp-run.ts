@@ -199,8 +199,8 @@ export class XdpRunner {
 
   // ---- map population ---------------------------------------------------
 
-  setPort(ifindex: number, vid: number, table: number, mac: string, rpFilter?: 'strict' | 'loose'): void {
-    this.maps.set('fo_ports', encodePortKey(ifindex, vid), encodePortValue({ table, mac, ...(rpFilter ? { rpFilter } : {}) }));
+  setPort(ifindex: number, vid: number, table: number, mac: string, rpFilter?: 'strict' | 'loose', kernel?: readonly (4 | 6)[]): void {
+    this.maps.set('fo_ports', encodePortKey(ifindex, vid), encodePortValue({ table, mac, ...(rpFilter ? { rpFilter } : {}), ...(kernel ? { kernel } : {}) }));
   }
 
   deletePort(ifindex: number, vid: number): void {
