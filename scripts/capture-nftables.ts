@@ -5,7 +5,6 @@
 //   npm run build && node dist/scripts/capture-nftables.js [--out FILE]
 // It re-executes itself inside the namespace (`--inside`) to talk netlink there.
 import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,6 +14,7 @@ import {
   encodeNftDump, NETLINK_NETFILTER, NFNLGRP_NFTABLES, NFT_MSG_GETCHAIN, NFT_MSG_GETRULE, NFT_MSG_GETTABLE, nftType,
 } from '../src/netlink/codec/nftables.js';
 import { RtnlChannel, RtnlSubscription } from '../src/netlink/socket.js';
+import { captureInNamespace } from './capture-ns.js';
 
 interface RawMessage { readonly type: number; readonly flags: number; readonly hex: string }
 
@@ -79,22 +79,11 @@ async function inside(): Promise<void> {
 function orchestrate(argv: string[]): void {
   const outIdx = argv.indexOf('--out');
   const out = outIdx >= 0 ? argv[outIdx + 1]! : join(REPO, 'test', 'fixtures', 'netfilter', 'nftables.json');
-  const ns = `fo-capture-nft-${process.pid}`;
-  execFileSync('ip', ['netns', 'add', ns]);
-  try {
-    const text = execFileSync('ip', ['netns', 'exec', ns, process.execPath, SELF, '--inside'], { encoding: 'utf8' });
-    const got = JSON.parse(text) as Record<string, unknown>;
-    const doc = {
-      scenario: 'nftables', kernel: release(), nft: execFileSync('nft', ['--version'], { encoding: 'utf8' }).trim(),
-      setup: SETUP.map((a) => `ip ${a.join(' ')}`),
-      note: 'initial: dumps of a fresh namespace; full: after every step but the last; after: after all; segments: one command each with its notifications',
-      ...got,
-    };
-    writeFileSync(out, JSON.stringify(doc, null, 1) + '\n');
-    process.stdout.write(`wrote ${out}\n`);
-  } finally {
-    execFileSync('ip', ['netns', 'del', ns]);
-  }
+  captureInNamespace('fo-capture-nft', SELF, out, {
+    scenario: 'nftables', kernel: release(), nft: execFileSync('nft', ['--version'], { encoding: 'utf8' }).trim(),
+    setup: SETUP.map((a) => `ip ${a.join(' ')}`),
+    note: 'initial: dumps of a fresh namespace; full: after every step but the last; after: after all; segments: one command each with its notifications',
+  });
 }
 
 if (process.argv.includes('--inside')) await inside();

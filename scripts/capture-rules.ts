@@ -4,7 +4,6 @@
 //   npm run build && node dist/scripts/capture-rules.js [--out FILE]
 // It re-executes itself inside the namespace (`--inside`) to talk netlink there.
 import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,6 +11,7 @@ import { NLMSG_HDRLEN, RTNLGRP_IPV4_RULE, RTNLGRP_IPV6_RULE, RTM_GETRULE, rtmNam
 import { forEachMessage } from '../src/netlink/codec/header.js';
 import { DUMPS } from '../src/netlink/codec/requests.js';
 import { RtnlChannel, RtnlSubscription } from '../src/netlink/socket.js';
+import { captureInNamespace } from './capture-ns.js';
 
 interface RawMessage { readonly type: number; readonly name: string; readonly flags: number; readonly hex: string }
 
@@ -78,22 +78,11 @@ async function inside(): Promise<void> {
 function orchestrate(argv: string[]): void {
   const outIdx = argv.indexOf('--out');
   const out = outIdx >= 0 ? argv[outIdx + 1]! : join(REPO, 'test', 'fixtures', 'netlink', 'rules.json');
-  const ns = `fo-capture-rules-${process.pid}`;
-  execFileSync('ip', ['netns', 'add', ns]);
-  try {
-    const text = execFileSync('ip', ['netns', 'exec', ns, process.execPath, SELF, '--inside'], { encoding: 'utf8' });
-    const got = JSON.parse(text) as { initial: RawMessage[]; full: RawMessage[]; segments: unknown[] };
-    const doc = {
-      scenario: 'rules', kernel: release(), iproute2: execFileSync('ip', ['-V'], { encoding: 'utf8' }).trim(),
-      setup: SETUP.map((a) => `ip ${a.join(' ')}`),
-      note: 'initial: the rule dump (AF_UNSPEC) of a fresh namespace; full: after every add; segments: one command each with its notifications',
-      ...got,
-    };
-    writeFileSync(out, JSON.stringify(doc, null, 1) + '\n');
-    process.stdout.write(`wrote ${out}\n`);
-  } finally {
-    execFileSync('ip', ['netns', 'del', ns]);
-  }
+  captureInNamespace('fo-capture-rules', SELF, out, {
+    scenario: 'rules', kernel: release(), iproute2: execFileSync('ip', ['-V'], { encoding: 'utf8' }).trim(),
+    setup: SETUP.map((a) => `ip ${a.join(' ')}`),
+    note: 'initial: the rule dump (AF_UNSPEC) of a fresh namespace; full: after every add; segments: one command each with its notifications',
+  });
 }
 
 if (process.argv.includes('--inside')) await inside();
