@@ -1,5 +1,5 @@
 // `fib-offload plan [--json|--tc-batch]`: print the forwarding plan for the current kernel state.
-import { firewallLines } from '../plan/firewall.js';
+import { familiesPrefix, firewallLines } from '../plan/firewall.js';
 import { buildPlan, planJson, tcBatch, type Plan } from '../plan/index.js';
 import { compressPlan, type CompressedPlan } from '../plan/compress.js';
 import type { PlanOptions as PlanCommandOptions } from './args.js';
@@ -30,7 +30,7 @@ export function compressionLine(c: CompressedPlan & { readonly enabled: boolean 
 export function planText(plan: Plan, compressed?: CompressedPlan & { readonly enabled: boolean }): string {
   const lines: string[] = [];
   const ports = plan.ports.filter((p) => p.backend !== 'none');
-  lines.push(`ports: ${ports.length ? ports.map((p) => `${p.dev}(${p.backend}${p.policy ? `, ${p.policy.families ? p.policy.families.map((f) => `IPv${f}`).join('+') + ' ' : ''}ingress to kernel` : ''}${p.rpFilter ? `, rp_filter ${p.rpFilter}` : ''})`).join(' ') : '(none selected: give --ports or config ports)'}`);
+  lines.push(`ports: ${ports.length ? ports.map((p) => `${p.dev}(${p.backend}${p.policy ? `, ${familiesPrefix(p.policy.families)}ingress to kernel` : ''}${p.rpFilter ? `, rp_filter ${p.rpFilter}` : ''})`).join(' ') : '(none selected: give --ports or config ports)'}`);
   const policy = plan.policy ?? [];
   if (policy.length > 0) {
     lines.push(`policy rules: ${policy.length} handed to the kernel`);

@@ -1,10 +1,11 @@
 // /status: what the daemon is doing, as JSON, and as text for `fib-offload status`.
+import type { Family } from '../model/ip.js';
 import type { Daemon } from './daemon.js';
 import type { FailedEntry } from '../reconcile/status.js';
 import { disagreementText, type Disagreement } from './audit.js';
 import { hostPath } from '../xdp/loader.js';
 import type { PolicyPunt } from '../plan/rules.js';
-import { firewallLines, type FirewallVerdict } from '../plan/firewall.js';
+import { familiesPrefix, firewallLines, type FirewallVerdict } from '../plan/firewall.js';
 import type { FpmStatus } from '../fpm/server.js';
 
 /** Failed entries shown in /status (all of them are counted in `failedCount`). */
@@ -30,7 +31,7 @@ export interface StatusJson {
     /** A policy rule leaves everything arriving on this port to the kernel: why (see `policy`; 'firewall': see `firewall`). */
     policy?: string;
     /** Set with `policy` when only these families' arriving traffic goes to the kernel (a netfilter hook that sees one family). */
-    policyFamilies?: readonly number[];
+    policyFamilies?: readonly Family[];
     /** The port's effective IPv4 rp_filter when on: XDP checks sources; tc leaves the port to the kernel ('rp-filter'). */
     rpFilter?: 'strict' | 'loose';
   }>;
@@ -166,7 +167,7 @@ export function statusText(s: StatusJson): string {
     if (s.failedCount > 10) lines.push(`  ... ${s.failedCount - 10} more in /status`);
   }
   if (s.xdp) lines.push(`xdp: program id ${s.xdp.progId} (${s.xdp.load}), pinned at ${s.xdp.pinDir}`);
-  lines.push(`ports: ${s.ports.length ? s.ports.map((p) => `${p.dev}(${p.backend}${p.fallback ? `, tc fell back to ${p.fallback.to}: ${p.fallback.code}` : ''}${p.refused ? `, refused: ${p.refused}` : ''}${p.policy ? `, ${p.policyFamilies ? p.policyFamilies.map((f) => `IPv${f}`).join('+') + ' ' : ''}ingress to kernel: ${p.policy}` : ''}${p.rpFilter ? `, rp_filter ${p.rpFilter}` : ''})`).join(' ') : '(none)'}`);
+  lines.push(`ports: ${s.ports.length ? s.ports.map((p) => `${p.dev}(${p.backend}${p.fallback ? `, tc fell back to ${p.fallback.to}: ${p.fallback.code}` : ''}${p.refused ? `, refused: ${p.refused}` : ''}${p.policy ? `, ${familiesPrefix(p.policyFamilies)}ingress to kernel: ${p.policy}` : ''}${p.rpFilter ? `, rp_filter ${p.rpFilter}` : ''})`).join(' ') : '(none)'}`);
   for (const x of s.policy) {
     lines.push(`policy: ${x.scope === 'port' ? `port ${x.dev}` : `table ${x.table} ${x.dst} (from ${x.dev})`} to the kernel: ${x.reason}${x.rule ? ` [${x.rule}]` : ''}`);
   }

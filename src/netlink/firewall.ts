@@ -10,8 +10,8 @@ import { NetlinkError } from '../errors.js';
 import type { FirewallState, NftChain } from '../model/firewall.js';
 import { sameFirewall } from '../model/firewall.js';
 import {
-  chainKey, decodeNftChain, decodeNftRule, decodeNftTable, encodeNftDump, NETLINK_NETFILTER, NFNLGRP_NFTABLES,
-  NFT_MSG_GETCHAIN, NFT_MSG_GETRULE, NFT_MSG_GETTABLE, nftType, type NftChainHead,
+  chainKey, decodeNftChain, decodeNftRule, decodeNftTable, encodeNftDump, joinChains, NETLINK_NETFILTER, NFNLGRP_NFTABLES,
+  NFT_MSG_GETCHAIN, NFT_MSG_GETRULE, NFT_MSG_GETTABLE, nftType, type NftChainHead, type NftRuleRef, type NftTable,
 } from './codec/nftables.js';
 import { DumpInterruptedError, RtnlChannel, RtnlSubscription } from './socket.js';
 
@@ -41,24 +41,23 @@ export async function readLegacyTables(procNet = '/proc/net'): Promise<FirewallS
 export async function dumpNftChains(channel: RtnlChannel): Promise<NftChain[]> {
   for (let attempt = 1; ; attempt++) {
     try {
-      const dormant = new Set<string>();
+      const tables: NftTable[] = [];
       await channel.dump(nftType(NFT_MSG_GETTABLE), encodeNftDump(), (_t, _f, _s, _p, b, off, end) => {
         const t = decodeNftTable(b, off, end);
-        if (t?.dormant) dormant.add(`${t.family}\0${t.name}`);
+        if (t) tables.push(t);
       }, 'NFT_MSG_GETTABLE dump');
       const heads: NftChainHead[] = [];
       await channel.dump(nftType(NFT_MSG_GETCHAIN), encodeNftDump(), (_t, _f, _s, _p, b, off, end) => {
         const c = decodeNftChain(b, off, end);
         if (c) heads.push(c);
       }, 'NFT_MSG_GETCHAIN dump');
-      const rules = new Map<string, number>();
+      const rules: NftRuleRef[] = [];
       await channel.dump(nftType(NFT_MSG_GETRULE), encodeNftDump(), (_t, _f, _s, _p, b, off, end) => {
         const r = decodeNftRule(b, off, end);
-        if (r) rules.set(chainKey(r), (rules.get(chainKey(r)) ?? 0) + 1);
+        if (r) rules.push(r);
       }, 'NFT_MSG_GETRULE dump');
-      return heads
-        .map((c) => ({ ...c, rules: rules.get(chainKey(c)) ?? 0, dormant: dormant.has(`${c.family}\0${c.table}`) }))
-        .sort((a, b) => (chainKey(a) < chainKey(b) ? -1 : chainKey(a) > chainKey(b) ? 1 : 0));
+      // Sorted, so two reads of the same ruleset compare equal whatever order the kernel lists it in.
+      return joinChains(tables, heads, rules).sort((a, b) => (chainKey(a) < chainKey(b) ? -1 : chainKey(a) > chainKey(b) ? 1 : 0));
     } catch (err) {
       // The three dumps are separate: a change between them (or inside one) is retried as a whole.
       if (!(err instanceof DumpInterruptedError) || attempt >= MAX_DUMP_ATTEMPTS) throw err;

@@ -117,6 +117,11 @@ export function firewallVerdict(
   };
 }
 
+/** "IPv6 " / "IPv4+IPv6 " before "ingress to kernel" when only those families go; "" for both (absent). */
+export function familiesPrefix(families: readonly Family[] | undefined): string {
+  return families ? `${families.map((f) => `IPv${f}`).join('+')} ` : '';
+}
+
 /** The port record's text: "nft inet filter forward (policy drop)". */
 export function hookText(h: FirewallHook): string {
   return `${h.what} (${h.detail})`;

@@ -105,15 +105,17 @@ export function encodePortValue(p: Pick<PortRecord, 'table' | 'mac' | 'rpFilter'
 }
 
 export function decodePort(key: Buffer, value: Buffer): PortRecord {
+  const flags = value.readUInt16LE(10);
+  const kernel: Family[] = [];
+  if (flags & PORT_KERNEL_V4) kernel.push(4);
+  if (flags & PORT_KERNEL_V6) kernel.push(6);
   return {
     ifindex: key.readUInt32LE(0),
     vid: key.readUInt16LE(4),
     table: value.readUInt32LE(0),
     mac: formatMac(value.subarray(4, 10)),
-    ...((value.readUInt16LE(10) & PORT_RPF_STRICT) ? { rpFilter: 'strict' as const }
-      : (value.readUInt16LE(10) & PORT_RPF_LOOSE) ? { rpFilter: 'loose' as const } : {}),
-    ...((value.readUInt16LE(10) & (PORT_KERNEL_V4 | PORT_KERNEL_V6))
-      ? { kernel: ([4, 6] as const).filter((f) => value.readUInt16LE(10) & (f === 4 ? PORT_KERNEL_V4 : PORT_KERNEL_V6)) } : {}),
+    ...(flags & PORT_RPF_STRICT ? { rpFilter: 'strict' as const } : flags & PORT_RPF_LOOSE ? { rpFilter: 'loose' as const } : {}),
+    ...(kernel.length > 0 ? { kernel } : {}),
   };
 }
 

@@ -14,7 +14,7 @@ import { planText } from '../../src/cli/plan.js';
 import type { FirewallState, NftChain } from '../../src/model/firewall.js';
 import { forEachMessage } from '../../src/netlink/codec/header.js';
 import {
-  chainKey, decodeNftChain, decodeNftRule, decodeNftTable, NFT_MSG_NEWCHAIN, NFT_MSG_NEWRULE, NFT_MSG_NEWTABLE, nftMsgOf,
+  decodeNftChain, decodeNftRule, decodeNftTable, joinChains, NFT_MSG_NEWCHAIN, NFT_MSG_NEWRULE, NFT_MSG_NEWTABLE, nftMsgOf,
 } from '../../src/netlink/codec/nftables.js';
 import { firewallHooks } from '../../src/plan/firewall.js';
 import { buildPlan, diffPlans } from '../../src/plan/index.js';
@@ -35,12 +35,9 @@ function each<T>(msgs: readonly Msg[], f: (b: Buffer, off: number, end: number) 
   return out;
 }
 
-/** What dumpNftChains builds from the three dumps (the same joins, on captured bytes). */
+/** What dumpNftChains builds from the three dumps (its own join, on captured bytes). */
 function chainsOf(d: Dump): NftChain[] {
-  const dormant = new Set(each(d.tables, decodeNftTable).filter((t) => t.dormant).map((t) => `${t.family}\0${t.name}`));
-  const rules = new Map<string, number>();
-  for (const r of each(d.rules, decodeNftRule)) rules.set(chainKey(r), (rules.get(chainKey(r)) ?? 0) + 1);
-  return each(d.chains, decodeNftChain).map((c) => ({ ...c, rules: rules.get(chainKey(c)) ?? 0, dormant: dormant.has(`${c.family}\0${c.table}`) }));
+  return joinChains(each(d.tables, decodeNftTable), each(d.chains, decodeNftChain), each(d.rules, decodeNftRule));
 }
 
 const stateOf = (d: Dump, legacy: FirewallState['legacy'] = { ipv4: [], ipv6: [] }): FirewallState => ({ nft: chainsOf(d), legacy });

@@ -164,3 +164,14 @@ export function decodeNftRule(buf: Buffer, off: number, end: number): NftRuleRef
 export function chainKey(c: { readonly family: NftFamily; readonly table: string; readonly chain: string }): string {
   return `${c.family}\0${c.table}\0${c.chain}`;
 }
+
+/** The three dumps joined: each chain, in dump order, with its rule count and its table's dormancy. */
+export function joinChains(tables: readonly NftTable[], heads: readonly NftChainHead[], rules: readonly NftRuleRef[]): NftChain[] {
+  const dormant = new Set(tables.filter((t) => t.dormant).map((t) => `${t.family}\0${t.name}`));
+  const count = new Map<string, number>();
+  for (const r of rules) {
+    const k = chainKey(r);
+    count.set(k, (count.get(k) ?? 0) + 1);
+  }
+  return heads.map((c) => ({ ...c, rules: count.get(chainKey(c)) ?? 0, dormant: dormant.has(`${c.family}\0${c.table}`) }));
+}
