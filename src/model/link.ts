@@ -22,6 +22,20 @@ export interface Link {
   readonly physSwitchId: string | null;
   /** IFLA_PHYS_PORT_NAME, e.g. 'pf0vf1' on an mlx5 VF representor. */
   readonly physPortName: string | null;
+  /** kind === 'vlan' only: what IFLA_LINK and IFLA_INFO_DATA say about the sub-interface. */
+  readonly vlan?: VlanInfo;
+}
+
+/** A VLAN sub-interface (IFLA_INFO_KIND 'vlan'). Fixed at creation: the kernel changes none of these on a live device. */
+export interface VlanInfo {
+  /** IFLA_LINK: the device it sends and receives through; null when that is in another namespace (IFLA_LINK_NETNSID) or unknown. */
+  readonly parent: number | null;
+  /** IFLA_VLAN_ID. */
+  readonly vid: number;
+  /** IFLA_VLAN_PROTOCOL: the tag's TPID (0x8100 or 0x88a8). */
+  readonly protocol: '802.1Q' | '802.1ad';
+  /** IFLA_VLAN_EGRESS_QOS holds a mapping: the kernel sets the pushed tag's priority bits from skb->priority. */
+  readonly egressQos: boolean;
 }
 
 /** Usable for forwarding: admin up and carrier present. */

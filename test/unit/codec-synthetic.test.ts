@@ -178,6 +178,29 @@ describe('link, address, neighbour, nexthop edge cases', () => {
     expect(decodeLink(Buffer.alloc(15), 0, 15)).toBeNull();
   });
 
+  it('VLAN link: parent (IFLA_LINK), vid, protocol, egress QoS map; a parent in another namespace is null', () => {
+    const be16 = (v: number): Buffer => { const b = Buffer.alloc(2); b.writeUInt16BE(v); return b; };
+    const le16 = (v: number): Buffer => { const b = Buffer.alloc(2); b.writeUInt16LE(v); return b; };
+    const vlanLink = (data: Buffer, ...extra: Buffer[]): Buffer => cat(ifinfomsg(12, 0x1 | 0x10000), encodeAttr(3, str('eth1.10')),
+      encodeAttr(4, u32(1496)), encodeAttr(5, u32(4)), ...extra,
+      encodeAttr(18 | NESTED, cat(encodeAttr(1, str('vlan')), encodeAttr(2 | NESTED, data))));
+    // As 6.x sends it: IFLA_VLAN_PROTOCOL, IFLA_VLAN_ID, IFLA_VLAN_FLAGS (flags, mask), no QoS maps.
+    const q = vlanLink(cat(encodeAttr(5, be16(0x8100)), encodeAttr(1, le16(10)), encodeAttr(2, cat(u32(1), u32(0xffffffff)))));
+    expect(decodeLink(q, 0, q.length)).toMatchObject({
+      ifindex: 12, name: 'eth1.10', mtu: 1496, kind: 'vlan', vlan: { parent: 4, vid: 10, protocol: '802.1Q', egressQos: false },
+    });
+    const ad = vlanLink(cat(encodeAttr(5, be16(0x88a8)), encodeAttr(1, le16(20))));
+    expect(decodeLink(ad, 0, ad.length)!.vlan).toEqual({ parent: 4, vid: 20, protocol: '802.1ad', egressQos: false });
+    // egress-qos-map 0:3: one IFLA_VLAN_QOS_MAPPING {from, to} inside IFLA_VLAN_EGRESS_QOS.
+    const qos = vlanLink(cat(encodeAttr(1, le16(30)), encodeAttr(3 | NESTED, encodeAttr(1, cat(u32(0), u32(3))))));
+    expect(decodeLink(qos, 0, qos.length)!.vlan).toEqual({ parent: 4, vid: 30, protocol: '802.1Q', egressQos: true });
+    const moved = vlanLink(cat(encodeAttr(1, le16(10))), encodeAttr(37, u32(0)));
+    expect(decodeLink(moved, 0, moved.length)!.vlan).toMatchObject({ parent: null, vid: 10 });
+    // A veth's IFLA_LINK (its peer) is not a VLAN parent: no vlan key at all.
+    const veth = cat(ifinfomsg(4, 0), encodeAttr(5, u32(3)), encodeAttr(18, encodeAttr(1, str('veth'))));
+    expect(decodeLink(veth, 0, veth.length)).not.toHaveProperty('vlan');
+  });
+
   it('IPv4 address without IFA_LOCAL falls back to IFA_ADDRESS; non-IP family is skipped', () => {
     const hdr = bytes(AF_INET, 24, 0, 0, 3, 0, 0, 0);
     const p = cat(hdr, encodeAttr(1, bytes(192, 0, 2, 1)), encodeAttr(8, u32(0x80)));

@@ -99,14 +99,22 @@ export const IFF_LOWER_UP = 0x10000;
 export const IFLA_ADDRESS = 1;
 export const IFLA_IFNAME = 3;
 export const IFLA_MTU = 4;
+export const IFLA_LINK = 5;
 export const IFLA_MASTER = 10;
 export const IFLA_OPERSTATE = 16;
 export const IFLA_LINKINFO = 18;
 export const IFLA_PHYS_SWITCH_ID = 36;
+export const IFLA_LINK_NETNSID = 37;
 export const IFLA_PHYS_PORT_NAME = 38;
 export const IFLA_INFO_KIND = 1;
 export const IFLA_INFO_DATA = 2;
 export const IFLA_VRF_TABLE = 1;
+/** enum IFLA_VLAN_* (IFLA_INFO_DATA of kind 'vlan'); IFLA_VLAN_PROTOCOL is big-endian. */
+export const IFLA_VLAN_ID = 1;
+export const IFLA_VLAN_EGRESS_QOS = 3;
+export const IFLA_VLAN_PROTOCOL = 5;
+export const ETH_P_8021Q = 0x8100;
+export const ETH_P_8021AD = 0x88a8;
 
 /** IF_OPER_* (RFC 2863 operstates) indexed by value. */
 export const OPER_STATES: readonly string[] = ['unknown', 'notpresent', 'down', 'lowerlayerdown', 'testing', 'dormant', 'up'];

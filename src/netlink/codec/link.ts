@@ -1,10 +1,10 @@
 // RTM_NEWLINK / RTM_DELLINK payload (struct ifinfomsg + IFLA_*) → Link.
-import type { Link } from '../../model/link.js';
+import type { Link, VlanInfo } from '../../model/link.js';
 import { readHex, readMac, readString, readU32 } from './attrs.js';
 import {
-  IFF_LOWER_UP, IFF_UP, IFINFOMSG_LEN, IFLA_ADDRESS, IFLA_IFNAME, IFLA_INFO_DATA, IFLA_INFO_KIND, IFLA_LINKINFO,
-  IFLA_MASTER, IFLA_MTU, IFLA_OPERSTATE, IFLA_PHYS_PORT_NAME, IFLA_PHYS_SWITCH_ID, IFLA_VRF_TABLE, NLA_TYPE_MASK,
-  OPER_STATES,
+  ETH_P_8021Q, IFF_LOWER_UP, IFF_UP, IFINFOMSG_LEN, IFLA_ADDRESS, IFLA_IFNAME, IFLA_INFO_DATA, IFLA_INFO_KIND, IFLA_LINK,
+  IFLA_LINK_NETNSID, IFLA_LINKINFO, IFLA_MASTER, IFLA_MTU, IFLA_OPERSTATE, IFLA_PHYS_PORT_NAME, IFLA_PHYS_SWITCH_ID,
+  IFLA_VLAN_EGRESS_QOS, IFLA_VLAN_ID, IFLA_VLAN_PROTOCOL, IFLA_VRF_TABLE, NLA_TYPE_MASK, OPER_STATES,
 } from './constants.js';
 
 /** Decode one link message payload [off, end); null when shorter than struct ifinfomsg. */
@@ -21,6 +21,8 @@ export function decodeLink(buf: Buffer, off: number, end: number): Link | null {
   let vrfTable: number | null = null;
   let physSwitchId: string | null = null;
   let physPortName: string | null = null;
+  let lower: number | null = null;
+  let lowerElsewhere = false;
   let infoDataS = -1;
   let infoDataE = -1;
 
@@ -34,6 +36,9 @@ export function decodeLink(buf: Buffer, off: number, end: number): Link | null {
       case IFLA_ADDRESS: mac = readMac(buf, s, e); break;
       case IFLA_IFNAME: name = readString(buf, s, e); break;
       case IFLA_MTU: mtu = readU32(buf, s, e, 0); break;
+      // The lower device (a VLAN's parent; a veth's peer, possibly in another namespace).
+      case IFLA_LINK: { const l = readU32(buf, s, e, 0); lower = l === 0 ? null : l; break; }
+      case IFLA_LINK_NETNSID: lowerElsewhere = true; break;
       case IFLA_MASTER: { const m = readU32(buf, s, e, 0); master = m === 0 ? null : m; break; }
       case IFLA_OPERSTATE: if (e > s) operState = OPER_STATES[buf[s]!] ?? String(buf[s]); break;
       case IFLA_PHYS_SWITCH_ID: physSwitchId = readHex(buf, s, e); break;
@@ -66,6 +71,8 @@ export function decodeLink(buf: Buffer, off: number, end: number): Link | null {
     }
   }
 
+  const vlan = kind === 'vlan' ? decodeVlanData(buf, infoDataS, infoDataE, lowerElsewhere ? null : lower) : null;
+
   return {
     ifindex,
     name,
@@ -79,5 +86,27 @@ export function decodeLink(buf: Buffer, off: number, end: number): Link | null {
     vrfTable,
     physSwitchId,
     physPortName,
+    ...(vlan ? { vlan } : {}),
   };
+}
+
+/** IFLA_INFO_DATA of a 'vlan' link; null without IFLA_VLAN_ID (nothing to key a port by). */
+function decodeVlanData(buf: Buffer, s: number, e: number, parent: number | null): VlanInfo | null {
+  if (s < 0) return null;
+  let vid: number | null = null;
+  let tpid = ETH_P_8021Q; // kernels before IFLA_VLAN_PROTOCOL (3.10) only had 802.1Q
+  let egressQos = false;
+  let p = s;
+  while (p + 4 <= e) {
+    const l = buf.readUInt16LE(p);
+    if (l < 4 || p + l > e) break;
+    const t = buf.readUInt16LE(p + 2) & NLA_TYPE_MASK;
+    if (t === IFLA_VLAN_ID && l >= 6) vid = buf.readUInt16LE(p + 4) & 0x0fff;
+    else if (t === IFLA_VLAN_PROTOCOL && l >= 6) tpid = buf.readUInt16BE(p + 4);
+    // Nested IFLA_VLAN_QOS_MAPPING entries; the kernel dumps only mappings to a non-zero priority.
+    else if (t === IFLA_VLAN_EGRESS_QOS && l > 4) egressQos = true;
+    p += (l + 3) & ~3;
+  }
+  if (vid === null) return null;
+  return { parent, vid, protocol: tpid === ETH_P_8021Q ? '802.1Q' : '802.1ad', egressQos };
 }
