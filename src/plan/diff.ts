@@ -1,6 +1,7 @@
 // diffPlans: the ordered change list that takes the installed plan to the
 // desired one without a moment where an entry points at a missing group.
 import { compareRows, isOrdered } from './order.js';
+import type { Indexed } from './rows.js';
 import type { Plan, PlanEntry, PlanGroup, PlanPort } from './types.js';
 
 export type PlanOp =
@@ -32,11 +33,11 @@ function sameEntry(a: PlanEntry, b: PlanEntry): boolean {
  * merge walk: adds and replaces go to `ops` in new order, deletes to `deletes`
  * in old order.
  */
-export function diffEntryRun(old: readonly PlanEntry[], from: number, to: number, next: readonly PlanEntry[], ops: PlanOp[], deletes: PlanOp[]): void {
+export function diffEntryRun(old: Indexed<PlanEntry>, from: number, to: number, next: readonly PlanEntry[], ops: PlanOp[], deletes: PlanOp[]): void {
   let i = from;
   let j = 0;
   while (i < to || j < next.length) {
-    const o = i < to ? old[i] : undefined;
+    const o = i < to ? old.at(i) : undefined;
     const e = next[j];
     const c = o === undefined ? 1 : e === undefined ? -1 : compareRows(o, e);
     if (c < 0) { deletes.push({ op: 'entry-delete', entry: o! }); i++; } else if (c > 0) { ops.push({ op: 'entry-add', entry: e! }); j++; } else {

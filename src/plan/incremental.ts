@@ -22,11 +22,12 @@ import { neighborUsable, type Neighbor } from '../model/neighbor.js';
 import type { MirrorView, ResolvedRoute } from '../model/resolved.js';
 import { RT_TABLE_LOCAL, type Route } from '../model/route.js';
 import { DEFAULT_BUCKET_BITS } from './buckets.js';
-import { buildPlanState, DraftRegistry, finalKey, hostItem, planPorts, portExtras, type TableItems } from './build.js';
+import { buildPlanState, DraftRegistry, finalKey, hostItem, planPorts, portExtras } from './build.js';
 import { classifyRoute, type ClassifyContext, type Verdict } from './classify.js';
 import { diffEntryRun, diffPlans, diffPorts, sameGroup, type PlanOp } from './diff.js';
 import { allocateGroupIds, finishGroup, type GroupDraft } from './groups.js';
 import { SPACE4, SPACE6, type AddrSpace } from './prefix.js';
+import { Rows } from './rows.js';
 import { sweep, type SweepItem, type SweepOut } from './sweep.js';
 import type { Plan, PlanEntry, PlanGroup, PlanOptions, PlanPort, SkippedRoute } from './types.js';
 
@@ -91,11 +92,39 @@ interface RegionResult {
   readonly rows: NewRows;
 }
 
+/** Per table, the sweep's inputs in sweep order (overlays and routes), as chunked rows. */
+interface ItemRows {
+  readonly v4: Rows<SweepItem<number>>;
+  readonly v6: Rows<SweepItem<bigint>>;
+}
+
+/** The plan's row lists, chunked: what a step splices instead of copying. */
+interface PlanRows {
+  readonly entries: Rows<PlanEntry>;
+  readonly skipped: Rows<SkippedRoute>;
+}
+
+/**
+ * A plan whose entries and skipped lists are arrays made from its rows on
+ * first read, once. The daemon's batches never read them (the planner works
+ * on the rows, the backends on ops), so under route churn no full-size array
+ * is made per batch; `plan`, `/status` and a full reconcile read them.
+ */
+function planOfRows(fields: Omit<Plan, 'entries' | 'skipped'>, rows: PlanRows): Plan {
+  let entries: PlanEntry[] | undefined;
+  let skipped: SkippedRoute[] | undefined;
+  return Object.defineProperties({ ...fields } as Plan, {
+    entries: { enumerable: true, get: () => (entries ??= rows.entries.toArray()) },
+    skipped: { enumerable: true, get: () => (skipped ??= rows.skipped.toArray()) },
+  });
+}
+
 /** A plan together with what is needed to continue it incrementally. Immutable. */
 export class PlanState {
   private constructor(
     readonly plan: Plan,
-    private readonly items: ReadonlyMap<number, TableItems>,
+    private readonly rows: PlanRows,
+    private readonly items: ReadonlyMap<number, ItemRows>,
     private readonly refs: ReadonlyMap<GroupDraft, number>,
     private readonly ids: ReadonlyMap<GroupDraft, number>,
   ) {}
@@ -103,7 +132,11 @@ export class PlanState {
   /** Plan from scratch. */
   static build(view: MirrorView, opts: PlanOptions): PlanState {
     const b = buildPlanState(view, opts);
-    return new PlanState(b.plan, b.items, b.refs, b.ids);
+    const { entries, skipped, ...fields } = b.plan;
+    const rows: PlanRows = { entries: Rows.from(entries), skipped: Rows.from(skipped) };
+    const items = new Map<number, ItemRows>();
+    for (const [t, l] of b.items) items.set(t, { v4: Rows.from(l.v4), v6: Rows.from(l.v6) });
+    return new PlanState(planOfRows(fields, rows), rows, items, b.refs, b.ids);
   }
 
   /**
@@ -126,13 +159,13 @@ export class PlanState {
       if (!portsOnly) return scratch(how);
       const p = planPorts(view, opts, this.plan.tables);
       const old = this.plan;
-      const plan: Plan = {
-        ports: p.ports, groups: old.groups, entries: old.entries, skipped: old.skipped, ttlPunt: true, tables: old.tables, ...portExtras(p.policy, p.firewall),
-      };
+      const plan = planOfRows({
+        ports: p.ports, groups: old.groups, ttlPunt: true, tables: old.tables, ...portExtras(p.policy, p.firewall),
+      }, this.rows);
       const ports = diffPorts(this.plan.ports, plan.ports);
-      return { state: PlanState.from(plan, this.items, this.refs, this.ids), ops: [...ports.changes, ...ports.deletes], how, regions: 0 };
+      return { state: PlanState.from(plan, this.rows, this.items, this.refs, this.ids), ops: [...ports.changes, ...ports.deletes], how, regions: 0 };
     }
-    if (delta.routes.size + delta.neighbors.size > Math.max(LARGE_MIN, LARGE_SHARE * this.plan.entries.length)) return scratch('large');
+    if (delta.routes.size + delta.neighbors.size > Math.max(LARGE_MIN, LARGE_SHARE * this.rows.entries.length)) return scratch('large');
     const step = new Step(this, view, opts);
     const how = step.run(delta);
     if (how !== 'incremental') return scratch(how);
@@ -140,24 +173,25 @@ export class PlanState {
   }
 
   /** @internal for Step */
-  static from(plan: Plan, items: ReadonlyMap<number, TableItems>, refs: ReadonlyMap<GroupDraft, number>, ids: ReadonlyMap<GroupDraft, number>): PlanState {
-    return new PlanState(plan, items, refs, ids);
+  static from(plan: Plan, rows: PlanRows, items: ReadonlyMap<number, ItemRows>, refs: ReadonlyMap<GroupDraft, number>, ids: ReadonlyMap<GroupDraft, number>): PlanState {
+    return new PlanState(plan, rows, items, refs, ids);
   }
 
   /** @internal for Step */
-  get internals(): { items: ReadonlyMap<number, TableItems>; refs: ReadonlyMap<GroupDraft, number>; ids: ReadonlyMap<GroupDraft, number> } {
-    return { items: this.items, refs: this.refs, ids: this.ids };
+  get internals(): { rows: PlanRows; items: ReadonlyMap<number, ItemRows>; refs: ReadonlyMap<GroupDraft, number>; ids: ReadonlyMap<GroupDraft, number> } {
+    return { rows: this.rows, items: this.items, refs: this.refs, ids: this.ids };
   }
 }
 
 /** One incremental step: mutable while it runs, producing a new PlanState. */
 class Step {
   private readonly old: Plan;
-  private readonly oldItems: ReadonlyMap<number, TableItems>;
+  private readonly oldRows: PlanRows;
+  private readonly oldItems: ReadonlyMap<number, ItemRows>;
   private readonly oldRefs: ReadonlyMap<GroupDraft, number>;
   private readonly oldIds: ReadonlyMap<GroupDraft, number>;
   /** Copy-on-write: lists of the (table, family) pairs this step changes. */
-  private readonly items = new Map<number, { v4: SweepItem<number>[]; v6: SweepItem<bigint>[]; pending4: Change<number>[]; pending6: Change<bigint>[] }>();
+  private readonly items = new Map<number, { v4: Rows<SweepItem<number>>; v6: Rows<SweepItem<bigint>>; pending4: Change<number>[]; pending6: Change<bigint>[] }>();
   private readonly regions4 = new Map<number, Region<number>[]>();
   private readonly regions6 = new Map<number, Region<bigint>[]>();
   private readonly offload: Map<number, PlanPort>;
@@ -170,7 +204,8 @@ class Step {
 
   constructor(prev: PlanState, private readonly view: DeltaView, private readonly opts: PlanOptions) {
     this.old = prev.plan;
-    const { items, refs, ids } = prev.internals;
+    const { rows, items, refs, ids } = prev.internals;
+    this.oldRows = rows;
     this.oldItems = items;
     this.oldRefs = refs;
     this.oldIds = ids;
@@ -227,9 +262,9 @@ class Step {
   }
 
   /** The (table, family) item list: the previous state's until applyPending() replaces it. */
-  private list<K extends number | bigint>(space: AddrSpace<K>, table: number): SweepItem<K>[] {
+  private list<K extends number | bigint>(space: AddrSpace<K>, table: number): Rows<SweepItem<K>> {
     const l = this.listsOf(table);
-    return (space.family === 4 ? l.v4 : l.v6) as SweepItem<K>[];
+    return (space.family === 4 ? l.v4 : l.v6) as unknown as Rows<SweepItem<K>>;
   }
 
   private pendingOf<K extends number | bigint>(space: AddrSpace<K>, table: number): Change<K>[] {
@@ -243,7 +278,7 @@ class Step {
     const pending = l ? this.pendingOf(space, table) : [];
     if (pending.length === 0) return;
     const items = withChanges(space, this.list(space, table), pending);
-    if (space.family === 4) l!.v4 = items as SweepItem<number>[]; else l!.v6 = items as SweepItem<bigint>[];
+    if (space.family === 4) l!.v4 = items as unknown as Rows<SweepItem<number>>; else l!.v6 = items as unknown as Rows<SweepItem<bigint>>;
     pending.length = 0;
   }
 
@@ -266,8 +301,9 @@ class Step {
     }
     const items = this.list(space, table);
     const at = lowerBound(space, items, lo, len, 1);
-    const cur = at < items.length && items[at]!.rank === 1 && items[at]!.len === len && space.compare(items[at]!.lo, lo) === 0
-      ? items[at] as Extract<SweepItem<K>, { rank: 1 }>
+    const there = items.at(at);
+    const cur = there !== undefined && there.rank === 1 && there.len === len && space.compare(there.lo, lo) === 0
+      ? there as Extract<SweepItem<K>, { rank: 1 }>
       : null;
     if (cur === null && verdict === null) return;
     if (cur !== null && verdict !== null && sameVerdict(cur.verdict, verdict)) return;
@@ -291,21 +327,23 @@ class Step {
     }
   }
 
-  private sweepRegion<K extends number | bigint>(space: AddrSpace<K>, table: number, items: SweepItem<K>[], r: Region<K>): RegionResult {
+  private sweepRegion<K extends number | bigint>(space: AddrSpace<K>, table: number, items: Rows<SweepItem<K>>, r: Region<K>): RegionResult {
     const family = space.family;
     const input: SweepItem<K>[] = [];
     const enclosing = new Set<string>();
     for (let len = 0; len < r.len; len++) {
       const lo = maskTo(space, r.lo, len);
-      for (let i = lowerBound(space, items, lo, len, 0); i < items.length; i++) {
-        const it = items[i]!;
+      for (const it of items.range(lowerBound(space, items, lo, len, 0))) {
         if (it.len !== len || space.compare(it.lo, lo) !== 0) break;
         input.push(it);
         enclosing.add(it.dst);
       }
     }
     const hi = space.last(r.lo, r.len);
-    for (let i = lowerBound(space, items, r.lo, r.len, 0); i < items.length && space.compare(items[i]!.lo, hi) <= 0; i++) input.push(items[i]!);
+    for (const it of items.range(lowerBound(space, items, r.lo, r.len, 0))) {
+      if (space.compare(it.lo, hi) > 0) break;
+      input.push(it);
+    }
     // Hosts of connected subnets (enclosing or inside) whose neighbour is inside the region.
     const routes = input.length;
     for (let i = 0; i < routes; i++) {
@@ -336,8 +374,8 @@ class Step {
       rows.entries.push(e);
     }
     for (const s of out.skipped) if (!enclosing.has(s.dst)) rows.skipped.push(s);
-    const [e0, e1] = rowRange(space, this.old.entries, table, r);
-    const [s0, s1] = rowRange(space, this.old.skipped, table, r);
+    const [e0, e1] = rowRange(space, this.oldRows.entries, table, r);
+    const [s0, s1] = rowRange(space, this.oldRows.skipped, table, r);
     return { table, family, e0, e1, s0, s1, rows };
   }
 
@@ -371,8 +409,7 @@ class Step {
       this.touched.add(d);
     };
     for (const res of this.results) {
-      for (let i = res.e0; i < res.e1; i++) {
-        const e = this.old.entries[i]!;
+      for (const e of this.oldRows.entries.range(res.e0, res.e1)) {
         if (e.action === 'forward') bump(this.draftById.get(e.group!)!, -1);
       }
       for (const d of res.rows.forwardDraft) bump(d, +1);
@@ -434,34 +471,20 @@ class Step {
     for (const res of this.results) {
       const { rows } = res;
       for (let i = 0; i < rows.forwardIndex.length; i++) rows.entries[rows.forwardIndex[i]!]!.group = ids.get(rows.forwardDraft[i]!)!;
-      diffEntryRun(old.entries, res.e0, res.e1, rows.entries, entryOps, entryDeletes);
+      diffEntryRun(this.oldRows.entries, res.e0, res.e1, rows.entries, entryOps, entryDeletes);
     }
-    const entries = spliceRows(old.entries, this.results.map((r) => ({ from: r.e0, to: r.e1, rows: r.rows.entries })));
-    const skipped = spliceRows(old.skipped, this.results.map((r) => ({ from: r.s0, to: r.s1, rows: r.rows.skipped })));
+    const rows: PlanRows = {
+      entries: this.oldRows.entries.splice(this.results.map((r) => ({ from: r.e0, to: r.e1, rows: r.rows.entries }))),
+      skipped: this.oldRows.skipped.splice(this.results.map((r) => ({ from: r.s0, to: r.s1, rows: r.rows.skipped }))),
+    };
     const groups = [...groupsById.values()].sort((a, b) => a.id - b.id);
-    const plan: Plan = { ports: old.ports, groups, entries, skipped, ttlPunt: true, tables: old.tables, ...(old.policy ? { policy: old.policy } : {}), ...(old.firewall ? { firewall: old.firewall } : {}) };
+    const plan = planOfRows({ ports: old.ports, groups, ttlPunt: true, tables: old.tables, ...(old.policy ? { policy: old.policy } : {}), ...(old.firewall ? { firewall: old.firewall } : {}) }, rows);
 
     const items = new Map(this.oldItems);
     for (const [t, l] of this.items) items.set(t, { v4: l.v4, v6: l.v6 });
     const ops = [...groupOps, ...entryOps, ...entryDeletes, ...deleteOps];
-    return { state: PlanState.from(plan, items, refs, ids), ops, how: 'incremental', regions: this.nRegions };
+    return { state: PlanState.from(plan, rows, items, refs, ids), ops, how: 'incremental', regions: this.nRegions };
   }
-}
-
-/** `rows` with each [from, to) replaced, in one pass into a list of the final size. */
-function spliceRows<T>(rows: readonly T[], parts: readonly { from: number; to: number; rows: readonly T[] }[]): T[] {
-  let size = rows.length;
-  for (const p of parts) size += p.rows.length - (p.to - p.from);
-  const out = new Array<T>(size);
-  let i = 0;
-  let o = 0;
-  for (const p of parts) {
-    while (i < p.from) out[o++] = rows[i++]!;
-    for (const x of p.rows) out[o++] = x;
-    i = p.to;
-  }
-  while (i < rows.length) out[o++] = rows[i++]!;
-  return out;
 }
 
 function groupId(op: PlanOp): number {
@@ -476,16 +499,15 @@ function sameVerdict(a: Verdict, b: Verdict): boolean {
 }
 
 /**
- * The list with replacements, removals and insertions applied: O(list) per
- * step, whatever the number of changes (a chunked list would make it
- * O(changes); at a million routes this copy is most of a small step's cost).
+ * The list with replacements, removals and insertions applied: the chunks
+ * they fall in are copied, the rest shared (rows.ts).
  */
-function withChanges<K extends number | bigint>(space: AddrSpace<K>, items: readonly SweepItem<K>[], changes: Change<K>[]): SweepItem<K>[] {
+function withChanges<K extends number | bigint>(space: AddrSpace<K>, items: Rows<SweepItem<K>>, changes: Change<K>[]): Rows<SweepItem<K>> {
   // By position; at one position, insertions (which sort before the item
   // there) in prefix order, then the change of the item there.
   changes.sort((a, b) => a.at - b.at || (a.cur ? 1 : 0) - (b.cur ? 1 : 0)
     || (a.cur ? 0 : space.compare(a.next!.lo, b.next!.lo) || a.next!.len - b.next!.len));
-  return spliceRows(items, changes.map((c) => ({ from: c.at, to: c.cur ? c.at + 1 : c.at, rows: c.next ? [c.next] : [] })));
+  return items.splice(changes.map((c) => ({ from: c.at, to: c.cur ? c.at + 1 : c.at, rows: c.next ? [c.next] : [] })));
 }
 
 /** The prefix of length `len` containing `lo`. */
@@ -498,20 +520,12 @@ function maskTo<K extends number | bigint>(space: AddrSpace<K>, lo: K, len: numb
 }
 
 /** First index whose (lo, len, rank) is >= the given one, in sweep order. */
-function lowerBound<K extends number | bigint>(space: AddrSpace<K>, items: readonly SweepItem<K>[], lo: K, len: number, rank: number): number {
-  let a = 0;
-  let b = items.length;
-  while (a < b) {
-    const m = (a + b) >>> 1;
-    const it = items[m]!;
-    const c = space.compare(it.lo, lo) || it.len - len || it.rank - rank;
-    if (c < 0) a = m + 1; else b = m;
-  }
-  return a;
+function lowerBound<K extends number | bigint>(space: AddrSpace<K>, items: Rows<SweepItem<K>>, lo: K, len: number, rank: number): number {
+  return items.partition((it) => (space.compare(it.lo, lo) || it.len - len || it.rank - rank) < 0);
 }
 
 /** Rows of `table`/`space.family` inside region r: [first, end) in a canonically ordered row list. */
-function rowRange<K extends number | bigint>(space: AddrSpace<K>, rows: readonly { table: number; family: Family; dst: string }[], table: number, r: Region<K>): [number, number] {
+function rowRange<K extends number | bigint>(space: AddrSpace<K>, rows: Rows<{ table: number; family: Family; dst: string }>, table: number, r: Region<K>): [number, number] {
   const family = space.family;
   const hi = space.last(r.lo, r.len);
   // Position of a row relative to the region: <0 before it, 0 inside, >0 after.
@@ -525,17 +539,5 @@ function rowRange<K extends number | bigint>(space: AddrSpace<K>, rows: readonly
     if (c < 0 || (c === 0 && len < r.len)) return -1;
     return space.compare(a, hi) > 0 ? 1 : 0;
   };
-  let a = 0;
-  let b = rows.length;
-  while (a < b) {
-    const m = (a + b) >>> 1;
-    if (where(rows[m]!) < 0) a = m + 1; else b = m;
-  }
-  const first = a;
-  b = rows.length;
-  while (a < b) {
-    const m = (a + b) >>> 1;
-    if (where(rows[m]!) <= 0) a = m + 1; else b = m;
-  }
-  return [first, a];
+  return [rows.partition((x) => where(x) < 0), rows.partition((x) => where(x) <= 0)];
 }

@@ -85,7 +85,7 @@ describe('the plan with rp_filter', () => {
     const step = s0.next(m, m.apply({ kind: 'netconf', op: 'new', netconf: { ifindex: NETCONF_ALL, rpFilter: 2, forwarding: null } }), opts);
     expect(step.how).toBe('netconf');
     expect(step.state.plan).toEqual(buildPlan(m, opts));
-    expect(step.state.plan.entries).toBe(s0.plan.entries);
+    expect(step.state.internals.rows.entries).toBe(s0.internals.rows.entries);
     expect(step.state.plan.ports.filter((p) => p.rpFilter === 'loose').map((p) => p.dev)).toEqual(['v0', 'v1', 'v2']);
     // The port records change: port ops for every port.
     expect(step.ops.filter((o) => o.op === 'port-update')).toHaveLength(3);
