@@ -255,9 +255,10 @@ static __always_inline __u32 lookup4(void *flat, __u32 table, __be32 addr, __u32
 	}
 }
 
-/* Whether a usable member of the group leaves through ifindex (members are
+/* Whether a usable member of the group leaves through the port (ifindex,
+ * vid): the ingress device and VLAN id, as fo_ports keys it (members are
  * written out, as in fo_audit_sample(): no loop, no pointer arithmetic). */
-static __always_inline int group_uses(__u32 group, __u32 ifindex)
+static __always_inline int group_uses(__u32 group, __u32 ifindex, __u32 vid)
 {
 	const struct fo_group_val *g = bpf_map_lookup_elem(&fo_groups, &group);
 	__u32 nm;
@@ -269,7 +270,8 @@ static __always_inline int group_uses(__u32 group, __u32 ifindex)
 	do {                                             \
 		if ((k) >= nm)                           \
 			return 0;                        \
-		if (g->member[k].ifindex == ifindex)     \
+		if (g->member[k].ifindex == ifindex &&   \
+		    g->member[k].vid == vid)             \
 			return 1;                        \
 	} while (0)
 #define FO_USES_8(k)                                                         \
@@ -333,13 +335,18 @@ static __always_inline __u32 opaque(struct fo_audit_cpu *a, __u32 v)
  * A global function: the verifier checks it once, on its own, with unknown
  * arguments (ctx and scalars only, which 6.1 takes), instead of once for
  * every path of the main program that reaches it with its 64-member loop.
- * `where` is the L3 offset (14 or 18) | family << 8. The group is looked up
- * again by id; a group replaced in between costs one odd sample. */
+ * `where` is the L3 offset (14 or 18) | family << 8 | the ingress VLAN id
+ * << 16. The group is looked up again by id, and the port by its key (for
+ * the port's own device: a VLAN port is asked about as the VLAN device, as
+ * the kernel would route it); a group replaced in between costs one odd
+ * sample. Members are compared by port, the egress as the kernel names it. */
 __attribute__((noinline)) int fo_audit_sample(struct xdp_md *ctx, __u32 group, __u32 member, __u32 where, __u32 table)
 {
-	__u32 zero = 0, result, k, l3off = where & 0xff, family = where >> 8;
+	__u32 zero = 0, result, k, l3off = where & 0xff, family = (where >> 8) & 0xff, ingress;
 	const struct fo_group_val *g = bpf_map_lookup_elem(&fo_groups, &group);
 	struct fo_audit_cpu *a = bpf_map_lookup_elem(&fo_audit, &zero);
+	struct fo_port_key pk = { .ifindex = ctx->ingress_ifindex, .vid = (where >> 16) & 0x0fff };
+	const struct fo_port_val *port = bpf_map_lookup_elem(&fo_ports, &pk);
 	const struct fo_member *m;
 	struct fo_audit_rec *r;
 	struct bpf_fib_lookup p;
@@ -393,7 +400,8 @@ __attribute__((noinline)) int fo_audit_sample(struct xdp_md *ctx, __u32 group, _
 			p.dport = ports[1];
 		}
 	}
-	p.ifindex = ctx->ingress_ifindex;
+	ingress = port && port->ifindex ? port->ifindex : ctx->ingress_ifindex;
+	p.ifindex = ingress;
 	ret = bpf_fib_lookup(ctx, &p, sizeof(p), 0);
 
 	if (ret == BPF_FIB_LKUP_RET_SUCCESS) {
@@ -409,7 +417,7 @@ __attribute__((noinline)) int fo_audit_sample(struct xdp_md *ctx, __u32 group, _
 		do {                                                         \
 			if ((k) >= nm)                                       \
 				goto members_done;                           \
-			if (g->member[k].ifindex == p.ifindex) {             \
+			if (g->member[k].port == p.ifindex) {                \
 				if (same_mac16(g->member[k].dmac, p.dmac)) { \
 					result = FO_A_AGREE;                 \
 					goto members_done;                   \
@@ -458,13 +466,13 @@ members_done:;
 		__builtin_memcpy(r->dst, &h.v6.daddr, 16);
 	}
 	r->table = table;
-	r->ingress = ctx->ingress_ifindex;
+	r->ingress = ingress;
 	r->group = group;
 	/* clang knows member < 64 from the check at the top and would drop the
 	 * mask; the verifier may not (that check was on another copy). */
 	asm volatile("" : "+r"(member));
 	m = &g->member[member & (FO_MAX_MEMBERS - 1)];
-	r->ifindex = m->ifindex;
+	r->ifindex = m->port;
 	__builtin_memcpy(r->dmac, m->dmac, 6);
 	r->kernel_ret = (__s32)ret;
 	r->kernel_ifindex = ret == BPF_FIB_LKUP_RET_SUCCESS || ret == BPF_FIB_LKUP_RET_NO_NEIGH ? p.ifindex : 0;
@@ -611,7 +619,7 @@ int fib_offload(struct xdp_md *ctx)
 		if (port->flags & (FO_PORT_RPF_STRICT | FO_PORT_RPF_LOOSE)) {
 			if (lookup4(flat, port->table, ip->saddr, &sgroup))
 				PASS(FO_V_RPF);
-			if ((port->flags & FO_PORT_RPF_STRICT) && !group_uses(sgroup, ctx->ingress_ifindex))
+			if ((port->flags & FO_PORT_RPF_STRICT) && !group_uses(sgroup, ctx->ingress_ifindex, pk.vid))
 				PASS(FO_V_RPF);
 		}
 		h = mix(seed, ip->saddr);
@@ -705,8 +713,12 @@ int fib_offload(struct xdp_md *ctx)
 	{
 		const struct fo_member *m = d.m;
 		__u32 egress = m->ifindex;
-		struct fo_stat_key sk = { .group = d.group, .ifindex = egress };
+		__u32 out_vid = m->vid & 0x0fff;
+		__u32 out_mtu = m->mtu;
+		struct fo_stat_key sk = { .group = d.group, .ifindex = m->port };
 		struct fo_counter *c;
+		/* bpf_check_mtu() compares the L3 length with egress's MTU: the
+		 * frame without its padding and without an arriving tag. */
 		__s32 len_diff = -(__s32)d.trim - (d.tagged ? 4 : 0);
 		__u8 dmac[6], smac[6];
 
@@ -716,17 +728,23 @@ int fib_offload(struct xdp_md *ctx)
 		 * "packet too big" (or, IPv4 without DF, fragments) from the kernel. */
 		if (d.mtu && d.l3len > d.mtu)
 			PASS(FO_V_MTU);
-		if (egress == ctx->ingress_ifindex)
+		/* The same port: the same device and the same VLAN (a VLAN port and
+		 * its parent, or two VLANs of one parent, are different ports). */
+		if (egress == ctx->ingress_ifindex && out_vid == pk.vid)
 			PASS(FO_V_HAIRPIN);
 		/* Before the MTU check: bpf_check_mtu() fails (-ENODEV) for an
 		 * ifindex that does not exist, which is no_tx, not mtu. */
 		if (!bpf_map_lookup_elem(&fo_tx, &egress))
 			PASS(FO_V_NO_TX);
+		/* Out of a VLAN sub-interface: its own MTU, which the parent's
+		 * check can't know (the parent's takes the tag on top). */
+		if (out_mtu && d.l3len > out_mtu)
+			PASS(FO_V_MTU);
 		if (bpf_check_mtu(ctx, egress, &mtu, len_diff, 0))
 			PASS(FO_V_MTU);
 		/* Forwarded for sure now (but for the devmap race): the frame is still as received. */
 		if (audit_due())
-			fo_audit_sample(ctx, d.group, d.member, d.l3off | (d.family << 8), port->table);
+			fo_audit_sample(ctx, d.group, d.member, d.l3off | (d.family << 8) | (pk.vid << 16), port->table);
 		__builtin_memcpy(dmac, m->dmac, 6);
 		__builtin_memcpy(smac, m->smac, 6);
 		__builtin_memcpy(sk.dmac, dmac, 6);
@@ -734,9 +752,23 @@ int fib_offload(struct xdp_md *ctx)
 		/* The kernel trims Ethernet padding to the IP length before forwarding. */
 		if (d.trim && bpf_xdp_adjust_tail(ctx, -(int)d.trim))
 			PASS(FO_V_ADJUST_ERR);
+		/* The tag first, while a failure still leaves the frame as it came
+		 * (but for padding): pop drops the first 4 bytes (the Ethernet
+		 * addresses are rewritten below, the encapsulated type ends up
+		 * where the Ethernet type goes), push makes 4 bytes of room in
+		 * front (the original type stays at offset 16: the tag's
+		 * encapsulated type). Tagged in and out: the tag is rewritten in
+		 * place. */
+		if (d.tagged && !out_vid) {
+			if (bpf_xdp_adjust_head(ctx, 4))
+				PASS(FO_V_ADJUST_ERR);
+		} else if (!d.tagged && out_vid) {
+			if (bpf_xdp_adjust_head(ctx, -4))
+				PASS(FO_V_ADJUST_ERR);
+		}
 		data = (void *)(long)ctx->data;
 		end = (void *)(long)ctx->data_end;
-		l3 = l3_of(data, d.tagged);
+		l3 = l3_of(data, out_vid != 0);
 		if (d.family == 4) {
 			struct iphdr *ip = l3;
 			__u32 check;
@@ -755,23 +787,25 @@ int fib_offload(struct xdp_md *ctx)
 				return verdict(ctx, FO_V_DROPPED, XDP_DROP);
 			ip6->hop_limit--;
 		}
-		/* New Ethernet header; with a tag, written 4 bytes in so that
-		 * dropping the first 4 bytes leaves an untagged frame. */
+		/* New Ethernet header; out of a VLAN sub-interface with its tag:
+		 * priority 0 (the kernel's VLAN device without an egress QoS map,
+		 * which the plan requires), DEI 0, the VLAN's id. */
 		{
-			__u8 *p = data;
+			struct ethhdr *e = data;
 
-			if (d.tagged) {
-				p += 4; /* an immediate, as in l3_of() */
-				asm volatile("" : "+r"(p));
-			}
-
-			if ((void *)(p + 12) > end)
+			if ((void *)(e + 1) > end)
 				return verdict(ctx, FO_V_DROPPED, XDP_DROP);
-			__builtin_memcpy(p, dmac, 6);
-			__builtin_memcpy(p + 6, smac, 6);
+			__builtin_memcpy(e->h_dest, dmac, 6);
+			__builtin_memcpy(e->h_source, smac, 6);
+			if (out_vid) {
+				struct vlan_hdr *vh = (void *)(e + 1);
+
+				if ((void *)(vh + 1) > end)
+					return verdict(ctx, FO_V_DROPPED, XDP_DROP);
+				e->h_proto = bpf_htons(ETH_P_8021Q);
+				vh->tci = bpf_htons((__u16)out_vid);
+			}
 		}
-		if (d.tagged && bpf_xdp_adjust_head(ctx, 4))
-			return verdict(ctx, FO_V_DROPPED, XDP_DROP);
 
 		c = bpf_map_lookup_elem(&fo_stats, &sk);
 		if (!c) {

@@ -21,7 +21,8 @@ struct fo_port_key {
 struct fo_port_val {
 	__u32 table;
 	__u8 mac[6];
-	__u16 flags; /* FO_PORT_* */
+	__u16 flags;   /* FO_PORT_* */
+	__u32 ifindex; /* the port's own device: the VLAN sub-interface for a (parent, vid) key, else the key's */
 };
 /* The port's effective rp_filter (max of net.ipv4.conf.all and its own):
  * the IPv4 source must be forwarded by the port's table (loose), out of
@@ -67,17 +68,30 @@ struct fo_route_val {
 	__u32 group;
 };
 
+/* ifindex is the device the frame is sent from (the devmap key): for an
+ * egress onto a VLAN sub-interface, its parent, with vid the 802.1Q tag to
+ * push and mtu the VLAN device's MTU (the L3 length it takes; the parent's
+ * bpf_check_mtu() can't know it). port is the egress as the kernel names it
+ * (the VLAN device; = ifindex otherwise): what the audit compares and the
+ * per-member counters are keyed by. vid 0 and mtu 0: untagged, the
+ * device's own MTU. */
 struct fo_member {
 	__u32 ifindex;
 	__u8 dmac[6];
 	__u8 smac[6];
+	__u16 vid;
+	__u16 mtu;
+	__u32 port;
 };
 /* An adjacency group: flow hash & bucket_mask picks a bucket, the bucket
  * names a member (or FO_BUCKET_PUNT). Replaced as a whole, so a neighbour's
  * MAC change or a member leaving is one atomic map update. mtu: the routes'
  * MTU metric (RTAX_MTU) when it is below an egress MTU, else 0; a packet
  * longer than that (L3 length) goes to the kernel, which sends the ICMP
- * error. Once a u32 nmembers: 0 there in groups an older agent wrote. */
+ * error. Once a u32 nmembers: 0 there in groups an older agent wrote.
+ * Layout (1800 bytes): bucket_mask at 0, nmembers 4, mtu 6, bucket[] at 8,
+ * member[i] at 264 + 24 i (fo_member: 16 bytes before the VLAN fields, so a
+ * pinned map of an older agent has another value size and is made anew). */
 struct fo_group_val {
 	__u32 bucket_mask;
 	__u16 nmembers;

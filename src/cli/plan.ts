@@ -30,7 +30,9 @@ export function compressionLine(c: CompressedPlan & { readonly enabled: boolean 
 export function planText(plan: Plan, compressed?: CompressedPlan & { readonly enabled: boolean }): string {
   const lines: string[] = [];
   const ports = plan.ports.filter((p) => p.backend !== 'none');
-  lines.push(`ports: ${ports.length ? ports.map((p) => `${p.dev}(${p.backend}${p.policy ? `, ${familiesPrefix(p.policy.families)}ingress to kernel` : ''}${p.rpFilter ? `, rp_filter ${p.rpFilter}` : ''})`).join(' ') : '(none selected: give --ports or config ports)'}`);
+  lines.push(`ports: ${ports.length ? ports.map((p) => `${p.dev}(${p.backend}${p.policy ? `, ${familiesPrefix(p.policy.families)}ingress to kernel` : ''}${p.rpFilter ? `, rp_filter ${p.rpFilter}` : ''}${p.vlan ? `, vlan ${p.vlan.vid} on ${p.vlan.parentDev}` : ''})`).join(' ') : '(none selected: give --ports or config ports)'}`);
+  const unsupported = plan.ports.filter((p) => p.unsupported);
+  if (unsupported.length > 0) lines.push(`not offloaded (selected, left to the kernel): ${unsupported.map((p) => `${p.dev}(${p.unsupported})`).join(' ')}`);
   const policy = plan.policy ?? [];
   if (policy.length > 0) {
     lines.push(`policy rules: ${policy.length} handed to the kernel`);

@@ -34,6 +34,10 @@ export interface StatusJson {
     policyFamilies?: readonly Family[];
     /** The port's effective IPv4 rp_filter when on: XDP checks sources; tc leaves the port to the kernel ('rp-filter'). */
     rpFilter?: 'strict' | 'loose';
+    /** An 802.1Q sub-interface served through its parent (XDP attached there). */
+    vlan?: { parent: number; parentDev: string; vid: number };
+    /** A selected link left to the kernel (backend 'none'), with why (PlanPort.unsupported). */
+    unsupported?: string;
   }>;
   /** Traffic the policy rules (ip rule) leave to the kernel: whole ports, then destination prefixes, with the rule. */
   readonly policy: readonly PolicyPunt[];
@@ -105,7 +109,7 @@ export function statusOf(d: Daemon): StatusJson {
     failedCount: failed.length,
     startedAt: d.startedAt.toISOString(),
     backend: d.backendChoice,
-    ports: (plan?.ports ?? []).filter((p) => p.backend !== 'none' || fallen.has(p.dev)).map((p) => {
+    ports: (plan?.ports ?? []).filter((p) => p.backend !== 'none' || fallen.has(p.dev) || p.unsupported).map((p) => {
       const f = fallen.get(p.dev);
       const tcAttached = p.backend === 'tc' ? `tc ${tcPlacement.get(p.table) ?? 'pending'}` : null;
       return {
@@ -113,12 +117,14 @@ export function statusOf(d: Daemon): StatusJson {
         dev: p.dev,
         backend: p.backend,
         table: p.table,
-        attached: refused.has(p.dev) || p.backend === 'none' ? null : tcAttached ?? attached.get(p.dev) ?? (backend ? 'yes' : null),
+        attached: refused.has(p.dev) || p.backend === 'none' ? null : tcAttached ?? attached.get(p.vlan?.parentDev ?? p.dev) ?? (backend ? 'yes' : null),
         ...(refused.has(p.dev) ? { refused: refused.get(p.dev)! } : {}),
         ...(f ? { fallback: { from: 'tc' as const, to: f.to, code: f.code, reason: f.reason } } : {}),
         ...(p.policy ? { policy: p.policy.reason } : {}),
         ...(p.policy?.families ? { policyFamilies: p.policy.families } : {}),
         ...(p.rpFilter ? { rpFilter: p.rpFilter } : {}),
+        ...(p.vlan ? { vlan: { ...p.vlan } } : {}),
+        ...(p.unsupported ? { unsupported: p.unsupported } : {}),
       };
     }),
     policy: plan?.policy ?? [],
@@ -167,7 +173,7 @@ export function statusText(s: StatusJson): string {
     if (s.failedCount > 10) lines.push(`  ... ${s.failedCount - 10} more in /status`);
   }
   if (s.xdp) lines.push(`xdp: program id ${s.xdp.progId} (${s.xdp.load}), pinned at ${s.xdp.pinDir}`);
-  lines.push(`ports: ${s.ports.length ? s.ports.map((p) => `${p.dev}(${p.backend}${p.fallback ? `, tc fell back to ${p.fallback.to}: ${p.fallback.code}` : ''}${p.refused ? `, refused: ${p.refused}` : ''}${p.policy ? `, ${familiesPrefix(p.policyFamilies)}ingress to kernel: ${p.policy}` : ''}${p.rpFilter ? `, rp_filter ${p.rpFilter}` : ''})`).join(' ') : '(none)'}`);
+  lines.push(`ports: ${s.ports.length ? s.ports.map((p) => `${p.dev}(${p.backend}${p.fallback ? `, tc fell back to ${p.fallback.to}: ${p.fallback.code}` : ''}${p.refused ? `, refused: ${p.refused}` : ''}${p.policy ? `, ${familiesPrefix(p.policyFamilies)}ingress to kernel: ${p.policy}` : ''}${p.rpFilter ? `, rp_filter ${p.rpFilter}` : ''}${p.vlan ? `, vlan ${p.vlan.vid} on ${p.vlan.parentDev}` : ''}${p.unsupported ? `, not offloaded: ${p.unsupported}` : ''})`).join(' ') : '(none)'}`);
   for (const x of s.policy) {
     lines.push(`policy: ${x.scope === 'port' ? `port ${x.dev}` : `table ${x.table} ${x.dst} (from ${x.dev})`} to the kernel: ${x.reason}${x.rule ? ` [${x.rule}]` : ''}`);
   }

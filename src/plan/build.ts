@@ -284,13 +284,13 @@ function rpFilterPorts(view: MirrorView, ports: PlanPort[]): PlanPort[] {
  * says `firewall: bypass`. A port the rules already punt keeps that reason.
  */
 function firewallPorts(view: MirrorView, ports: PlanPort[], opts: PlanOptions): { ports: PlanPort[]; firewall: FirewallVerdict } {
-  const names = new Set(ports.filter((p) => p.backend !== 'none').map((p) => p.dev));
+  const names = new Set(ports.filter((p) => p.backend !== 'none').flatMap((p) => (p.vlan ? [p.dev, p.vlan.parentDev] : [p.dev])));
   const { verdict, puntOf } = firewallVerdict(view.firewall(), opts.firewall ?? 'respect', names);
   return {
     firewall: verdict,
     ports: ports.map((p) => {
       if (p.backend === 'none' || p.policy) return p;
-      const f = puntOf(p.dev);
+      const f = p.vlan ? puntOf(p.dev, p.vlan.parentDev) : puntOf(p.dev);
       if (!f) return p;
       const rule = `${hookText(f.hooks[0]!)}${f.hooks.length > 1 ? ` and ${f.hooks.length - 1} more` : ''}`;
       return { ...p, policy: { reason: 'firewall', rule, ...(f.families.length === 1 ? { families: f.families } : {}) } };

@@ -62,7 +62,9 @@ export function sameGroup(a: PlanGroup, b: PlanGroup): boolean {
 function samePort(a: PlanPort, b: PlanPort): boolean {
   return a.backend === b.backend && a.table === b.table && a.dev === b.dev && a.mac === b.mac
     && a.policy?.reason === b.policy?.reason && a.policy?.rule === b.policy?.rule && a.rpFilter === b.rpFilter
-    && String(a.policy?.families ?? '') === String(b.policy?.families ?? '');
+    && String(a.policy?.families ?? '') === String(b.policy?.families ?? '')
+    // A VLAN port's MTU is in the XDP group members that leave through it (the parent can't check it).
+    && a.vlan?.parent === b.vlan?.parent && a.vlan?.vid === b.vlan?.vid && (!a.vlan || a.mtu === b.mtu);
 }
 
 /**

@@ -9,7 +9,8 @@
 //  - an ip, ip6 or inet chain on prerouting, forward or postrouting that
 //    holds a rule, or whose policy is not accept: every offload port;
 //  - a netdev or inet ingress chain on an offload port (rule or non-accept
-//    policy): that port;
+//    policy): that port; on a VLAN port's parent: the VLAN port too (the
+//    parent's ingress hooks see its tagged frames first);
 //  - a netdev egress chain on an offload port: every offload port (traffic
 //    from any port can leave through it);
 //  - an iptables-legacy table in the namespace: every offload port (its
@@ -102,14 +103,15 @@ export function firewallHooks(state: FirewallState | null, ports: ReadonlySet<st
  */
 export function firewallVerdict(
   state: FirewallState | null, mode: FirewallMode, ports: ReadonlySet<string>,
-): { verdict: FirewallVerdict; puntOf: (dev: string) => FirewallPunt | null } {
+): { verdict: FirewallVerdict; puntOf: (...devs: string[]) => FirewallPunt | null } {
   const hooks = firewallHooks(state, ports);
   const verdict: FirewallVerdict = { mode, hooks, ...(state?.nftUnavailable ? { nftUnavailable: state.nftUnavailable } : {}) };
   if (mode === 'bypass' || hooks.length === 0) return { verdict, puntOf: () => null };
   return {
     verdict,
-    puntOf: (dev) => {
-      const on = hooks.filter((h) => h.scope === 'all' || h.ports.includes(dev));
+    // Several devices: a VLAN port's frames pass its parent's ingress hooks too (before the VLAN's own).
+    puntOf: (...devs) => {
+      const on = hooks.filter((h) => h.scope === 'all' || devs.some((d) => h.ports.includes(d)));
       if (on.length === 0) return null;
       const families = BOTH.filter((f) => on.some((h) => h.families.includes(f)));
       return { hooks: on, families };

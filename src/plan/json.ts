@@ -12,7 +12,14 @@ type EntryRow = { table: number; family: 4 | 6; dst: string; action: string; gro
 
 export interface PlanJson {
   /** `table` (additive): the table the port's arriving traffic is looked up in (its VRF's, or the policy rules' choice). */
-  readonly ports: { ifindex: number; dev: string; backend: string; table: number }[];
+  /**
+   * `vlan` (additive): an 802.1Q sub-interface served through its parent (PlanPort.vlan);
+   * `unsupported` (additive): why a selected link stays with the kernel (backend 'none').
+   */
+  readonly ports: {
+    ifindex: number; dev: string; backend: string; table: number;
+    vlan?: { parent: number; parentDev: string; vid: number }; unsupported?: string;
+  }[];
   /** `mtu` (additive): the route MTU the group's packets must fit (PlanGroup.mtu). */
   readonly groups: { id: number; members: { dev: string; ifindex: number; dmac: string; smac: string; weight: number }[]; mtu?: number }[];
   readonly entries: EntryRow[];
@@ -40,7 +47,11 @@ function entryRow(e: PlanEntry): EntryRow {
 export function planJson(plan: Plan, opts: { readonly tcCompressed?: CompressedPlan } = {}): PlanJson {
   const c = opts.tcCompressed;
   return {
-    ports: [...plan.ports].sort((a, b) => a.ifindex - b.ifindex).map((p) => ({ ifindex: p.ifindex, dev: p.dev, backend: p.backend, table: p.table })),
+    ports: [...plan.ports].sort((a, b) => a.ifindex - b.ifindex).map((p) => ({
+      ifindex: p.ifindex, dev: p.dev, backend: p.backend, table: p.table,
+      ...(p.vlan ? { vlan: { ...p.vlan } } : {}),
+      ...(p.unsupported ? { unsupported: p.unsupported } : {}),
+    })),
     groups: [...plan.groups].sort((a, b) => a.id - b.id).map((g) => ({
       id: g.id,
       members: g.members.map((m) => ({ dev: m.dev, ifindex: m.ifindex, dmac: m.dmac, smac: m.smac, weight: m.weight })),

@@ -2,7 +2,7 @@
 // out of, and which backend each gets.
 import { portPatternMatches } from '../config.js';
 import type { Link } from '../model/link.js';
-import type { PlanPort, PortBackend } from './types.js';
+import type { PlanPort, PortBackend, UnsupportedReason } from './types.js';
 
 /**
  * A tc port whose arriving traffic its table's flower block forwards: the
@@ -37,8 +37,29 @@ export function portCapable(link: Link): boolean {
 }
 
 /**
+ * A selected VLAN sub-interface as an XDP port, or why it can't be one. Only
+ * an 802.1Q VLAN directly on a device of this namespace: the program parses
+ * one 802.1Q tag and pushes one.
+ */
+export function vlanPort(
+  link: Link, linkOf: (ifindex: number) => Link | undefined, backend: PortBackend,
+): { vlan: NonNullable<PlanPort['vlan']> } | { unsupported: UnsupportedReason } | null {
+  const v = link.vlan;
+  if (link.kind !== 'vlan' || !v) return null;
+  if (v.protocol !== '802.1Q') return { unsupported: 'vlan-802.1ad' };
+  const parent = v.parent === null ? undefined : linkOf(v.parent);
+  if (!parent) return { unsupported: 'vlan-parent-elsewhere' };
+  if (parent.kind === 'vlan') return { unsupported: 'vlan-stacked' };
+  if (v.egressQos) return { unsupported: 'vlan-egress-qos' };
+  if (backend === 'tc') return { unsupported: 'vlan-tc' };
+  return { vlan: { parent: parent.ifindex, parentDev: parent.name, vid: v.vid } };
+}
+
+/**
  * Every link with its backend ('none' when not selected), sorted by ifindex.
  * `tableOf` maps a link to the table its ingress packets are looked up in.
+ * A selected VLAN sub-interface the offload can't serve gets 'none' and the
+ * reason (`unsupported`).
  */
 export function selectPorts(
   links: Iterable<Link>,
@@ -46,16 +67,22 @@ export function selectPorts(
   backendFor: BackendFor = defaultBackend,
   tableOf: (ifindex: number) => number = () => 254,
 ): PlanPort[] {
+  const all = [...links];
+  const byIfindex = new Map(all.map((l) => [l.ifindex, l] as const));
   const out: PlanPort[] = [];
-  for (const link of links) {
+  for (const link of all) {
     const selected = portCapable(link) && portSelected(link, specs);
+    let backend = selected ? backendFor(link) : 'none';
+    const v = selected && backend !== 'none' ? vlanPort(link, (i) => byIfindex.get(i), backend) : null;
+    if (v && 'unsupported' in v) backend = 'none';
     out.push({
       ifindex: link.ifindex,
       dev: link.name,
-      backend: selected ? backendFor(link) : 'none',
+      backend,
       mac: link.mac,
       table: tableOf(link.ifindex),
       ...(link.mtu > 0 ? { mtu: link.mtu } : {}),
+      ...(v ?? {}),
     });
   }
   return out.sort((a, b) => a.ifindex - b.ifindex);

@@ -32,7 +32,26 @@ export interface PlanPort {
   };
   /** The port's effective IPv4 reverse-path filter (max of conf.all and its own), when on. */
   readonly rpFilter?: 'strict' | 'loose';
+  /**
+   * An 802.1Q sub-interface: its frames arrive and leave through `parent`
+   * tagged `vid` (XDP: the program runs on the parent, keyed (parent, vid);
+   * egress pushes the tag). Its table, MAC, MTU, rp_filter and policy are
+   * its own.
+   */
+  readonly vlan?: { readonly parent: number; readonly parentDev: string; readonly vid: number };
+  /** A selected link that can't be an offload port (backend 'none'), with why. */
+  readonly unsupported?: UnsupportedReason;
 }
+
+/**
+ * Why a selected link is left to the kernel whole:
+ * - 'vlan-802.1ad': an 802.1ad (S-tag, QinQ outer) sub-interface; the program parses 802.1Q only;
+ * - 'vlan-stacked': a VLAN on a VLAN (QinQ inner): two tags;
+ * - 'vlan-parent-elsewhere': the parent is in another namespace (or unknown);
+ * - 'vlan-egress-qos': an egress-qos-map sets the tag's priority bits from skb->priority, which XDP doesn't see;
+ * - 'vlan-tc': a VLAN sub-interface given the tc backend (flower vlan push/pop is not built).
+ */
+export type UnsupportedReason = 'vlan-802.1ad' | 'vlan-stacked' | 'vlan-parent-elsewhere' | 'vlan-egress-qos' | 'vlan-tc';
 
 /** One usable member of an adjacency group. */
 export interface GroupMember {

@@ -28,6 +28,7 @@ import { FlatStore } from './flat.js';
 import { FLAT4_ENTRIES, TBL8_GROUPS, ipv4Prefix } from './layout.js';
 import {
   PLAN_MAPS,
+  attachIfindex,
   chooseFlat,
   desiredState,
   diffStates,
@@ -389,19 +390,32 @@ export class XdpBackend {
     for (const l of links) {
       if (l.progId !== null && !this.ours.has(l.progId) && l.progName === PROG_NAME && await this.loader.ownsProgram(l.progId)) this.ours.add(l.progId);
     }
+    // The program runs on each port's device, for a VLAN sub-interface on its parent
+    // (once, however many of the parent's VLANs are ports); a refusal there takes them all.
+    const targets = new Map<number, typeof want>();
     for (const p of want) {
-      const link = byIfindex.get(p.ifindex);
+      const t = attachIfindex(p);
+      const list = targets.get(t);
+      if (list) list.push(p);
+      else targets.set(t, [p]);
+    }
+    for (const [target, ports] of targets) {
+      const link = byIfindex.get(target);
+      let reason: string | null = null;
       if (!link) {
-        this.unusable.add(p.ifindex);
-        refused.push({ dev: p.dev, reason: 'link is gone' });
-        continue;
+        reason = 'link is gone';
+      } else {
+        try {
+          const r = await this.loader.attach(link, this.progId, this.mode, this.ours);
+          if (r.changed) attached.push(r);
+        } catch (err) {
+          reason = err instanceof Error ? err.message : String(err);
+        }
       }
-      try {
-        const r = await this.loader.attach(link, this.progId, this.mode, this.ours);
-        if (r.changed) attached.push(r);
-      } catch (err) {
+      if (reason === null) continue;
+      for (const p of ports) {
         this.unusable.add(p.ifindex);
-        refused.push({ dev: p.dev, reason: err instanceof Error ? err.message : String(err) });
+        refused.push({ dev: p.dev, reason: p.vlan ? `parent ${p.vlan.parentDev}: ${reason}` : reason });
       }
     }
     // After an upgrade, links running the old program that aren't XDP ports any more still get the new one detached below.
@@ -427,7 +441,7 @@ export class XdpBackend {
     const result = { ...merged, ops: merged.ops + flatOps };
     const staleCounters = this.pruneCounters(plan);
 
-    const keep = new Set(want.map((p) => p.ifindex).filter((i) => !this.unusable.has(i)));
+    const keep = new Set(want.filter((p) => !this.unusable.has(p.ifindex)).map(attachIfindex));
     const detached: string[] = [];
     for (const link of links) {
       if (!keep.has(link.ifindex) && (await this.loader.detach(link, this.ours))) detached.push(link.dev);

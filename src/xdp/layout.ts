@@ -6,6 +6,8 @@ import type { Family } from '../model/ip.js';
 import { parseIp, parseMac, formatIp, formatMac, parsePrefix } from '../model/ip.js';
 
 export const MAX_MEMBERS = 64;
+/** sizeof(struct fo_member): ifindex, dmac, smac, vid, mtu, port. */
+export const MEMBER_SIZE = 24;
 export const MAX_BUCKETS = 256;
 export const BUCKET_PUNT = 0xff;
 export const ACTION_FORWARD = 0;
@@ -50,10 +52,10 @@ export const DEFAULT_AUDIT_RATE = 1024;
 
 /** Key and value sizes per map, as in the object's BTF (checked by a test against `bpftool map show`). */
 export const MAP_SIZES: Readonly<Record<MapName, { key: number; value: number }>> = {
-  fo_ports: { key: 8, value: 12 },
+  fo_ports: { key: 8, value: 16 },
   fo_lpm4: { key: 12, value: 8 },
   fo_lpm6: { key: 24, value: 8 },
-  fo_groups: { key: 4, value: 8 + MAX_BUCKETS + 16 * MAX_MEMBERS },
+  fo_groups: { key: 4, value: 8 + MAX_BUCKETS + MEMBER_SIZE * MAX_MEMBERS },
   fo_tx: { key: 4, value: 4 },
   fo_config: { key: 4, value: 16 },
   fo_stats: { key: 16, value: 16 },
@@ -79,6 +81,8 @@ export interface PortRecord {
   readonly rpFilter?: 'strict' | 'loose';
   /** Families whose arriving traffic the kernel keeps (FO_PORT_KERNEL_V4/_V6); absent = none. */
   readonly kernel?: readonly Family[];
+  /** The port's own device when it is not the key's (a VLAN sub-interface keyed by its parent and vid); absent = ifindex. */
+  readonly port?: number;
 }
 
 /** fo_port_val.flags (fib_offload.h FO_PORT_*). */
@@ -94,13 +98,15 @@ export function encodePortKey(ifindex: number, vid = 0): Buffer {
   return b;
 }
 
-export function encodePortValue(p: Pick<PortRecord, 'table' | 'mac' | 'rpFilter' | 'kernel'>): Buffer {
-  const b = Buffer.alloc(12);
+/** `ifindex`: the port's own device (fo_port_val.ifindex), what the audit asks the kernel about. */
+export function encodePortValue(p: Pick<PortRecord, 'table' | 'mac' | 'rpFilter' | 'kernel'> & { readonly ifindex: number }): Buffer {
+  const b = Buffer.alloc(MAP_SIZES.fo_ports.value);
   b.writeUInt32LE(p.table, 0);
   Buffer.from(parseMac(p.mac)).copy(b, 4);
   const rpf = p.rpFilter === 'strict' ? PORT_RPF_STRICT : p.rpFilter === 'loose' ? PORT_RPF_LOOSE : 0;
   const kernel = (p.kernel?.includes(4) ? PORT_KERNEL_V4 : 0) | (p.kernel?.includes(6) ? PORT_KERNEL_V6 : 0);
   b.writeUInt16LE(rpf | kernel, 10);
+  b.writeUInt32LE(p.ifindex, 12);
   return b;
 }
 
@@ -109,13 +115,16 @@ export function decodePort(key: Buffer, value: Buffer): PortRecord {
   const kernel: Family[] = [];
   if (flags & PORT_KERNEL_V4) kernel.push(4);
   if (flags & PORT_KERNEL_V6) kernel.push(6);
+  const ifindex = key.readUInt32LE(0);
+  const port = value.readUInt32LE(12);
   return {
-    ifindex: key.readUInt32LE(0),
+    ifindex,
     vid: key.readUInt16LE(4),
     table: value.readUInt32LE(0),
     mac: formatMac(value.subarray(4, 10)),
     ...(flags & PORT_RPF_STRICT ? { rpFilter: 'strict' as const } : flags & PORT_RPF_LOOSE ? { rpFilter: 'loose' as const } : {}),
     ...(kernel.length > 0 ? { kernel } : {}),
+    ...(port !== ifindex ? { port } : {}),
   };
 }
 
@@ -173,9 +182,16 @@ export function decodeRoute(key: Buffer, value: Buffer): RouteRecord {
 }
 
 export interface MemberRecord {
+  /** The device the frame leaves from (devmap key): a VLAN egress's parent. */
   readonly ifindex: number;
   readonly dmac: string;
   readonly smac: string;
+  /** 802.1Q tag to push (an egress onto a VLAN sub-interface); absent = untagged. */
+  readonly vid?: number;
+  /** With vid: the VLAN device's MTU, the longest L3 packet it sends (at most 65535). */
+  readonly mtu?: number;
+  /** The egress as the kernel names it (the VLAN device) when not ifindex. */
+  readonly port?: number;
 }
 
 export interface GroupRecord {
@@ -209,10 +225,15 @@ export function encodeGroupValue(g: Pick<GroupRecord, 'members' | 'buckets' | 'm
   b.writeUInt16LE(mtu, 6);
   g.buckets.forEach((t, i) => { b[8 + i] = t < 0 ? BUCKET_PUNT : t; });
   g.members.forEach((m, i) => {
-    const off = 8 + MAX_BUCKETS + 16 * i;
+    const off = 8 + MAX_BUCKETS + MEMBER_SIZE * i;
+    const vid = m.vid ?? 0;
+    if (!Number.isInteger(vid) || vid < 0 || vid > 4094) throw new RangeError(`member VLAN id ${vid}: needs 0..4094`);
     b.writeUInt32LE(m.ifindex, off);
     Buffer.from(parseMac(m.dmac)).copy(b, off + 4);
     Buffer.from(parseMac(m.smac)).copy(b, off + 10);
+    b.writeUInt16LE(vid, off + 16);
+    b.writeUInt16LE(Math.min(m.mtu ?? 0, 0xffff), off + 18);
+    b.writeUInt32LE(m.port ?? m.ifindex, off + 20);
   });
   return b;
 }
@@ -223,11 +244,18 @@ export function decodeGroup(key: Buffer, value: Buffer): GroupRecord {
   const mtu = value.readUInt16LE(6);
   const members: MemberRecord[] = [];
   for (let i = 0; i < count; i++) {
-    const off = 8 + MAX_BUCKETS + 16 * i;
+    const off = 8 + MAX_BUCKETS + MEMBER_SIZE * i;
+    const ifindex = value.readUInt32LE(off);
+    const vid = value.readUInt16LE(off + 16);
+    const mtu = value.readUInt16LE(off + 18);
+    const port = value.readUInt32LE(off + 20);
     members.push({
-      ifindex: value.readUInt32LE(off),
+      ifindex,
       dmac: formatMac(value.subarray(off + 4, off + 10)),
       smac: formatMac(value.subarray(off + 10, off + 16)),
+      ...(vid !== 0 ? { vid } : {}),
+      ...(mtu !== 0 ? { mtu } : {}),
+      ...(port !== ifindex ? { port } : {}),
     });
   }
   const buckets = [...value.subarray(8, 8 + n)].map((t) => (t === BUCKET_PUNT ? -1 : t));

@@ -34,14 +34,37 @@ function put(m: MapContents, key: Buffer, value: Buffer): void {
 
 export const isXdp = (p: PlanPort): boolean => p.backend === 'xdp' && p.mac !== null;
 
+/** The device the program runs on for a port: a VLAN sub-interface's parent, else the port. */
+export const attachIfindex = (p: PlanPort): number => p.vlan?.parent ?? p.ifindex;
+
+/** How the program sends out of an XDP port: the devmap device, and for a VLAN port the tag to push and its MTU. */
+export interface XdpEgress {
+  readonly tx: number;
+  readonly vid: number;
+  readonly mtu: number;
+}
+
+/** Usable XDP ports by ifindex, with how the program sends out of each. */
+export function xdpEgresses(ports: readonly PlanPort[]): Map<number, XdpEgress> {
+  const out = new Map<number, XdpEgress>();
+  for (const p of ports) out.set(p.ifindex, p.vlan ? { tx: p.vlan.parent, vid: p.vlan.vid, mtu: p.mtu ?? 0 } : { tx: p.ifindex, vid: 0, mtu: 0 });
+  return out;
+}
+
 /**
  * A group as the program sees it: members whose egress is not an XDP port
  * can't be reached through the devmap, so their buckets go to the kernel;
- * the route MTU is checked per packet.
+ * a member leaving through a VLAN sub-interface is sent from its parent
+ * with the tag; the route MTU is checked per packet.
  */
-export function xdpGroupValue(g: PlanGroup, xdpPorts: ReadonlySet<number>): Buffer {
-  const buckets = g.buckets.map((t) => (t >= 0 && xdpPorts.has(g.members[t]!.ifindex) ? t : BUCKET_PUNT));
-  return encodeGroupValue({ members: g.members, buckets, ...(g.mtu !== undefined ? { mtu: g.mtu } : {}) });
+export function xdpGroupValue(g: PlanGroup, egress: ReadonlyMap<number, XdpEgress>): Buffer {
+  const buckets = g.buckets.map((t) => (t >= 0 && egress.has(g.members[t]!.ifindex) ? t : BUCKET_PUNT));
+  const members = g.members.map((m) => {
+    const e = egress.get(m.ifindex);
+    if (!e || e.vid === 0) return m;
+    return { ifindex: e.tx, dmac: m.dmac, smac: m.smac, vid: e.vid, mtu: e.mtu, port: m.ifindex };
+  });
+  return encodeGroupValue({ members, buckets, ...(g.mtu !== undefined ? { mtu: g.mtu } : {}) });
 }
 
 export function routeEntry(table: number, dst: string, action: 'forward' | 'punt', group: number): { map: PlanMap; key: Buffer; value: Buffer } {
@@ -85,20 +108,22 @@ export function desiredState(plan: Plan, unusable: ReadonlySet<number> = new Set
   const s = emptyState();
   const ports = plan.ports.filter((p) => isXdp(p) && !unusable.has(p.ifindex));
   if (ports.length === 0) return s;
-  const ifindexes = new Set(ports.map((p) => p.ifindex));
+  const egress = xdpEgresses(ports);
   for (const p of ports) {
-    put(s.fo_tx, encodeU32(p.ifindex), encodeU32(p.ifindex));
+    const tx = attachIfindex(p);
+    put(s.fo_tx, encodeU32(tx), encodeU32(tx));
     // A port whose ingress the policy rules leave to the kernel stays an egress only: without
     // its fo_ports record the program passes everything arriving on it.
     // A port whose ingress goes to the kernel for one family only keeps its record, flagged.
     const kernel = p.policy?.families;
     if (!p.policy || kernel) {
-      put(s.fo_ports, encodePortKey(p.ifindex), encodePortValue({
-        table: p.table, mac: p.mac!, ...(p.rpFilter ? { rpFilter: p.rpFilter } : {}), ...(kernel ? { kernel } : {}),
+      // A VLAN port: its parent's frames tagged with its vid.
+      put(s.fo_ports, encodePortKey(tx, p.vlan?.vid ?? 0), encodePortValue({
+        table: p.table, mac: p.mac!, ifindex: p.ifindex, ...(p.rpFilter ? { rpFilter: p.rpFilter } : {}), ...(kernel ? { kernel } : {}),
       }));
     }
   }
-  for (const g of plan.groups) put(s.fo_groups, encodeGroupKey(g.id), xdpGroupValue(g, ifindexes));
+  for (const g of plan.groups) put(s.fo_groups, encodeGroupKey(g.id), xdpGroupValue(g, egress));
   for (const e of plan.entries) {
     if (e.family === 4 && flat.has(e.table)) continue;
     const r = routeEntry(e.table, e.dst, e.action, e.group ?? 0);
@@ -150,7 +175,7 @@ export function diffStates(installed: XdpState, desired: XdpState): MapOp[] {
 export function planOpsToMapOps(
   ops: readonly PlanOp[], next: Plan, unusable: ReadonlySet<number> = new Set(), flat: ReadonlySet<number> = new Set(),
 ): MapOp[] | null {
-  const xdp = new Set(next.ports.filter((p) => isXdp(p) && !unusable.has(p.ifindex)).map((p) => p.ifindex));
+  const xdp = xdpEgresses(next.ports.filter((p) => isXdp(p) && !unusable.has(p.ifindex)));
   if (ops.some((o) => o.op === 'port-add' || o.op === 'port-update' || o.op === 'port-delete')) return null;
   // desiredState keeps every map empty without a usable XDP port; so does this.
   if (xdp.size === 0) return [];

@@ -138,9 +138,11 @@ function idForChecksum(base: V4, want: number): number {
 }
 
 /**
- * What the kernel would transmit for `frame` forwarded to `m`: new MACs, no
- * VLAN tag, the IP packet trimmed to its own length, TTL / hop limit minus one
- * (IPv4 checksum as ip_decrease_ttl()).
+ * What the kernel would transmit for `frame` forwarded to `m`: new MACs, the
+ * arriving VLAN tag gone and, out of a VLAN sub-interface (m.vid), a new
+ * 802.1Q tag with that vid and priority 0 (a VLAN device without an egress
+ * QoS map), the IP packet trimmed to its own length, TTL / hop limit minus
+ * one (IPv4 checksum as ip_decrease_ttl()).
  */
 function forwardedFrame(frame: Buffer, m: MemberRecord): Buffer {
   const tagged = frame.readUInt16BE(12) === ETH_P_8021Q;
@@ -155,10 +157,16 @@ function forwardedFrame(frame: Buffer, m: MemberRecord): Buffer {
     ip = Buffer.from(frame.subarray(l3, l3 + 40 + frame.readUInt16BE(l3 + 4)));
     ip[7] = ip[7]! - 1;
   }
-  const h = Buffer.alloc(14);
+  const h = Buffer.alloc(m.vid ? 18 : 14);
   mac(m.dmac).copy(h, 0);
   mac(m.smac).copy(h, 6);
-  h.writeUInt16BE(type, 12);
+  if (m.vid) {
+    h.writeUInt16BE(ETH_P_8021Q, 12);
+    h.writeUInt16BE(m.vid, 14);
+    h.writeUInt16BE(type, 16);
+  } else {
+    h.writeUInt16BE(type, 12);
+  }
   return Buffer.concat([h, ip]);
 }
 
@@ -189,6 +197,12 @@ const G_NO_DEV = 13;    // egress ifindex that does not exist
 const G_ROUTE_MTU = 14; // via eth2 (MTU 1500), route MTU 900
 const G_ROUTE_MTU_ABOVE = 15; // egress eth5 (MTU 1000), route MTU 1200: the device decides
 const G_RPF_ECMP = 16; // eth2 / eth1: a member leaves through eth1 (rp_filter strict)
+const G_VLAN = 17;      // out of a VLAN sub-interface of eth3 (vid 30, MTU 1000): tag pushed
+const G_VLAN_BACK = 18; // out of eth1's VLAN 10 (the tagged port's own device and vid)
+const V30 = 7730;       // the VLAN devices' ifindexes (ports as the kernel names them)
+const V10 = 7710;
+const V30_MAC = '02:00:00:00:30:30';
+const V10_MAC = '02:00:00:00:10:10';
 const G_MISSING = 999;  // routes point at it, it is never written
 
 describe.skipIf(!isRoot())('fib_offload.bpf.o under BPF_PROG_TEST_RUN', () => {
@@ -203,6 +217,8 @@ describe.skipIf(!isRoot())('fib_offload.bpf.o under BPF_PROG_TEST_RUN', () => {
   let B: MemberRecord;     // eth3 -> NH_B
   let C: MemberRecord;     // eth5 -> NH_C
   let Hair: MemberRecord;  // eth1 -> NH_A
+  let Vout: MemberRecord;  // eth3 VLAN 30 -> NH_B
+  let Vback: MemberRecord; // eth1 VLAN 10 -> NH_C
 
   function xr(): XdpRunner {
     if (!x) throw new Error('runner not loaded');
@@ -236,7 +252,8 @@ describe.skipIf(!isRoot())('fib_offload.bpf.o under BPF_PROG_TEST_RUN', () => {
 
   /** The frame is redirected to `m` as the kernel would forward it; verdict and member counters move by the output length. */
   function expectForward(frame: Buffer, ingress: Dev, group: number, m: MemberRecord): Buffer {
-    const key = { group, ifindex: m.ifindex, dmac: m.dmac };
+    // Counted per egress as the kernel names it: the VLAN device for a tagged egress.
+    const key = { group, ifindex: m.port ?? m.ifindex, dmac: m.dmac };
     const before = xr().stat(key);
     const res = send(frame, ingress);
     const want = forwardedFrame(frame, m);
@@ -283,6 +300,8 @@ describe.skipIf(!isRoot())('fib_offload.bpf.o under BPF_PROG_TEST_RUN', () => {
     B = { ifindex: ifx.eth3, dmac: NH_B, smac: pmac.eth3 };
     C = { ifindex: ifx.eth5, dmac: NH_C, smac: pmac.eth5 };
     Hair = { ifindex: ifx.eth1, dmac: NH_A, smac: pmac.eth1 };
+    Vout = { ifindex: ifx.eth3, dmac: NH_B, smac: V30_MAC, vid: 30, mtu: 1000, port: V30 };
+    Vback = { ifindex: ifx.eth1, dmac: NH_C, smac: V10_MAC, vid: 10, mtu: 1500, port: V10 };
 
     x = XdpRunner.load('xdp', r.name, object ?? OBJECT);
     const X = x;
@@ -307,12 +326,14 @@ describe.skipIf(!isRoot())('fib_offload.bpf.o under BPF_PROG_TEST_RUN', () => {
     X.setGroup(G_ROUTE_MTU, [A], [0], 900);
     X.setGroup(G_ROUTE_MTU_ABOVE, [C], [0], 1200);
     X.setGroup(G_RPF_ECMP, [A, Hair], half(1));
+    X.setGroup(G_VLAN, [Vout], [0]);
+    X.setGroup(G_VLAN_BACK, [Vback], [0]);
 
     for (const [dst, g] of [
       ['10.0.0.0/8', G_A], ['10.9.0.0/16', G_ECMP], ['10.10.0.0/16', G_HALF_PUNT], ['10.10.1.0/24', G_ALL_PUNT],
       ['10.10.2.0/24', G_BAD_INDEX], ['10.11.0.0/16', G_MISSING], ['10.12.0.0/16', G_HAIRPIN], ['10.13.0.0/16', G_NO_TX],
       ['10.13.1.0/24', G_NO_DEV], ['10.14.0.0/16', G_MTU], ['10.15.0.0/16', G_ROUTE_MTU], ['10.16.0.0/16', G_ROUTE_MTU_ABOVE],
-      ['10.17.0.0/16', G_RPF_ECMP],
+      ['10.17.0.0/16', G_RPF_ECMP], ['10.18.0.0/16', G_VLAN], ['10.19.0.0/16', G_VLAN_BACK], ['2001:db8:18::/48', G_VLAN],
       // Routes covering the special addresses: without its checks the program would forward these.
       ['224.0.0.0/4', G_A], ['127.0.0.0/8', G_A], ['0.0.0.0/8', G_A], ['255.255.255.255/32', G_A],
       // ... and their neighbours, which are ordinary unicast.
@@ -577,6 +598,63 @@ describe.skipIf(!isRoot())('fib_offload.bpf.o under BPF_PROG_TEST_RUN', () => {
       // fo_ports is keyed by vid alone, configured for 802.1Q VLANs; the kernel
       // would hand an S-tagged frame to an 802.1ad device, never to the 802.1Q one.
       expectPass(v4({ dst: '10.5.6.7' }, pmac.eth1, { tpid: ETH_P_8021AD, tci: 10 }), 'eth1', 'not_ip');
+    });
+  });
+
+  describe('egress onto a VLAN sub-interface (the member\'s vid)', () => {
+    it('untagged in, tagged out: 4 bytes pushed, the tag is 802.1Q with the vid and priority 0, IPv4 and IPv6', () => {
+      const f = v4({ dst: '10.18.0.1' });
+      const out = expectForward(f, 'eth1', G_VLAN, Vout);
+      expect(out.length).toBe(f.length + 4);
+      expect(hex(out.subarray(12, 18))).toBe(hex(Buffer.from([0x81, 0x00, 0x00, 30, 0x08, 0x00])));
+      expect(out.subarray(6, 12)).toEqual(mac(V30_MAC));
+      expect(checksumValid(out.subarray(18, 38))).toBe(true);
+      expectForward(v6({ dst: '2001:db8:18::1' }), 'eth1', G_VLAN, Vout);
+    });
+
+    it('tagged in, tagged out: the tag rewritten in place (vid, priority and DEI of the arriving tag gone)', () => {
+      const f = v4({ dst: '10.18.0.1' }, pmac.eth1, { tci: 0xb00a });
+      const out = expectForward(f, 'eth1', G_VLAN, Vout);
+      expect(out.length).toBe(f.length);
+      expect(out.readUInt16BE(14)).toBe(30);
+    });
+
+    it('the VLAN device\'s MTU: up to it forwarded (the tag does not count), one byte more to the kernel', () => {
+      expectForward(v4({ dst: '10.18.0.1', payload: udpFor(1000, 20) }), 'eth1', G_VLAN, Vout);
+      expectPass(v4({ dst: '10.18.0.1', payload: udpFor(1001, 20) }), 'eth1', 'mtu');
+      expectForward(v4({ dst: '10.18.0.1', payload: udpFor(1000, 20) }, pmac.eth1, { tci: 10 }), 'eth1', G_VLAN, Vout);
+      expectPass(v4({ dst: '10.18.0.1', payload: udpFor(1001, 20) }, pmac.eth1, { tci: 10 }), 'eth1', 'mtu');
+      expectPass(v6({ dst: '2001:db8:18::1', payload: udpFor(1001, 40) }), 'eth1', 'mtu');
+    });
+
+    it('padding trimmed and the tag pushed together', () => {
+      const ip = ipv4({ src: '192.0.2.10', dst: '10.18.0.1', payload: udp(7, 9, Buffer.alloc(0)) });
+      const padded = Buffer.concat([eth(pmac.eth1, HOST, ETH_P_IP, ip), Buffer.alloc(60 - 42, 0xee)]);
+      expect(expectForward(padded, 'eth1', G_VLAN, Vout).length).toBe(18 + 28);
+    });
+
+    it('hairpin is (device, vid): a VLAN port to itself is the kernel\'s; to its parent untagged, or back, is forwarding', () => {
+      expectPass(v4({ dst: '10.19.0.1' }, pmac.eth1, { tci: 10 }), 'eth1', 'hairpin');
+      // eth1 untagged -> eth1 VLAN 10: another port (the kernel forwards between them too).
+      expectForward(v4({ dst: '10.19.0.1' }), 'eth1', G_VLAN_BACK, Vback);
+      // eth1 VLAN 10 -> eth1 untagged: popped.
+      const out = expectForward(v4({ dst: '10.12.0.1' }, pmac.eth1, { tci: 10 }), 'eth1', G_HAIRPIN, Hair);
+      expect(out.readUInt16BE(12)).toBe(ETH_P_IP);
+    });
+
+    it('rp_filter strict on a VLAN port: the source must route back out of that VLAN, not out of its parent', () => {
+      xr().setPort(ifx.eth1, 10, T1, pmac.eth1, 'strict', undefined, V10);
+      try {
+        expectForward(v4({ src: '10.19.0.5', dst: '10.5.6.7' }, pmac.eth1, { tci: 10 }), 'eth1', G_A, A);
+        expectPass(v4({ src: '10.12.0.5', dst: '10.5.6.7' }, pmac.eth1, { tci: 10 }), 'eth1', 'rp_filter');
+        // And on the untagged port the other way round.
+        xr().setPort(ifx.eth1, 0, T1, pmac.eth1, 'strict');
+        expectForward(v4({ src: '10.12.0.5', dst: '10.5.6.7' }), 'eth1', G_A, A);
+        expectPass(v4({ src: '10.19.0.5', dst: '10.5.6.7' }), 'eth1', 'rp_filter');
+      } finally {
+        xr().setPort(ifx.eth1, 10, T1, pmac.eth1);
+        xr().setPort(ifx.eth1, 0, T1, pmac.eth1);
+      }
     });
   });
 

@@ -7,7 +7,7 @@ import { buildPlan, diffPlans, planJson, tcBatch, type Plan, type PlanOptions } 
 import { PlanState } from '../../src/plan/incremental.js';
 import { groupFilters } from '../../src/tc/rules.js';
 import { decodeGroup, encodeGroupKey } from '../../src/xdp/layout.js';
-import { xdpGroupValue } from '../../src/xdp/state.js';
+import { xdpGroupValue, xdpEgresses } from '../../src/xdp/state.js';
 import { addr, dev, link, loopback, mirrorOf, neigh, route, snapshot, via } from './plan-helpers.js';
 
 const MAC_A = '0a:00:00:00:00:0a';
@@ -80,9 +80,9 @@ describe('route MTU in the plan', () => {
 
   it('XDP: the group value carries the MTU', () => {
     const g = groupOf(plan, '10.1.0.0/16');
-    const v = xdpGroupValue(g, new Set([2, 3]));
+    const v = xdpGroupValue(g, xdpEgresses(plan.ports.filter((p) => p.ifindex === 2 || p.ifindex === 3)));
     expect(decodeGroup(encodeGroupKey(g.id), v)).toMatchObject({ mtu: 1000, buckets: [0] });
-    expect(decodeGroup(encodeGroupKey(1), xdpGroupValue(groupOf(plan, '10.0.0.0/16'), new Set([2, 3])))).not.toHaveProperty('mtu');
+    expect(decodeGroup(encodeGroupKey(1), xdpGroupValue(groupOf(plan, '10.0.0.0/16'), xdpEgresses(plan.ports.filter((p) => p.ifindex === 2 || p.ifindex === 3))))).not.toHaveProperty('mtu');
   });
 
   it('tc: every bucket of a route-MTU group passes to the kernel (no length match); the plain group forwards', () => {

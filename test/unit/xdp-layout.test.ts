@@ -30,6 +30,7 @@ import {
   encodeU32,
   sumPerCpu,
   type MemberRecord,
+  MEMBER_SIZE,
   FLAT4_ENTRIES,
   TBL24_SIZE,
   TBL8_GROUPS,
@@ -53,7 +54,8 @@ const hex = (s: string): string => s.replace(/\s+/g, '');
 describe('layout constants', () => {
   it('match bpf/fib_offload.h', () => {
     expect([MAX_MEMBERS, MAX_BUCKETS, BUCKET_PUNT, ACTION_FORWARD, ACTION_PUNT]).toEqual([64, 256, 0xff, 0, 1]);
-    expect(MAP_SIZES.fo_groups).toEqual({ key: 4, value: 1288 });
+    expect(MAP_SIZES.fo_groups).toEqual({ key: 4, value: 1800 });
+    expect(MAP_SIZES.fo_ports).toEqual({ key: 8, value: 16 });
     expect(VERDICTS).toHaveLength(17);
     expect(VERDICTS[0]).toBe('forwarded');
     expect(VERDICTS[15]).toBe('dropped');
@@ -94,33 +96,40 @@ describe('port key and value', () => {
     expect(encodePortKey(0x01020304, 100).toString('hex')).toBe(hex('04030201 6400 0000'));
   });
 
-  it('value: table u32 LE, mac[6], flags u16 = 0', () => {
-    expect(encodePortValue({ table: 254, mac: '02:00:00:00:00:02' }).toString('hex')).toBe(hex('fe000000 020000000002 0000'));
-    expect(encodePortValue({ table: 0x01020304, mac: 'AA:BB:cc:dd:ee:0f' }).toString('hex')).toBe(hex('04030201 aabbccddee0f 0000'));
+  it('value: table u32 LE, mac[6], flags u16 = 0, the port\'s own ifindex u32 LE', () => {
+    expect(encodePortValue({ table: 254, mac: '02:00:00:00:00:02', ifindex: 2 }).toString('hex')).toBe(hex('fe000000 020000000002 0000 02000000'));
+    expect(encodePortValue({ table: 0x01020304, mac: 'AA:BB:cc:dd:ee:0f', ifindex: 0x0a0b0c0d }).toString('hex'))
+      .toBe(hex('04030201 aabbccddee0f 0000 0d0c0b0a'));
+  });
+
+  it('a VLAN port: keyed (parent, vid), its own ifindex in the value, decoded as port', () => {
+    const key = encodePortKey(4, 10);
+    const value = encodePortValue({ table: 100, mac: '02:00:00:00:00:0c', ifindex: 12 });
+    expect(decodePort(key, value)).toEqual({ ifindex: 4, vid: 10, table: 100, mac: '02:00:00:00:00:0c', port: 12 });
   });
 
   it('sizes follow MAP_SIZES', () => {
     expect(encodePortKey(1).length).toBe(MAP_SIZES.fo_ports.key);
-    expect(encodePortValue({ table: 1, mac: '00:00:00:00:00:01' }).length).toBe(MAP_SIZES.fo_ports.value);
+    expect(encodePortValue({ table: 1, mac: '00:00:00:00:00:01', ifindex: 1 }).length).toBe(MAP_SIZES.fo_ports.value);
   });
 
   it('decode(encode(x)) round trips', () => {
     const p = { ifindex: 4242, vid: 4094, table: 100, mac: '0a:1b:2c:3d:4e:5f' };
     expect(decodePort(encodePortKey(p.ifindex, p.vid), encodePortValue(p))).toEqual(p);
-    expect(decodePort(encodePortKey(3), encodePortValue({ table: 254, mac: '02:00:00:00:00:03' })))
+    expect(decodePort(encodePortKey(3), encodePortValue({ table: 254, mac: '02:00:00:00:00:03', ifindex: 3 })))
       .toEqual({ ifindex: 3, vid: 0, table: 254, mac: '02:00:00:00:00:03' });
     for (const rpFilter of ['strict', 'loose'] as const) {
-      expect(decodePort(encodePortKey(3), encodePortValue({ table: 254, mac: '02:00:00:00:00:03', rpFilter }))).toMatchObject({ rpFilter });
+      expect(decodePort(encodePortKey(3), encodePortValue({ table: 254, mac: '02:00:00:00:00:03', ifindex: 3, rpFilter }))).toMatchObject({ rpFilter });
     }
-    expect(encodePortValue({ table: 254, mac: '02:00:00:00:00:02', rpFilter: 'loose' }).toString('hex')).toBe(hex('fe000000 020000000002 0200'));
-    expect(encodePortValue({ table: 254, mac: '02:00:00:00:00:02', rpFilter: 'strict', kernel: [6] }).toString('hex')).toBe(hex('fe000000 020000000002 0900'));
+    expect(encodePortValue({ table: 254, mac: '02:00:00:00:00:02', ifindex: 2, rpFilter: 'loose' }).toString('hex')).toBe(hex('fe000000 020000000002 0200 02000000'));
+    expect(encodePortValue({ table: 254, mac: '02:00:00:00:00:02', ifindex: 2, rpFilter: 'strict', kernel: [6] }).toString('hex')).toBe(hex('fe000000 020000000002 0900 02000000'));
     for (const kernel of [[4], [6], [4, 6]] as const) {
-      expect(decodePort(encodePortKey(3), encodePortValue({ table: 254, mac: '02:00:00:00:00:03', kernel }))).toMatchObject({ kernel });
+      expect(decodePort(encodePortKey(3), encodePortValue({ table: 254, mac: '02:00:00:00:00:03', ifindex: 3, kernel }))).toMatchObject({ kernel });
     }
   });
 
   it('rejects a malformed MAC', () => {
-    expect(() => encodePortValue({ table: 254, mac: '02:00:00:00:00' })).toThrow(RangeError);
+    expect(() => encodePortValue({ table: 254, mac: '02:00:00:00:00', ifindex: 2 })).toThrow(RangeError);
   });
 });
 
@@ -211,15 +220,24 @@ describe('group key and value', () => {
     expect(encodeGroupKey(1).length).toBe(MAP_SIZES.fo_groups.key);
   });
 
-  it('value: mask, count u16, route MTU u16, 256 bucket bytes (punt = 0xff), 64 x 16-byte members, exactly', () => {
+  it('value: mask, count u16, route MTU u16, 256 bucket bytes (punt = 0xff), 64 x 24-byte members, exactly', () => {
     const v = encodeGroupValue({ members, buckets: [0, 1, -1, 1] });
-    expect(v.length).toBe(1288);
+    expect(v.length).toBe(1800);
     expect(v.subarray(0, 8).toString('hex')).toBe(hex('03000000 02000000'));
     expect(v.subarray(8, 12).toString('hex')).toBe(hex('00 01 ff 01'));
     expect(v.subarray(12, 264).equals(Buffer.alloc(252))).toBe(true);
-    expect(v.subarray(264, 280).toString('hex')).toBe(hex('02000000 0a000000000a 020000000002'));
-    expect(v.subarray(280, 296).toString('hex')).toBe(hex('03010000 aabbccddeeff 020000000103'));
-    expect(v.subarray(296).equals(Buffer.alloc(1288 - 296))).toBe(true);
+    // ifindex, dmac, smac, vid 0, mtu 0, port = ifindex
+    expect(v.subarray(264, 288).toString('hex')).toBe(hex('02000000 0a000000000a 020000000002 0000 0000 02000000'));
+    expect(v.subarray(288, 312).toString('hex')).toBe(hex('03010000 aabbccddeeff 020000000103 0000 0000 03010000'));
+    expect(v.subarray(312).equals(Buffer.alloc(1800 - 312))).toBe(true);
+  });
+
+  it('a member out of a VLAN sub-interface: the parent sends, with vid, the VLAN\'s MTU and the VLAN device as port', () => {
+    const vlan: MemberRecord = { ifindex: 4, dmac: '0a:00:00:00:00:0b', smac: '02:00:00:00:00:0c', vid: 10, mtu: 1496, port: 12 };
+    const v = encodeGroupValue({ members: [vlan, members[0]!], buckets: [0, 1] });
+    expect(v.subarray(264, 288).toString('hex')).toBe(hex('04000000 0a000000000b 02000000000c 0a00 d805 0c000000'));
+    expect(decodeGroup(encodeGroupKey(3), v)).toEqual({ id: 3, members: [vlan, members[0]], buckets: [0, 1] });
+    expect(() => encodeGroupValue({ members: [{ ...vlan, vid: 4095 }], buckets: [0] })).toThrow(/VLAN id 4095/);
   });
 
   it('route MTU: u16 LE after the count (0 = none); decoded only when set; out of range is a RangeError', () => {
@@ -245,7 +263,7 @@ describe('group key and value', () => {
   it('a group without members: one punt bucket, count 0', () => {
     const v = encodeGroupValue({ members: [], buckets: [-1] });
     expect(v.subarray(0, 9).toString('hex')).toBe(hex('00000000 00000000 ff'));
-    expect(v.subarray(9).equals(Buffer.alloc(1288 - 9))).toBe(true);
+    expect(v.subarray(9).equals(Buffer.alloc(1800 - 9))).toBe(true);
   });
 
   it('decode(encode(x)) round trips (punt buckets decode as -1)', () => {
@@ -261,7 +279,7 @@ describe('group key and value', () => {
       buckets: Array.from({ length: MAX_BUCKETS }, (_, i) => (i % 5 === 4 ? -1 : i % MAX_MEMBERS)),
     };
     const v = encodeGroupValue(full);
-    expect(v.length).toBe(1288);
+    expect(v.length).toBe(1800);
     expect(decodeGroup(encodeGroupKey(full.id), v)).toEqual(full);
   });
 
@@ -445,14 +463,15 @@ describe.skipIf(skipReason !== null)(`MAP_SIZES against the object's BTF${skipRe
     const stat = struct(btf, 'fo_stat_key');
     const cfg = struct(btf, 'fo_config');
     expect([offsetOf(portKey, 'ifindex'), offsetOf(portKey, 'vid')]).toEqual([0, 4]);
-    expect([offsetOf(portVal, 'table'), offsetOf(portVal, 'mac'), offsetOf(portVal, 'flags')]).toEqual([0, 4, 10]);
+    expect([offsetOf(portVal, 'table'), offsetOf(portVal, 'mac'), offsetOf(portVal, 'flags'), offsetOf(portVal, 'ifindex')]).toEqual([0, 4, 10, 12]);
     for (const k of [lpm4, lpm6]) expect([offsetOf(k, 'prefixlen'), offsetOf(k, 'table_be'), offsetOf(k, 'addr')]).toEqual([0, 4, 8]);
     expect([offsetOf(group, 'bucket_mask'), offsetOf(group, 'nmembers'), offsetOf(group, 'mtu'), offsetOf(group, 'bucket'), offsetOf(group, 'member')])
       .toEqual([0, 4, 6, 8, 8 + MAX_BUCKETS]);
     expect(['nmembers', 'mtu'].map((m) => sizeOf(btf, group.members!.find((x) => x.name === m)!.type_id))).toEqual([2, 2]);
     expect(sizeOf(btf, group.members!.find((m) => m.name === 'bucket')!.type_id)).toBe(MAX_BUCKETS);
     expect(btf.get(group.members!.find((m) => m.name === 'member')!.type_id)!.nr_elems).toBe(MAX_MEMBERS);
-    expect([member.size, offsetOf(member, 'ifindex'), offsetOf(member, 'dmac'), offsetOf(member, 'smac')]).toEqual([16, 0, 4, 10]);
+    expect([member.size, offsetOf(member, 'ifindex'), offsetOf(member, 'dmac'), offsetOf(member, 'smac'), offsetOf(member, 'vid'), offsetOf(member, 'mtu'), offsetOf(member, 'port')])
+      .toEqual([MEMBER_SIZE, 0, 4, 10, 16, 18, 20]);
     expect([offsetOf(stat, 'group'), offsetOf(stat, 'ifindex'), offsetOf(stat, 'dmac')]).toEqual([0, 4, 8]);
     expect(['hash_v4', 'hash_v6', 'seed', 'build_id'].map((m) => offsetOf(cfg, m))).toEqual([0, 4, 8, 12]);
   });

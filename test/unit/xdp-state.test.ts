@@ -31,11 +31,18 @@ function dump(s: XdpState): Record<PlanMap, Record<string, string>> {
   return out;
 }
 
-/** A 1288-byte fo_group_val written by hand: header + bucket bytes at 0, members at 264 + 16 i. */
+/**
+ * A 1800-byte fo_group_val written by hand: header + bucket bytes at 0,
+ * members at 264 + 24 i. A member given as its first 16 bytes (ifindex,
+ * dmac, smac) gets the untagged rest: vid 0, mtu 0, port = ifindex.
+ */
 function groupBytes(headAndBuckets: string, members: string[]): string {
-  const b = Buffer.alloc(1288);
+  const b = Buffer.alloc(1800);
   Buffer.from(hex(headAndBuckets), 'hex').copy(b, 0);
-  members.forEach((m, i) => Buffer.from(hex(m), 'hex').copy(b, 264 + 16 * i));
+  members.forEach((m, i) => {
+    const full = hex(m).length === 32 ? hex(m) + '00000000' + hex(m).slice(0, 8) : hex(m);
+    Buffer.from(full, 'hex').copy(b, 264 + 24 * i);
+  });
   return b.toString('hex');
 }
 
@@ -63,7 +70,7 @@ function consistent(s: XdpState): string[] {
     for (let i = 0; i < n; i++) {
       const t = value[8 + i]!;
       if (t === 0xff) continue;
-      const ifindex = value.readUInt32LE(264 + 16 * t);
+      const ifindex = value.readUInt32LE(264 + 24 * t);
       if (!s.fo_tx.has(encodeU32(ifindex).toString('hex'))) problems.push(`group ${k} bucket ${i} -> ifindex ${ifindex} not in fo_tx`);
     }
   }
@@ -155,8 +162,8 @@ describe('desiredState', () => {
         [LPM6['fe80::/10']]: hex('01000000 00000000'),
       },
       fo_ports: {
-        '0200000000000000': hex('fe000000 020000000002 0000'),
-        '0300000000000000': hex('64000000 020000000003 0000'),
+        '0200000000000000': hex('fe000000 020000000002 0000 02000000'),
+        '0300000000000000': hex('64000000 020000000003 0000 03000000'),
       },
     });
   });
@@ -164,7 +171,7 @@ describe('desiredState', () => {
   it('unusable: the port leaves fo_ports and fo_tx, buckets of its members punt, routes stay', () => {
     const d = dump(desiredState(PLAN_A, new Set([3])));
     expect(d.fo_tx).toEqual({ '02000000': '02000000' });
-    expect(d.fo_ports).toEqual({ '0200000000000000': hex('fe000000 020000000002 0000') });
+    expect(d.fo_ports).toEqual({ '0200000000000000': hex('fe000000 020000000002 0000 02000000') });
     expect(d.fo_groups).toEqual({
       '00010000': G1_XDP,
       // Member still listed (its MAC stays in the value), every bucket punts.
@@ -215,7 +222,8 @@ describe('desiredState', () => {
       expect(g.buckets).toEqual([0, 0, 0, 0, 1, 1, 1, 1]);
       const v = s.fo_groups.get(encodeGroupKey(g.id).toString('hex'))!.value;
       expect(v.subarray(0, 16).toString('hex')).toBe(hex('07000000 02000000 00000000 ffffffff'));
-      expect(v.subarray(264, 296).toString('hex')).toBe(hex(`02000000 0a000000000a 020000000002 05000000 0a000000000c 020000000005`));
+      expect(v.subarray(264, 312).toString('hex'))
+        .toBe(hex(`02000000 0a000000000a 020000000002 0000 0000 02000000 05000000 0a000000000c 020000000005 0000 0000 05000000`));
     }
     expect(s.fo_groups.size).toBe(plan.groups.length);
     expect(s.fo_lpm4.size + s.fo_lpm6.size).toBe(plan.entries.length);

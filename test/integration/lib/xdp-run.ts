@@ -199,8 +199,11 @@ export class XdpRunner {
 
   // ---- map population ---------------------------------------------------
 
-  setPort(ifindex: number, vid: number, table: number, mac: string, rpFilter?: 'strict' | 'loose', kernel?: readonly (4 | 6)[]): void {
-    this.maps.set('fo_ports', encodePortKey(ifindex, vid), encodePortValue({ table, mac, ...(rpFilter ? { rpFilter } : {}), ...(kernel ? { kernel } : {}) }));
+  /** `port`: the port's own device (a VLAN sub-interface keyed by its parent); default ifindex. */
+  setPort(ifindex: number, vid: number, table: number, mac: string, rpFilter?: 'strict' | 'loose', kernel?: readonly (4 | 6)[], port = ifindex): void {
+    this.maps.set('fo_ports', encodePortKey(ifindex, vid), encodePortValue({
+      table, mac, ifindex: port, ...(rpFilter ? { rpFilter } : {}), ...(kernel ? { kernel } : {}),
+    }));
   }
 
   deletePort(ifindex: number, vid: number): void {
