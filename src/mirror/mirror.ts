@@ -14,7 +14,7 @@ import type { PolicyRule } from '../model/rule.js';
 import { DeltaBuilder, type MirrorDelta } from './delta.js';
 import { applyEvent } from './kernel-rules.js';
 import { resolveRoute, type ResolveLookup } from './resolve.js';
-import { bestRoute, KernelTables, slotRoutes } from './tables.js';
+import { KernelTables } from './tables.js';
 import { tableOfLink } from './vrf.js';
 
 export class Mirror implements MirrorView {
@@ -97,20 +97,20 @@ export class Mirror implements MirrorView {
   /** Resolved lazily on each read: always current, and no per-route cache to invalidate. */
   *effectiveRoutes(): Iterable<ResolvedRoute> {
     for (const slot of this.t.allSlots()) {
-      const best = bestRoute(slot);
+      const best = this.t.bestRoute(slot);
       if (best !== undefined) yield resolveRoute(this.lookup, best);
     }
   }
 
   /** The effective route for one prefix key (see prefixKey), resolved; for consumers of MirrorDelta.routes. */
   effectiveRoute(prefixKey: string): ResolvedRoute | undefined {
-    const best = bestRoute(this.t.slotByKey(prefixKey));
+    const best = this.t.bestRoute(this.t.slotByKey(prefixKey));
     return best === undefined ? undefined : resolveRoute(this.lookup, best);
   }
 
   /** Every route competing for one prefix key, in no particular order. */
   routesFor(prefixKey: string): readonly Route[] {
-    return slotRoutes(this.t.slotByKey(prefixKey));
+    return this.t.slotRoutes(this.t.slotByKey(prefixKey));
   }
 
   resolveRoute(route: Route): ResolvedRoute {

@@ -2,10 +2,11 @@
 // event find the routes it affects without scanning. Every mutation goes
 // through here so the indexes and the pending delta stay right.
 //
-// Memory at 1M routes matters more than elegance here: routes are stored in
-// per-(table, family, length) maps keyed by the route's own `dst` string, and
-// indexes hold Route objects, so a route costs one map entry plus one set
-// entry per distinct dependency, and no strings of its own.
+// Memory at 1M routes matters more than elegance here: routes live in
+// columns (route-store.ts), found through per-(table, family, length) maps
+// keyed by the network bits, and indexes hold row numbers, so a route costs
+// its row, one map entry and one set entry per distinct dependency, and no
+// object or string of its own.
 import type { Address } from '../model/address.js';
 import { addressKey } from '../model/address.js';
 import { addrBits, formatIp, isMulticast, maskBytes, parseIp, type Family } from '../model/ip.js';
@@ -17,9 +18,10 @@ import type { NexthopObject } from '../model/nexthop.js';
 import { ipv6DeviceRouteIfindex, prefixKey, type Route } from '../model/route.js';
 import { ruleKey, type PolicyRule } from '../model/rule.js';
 import { DeltaBuilder } from './delta.js';
+import { RouteStore } from './route-store.js';
 
-/** Routes to one prefix: a bare Route in the common case, an array only when several compete. */
-export type PrefixSlot = Route | Route[];
+/** Rows of the routes to one prefix: a bare row in the common case, an array only when several compete. */
+export type PrefixSlot = number | number[];
 
 const RT_SCOPE_LINK = 253;
 
@@ -31,23 +33,7 @@ export function sameRouteIdentity(a: Route, b: Route): boolean {
   return a.tos === b.tos && a.priority === b.priority && ipv6DeviceRouteIfindex(a) === ipv6DeviceRouteIfindex(b);
 }
 
-/**
- * The route that forwards for a prefix: lowest priority. IPv4 routes with
- * tos != 0 only match packets with that TOS, so they never win here; they
- * stay visible in routes() for the planner to punt such prefixes.
- */
-export function bestRoute(slot: PrefixSlot | undefined): Route | undefined {
-  if (slot === undefined) return undefined;
-  if (!Array.isArray(slot)) return slot.tos === 0 ? slot : undefined;
-  let best: Route | undefined;
-  for (const r of slot) {
-    if (r.tos !== 0) continue;
-    if (best === undefined || r.priority < best.priority) best = r;
-  }
-  return best;
-}
-
-export function slotRoutes(slot: PrefixSlot | undefined): readonly Route[] {
+function slotRows(slot: PrefixSlot | undefined): readonly number[] {
   if (slot === undefined) return [];
   return Array.isArray(slot) ? slot : [slot];
 }
@@ -122,22 +108,24 @@ export class KernelTables {
   readonly neighbors = new Map<string, Neighbor>();
   readonly neighborsByIfindex = new Map<number, Set<string>>();
   readonly nexthops = new Map<number, NexthopObject>();
-  /** lenKey(table, family, dstLen) → dstKey(dst) → routes. */
-  readonly routes = new Map<number, Map<number | string, PrefixSlot>>();
+  /** Every route, one row each. */
+  private readonly store = new RouteStore();
+  /** lenKey(table, family, dstLen) → dstKey(dst) → rows. */
+  private readonly routes = new Map<number, Map<number | string, PrefixSlot>>();
   routeCount = 0;
 
-  // Route dependency indexes (routes using their own nexthops, unless noted).
-  // A gateway is indexed by (egress ifindex, gateway text): the text alone
-  // tells IPv4 from IPv6, and the link's state is reached through the same key.
-  private readonly rByGw = new Map<number, Map<string, Set<Route>>>();
+  // Route dependency indexes, by row (routes using their own nexthops, unless
+  // noted). A gateway is indexed by (egress ifindex, gateway text): the text
+  // alone tells IPv4 from IPv6, and the link's state is reached through the same key.
+  private readonly rByGw = new Map<number, Map<string, Set<number>>>();
   /** Gateway-less nexthops per ifindex. */
-  private readonly rByIf = new Map<number, Set<Route>>();
+  private readonly rByIf = new Map<number, Set<number>>();
   /** Routes with RTA_NH_ID (they depend on nothing else: the object is authoritative). */
-  private readonly rByNh = new Map<number, Set<Route>>();
+  private readonly rByNh = new Map<number, Set<number>>();
   /** IPv4 routes by table and prefsrc, for the kernel's flush on address removal. */
-  private readonly rBySrc = new Map<number, Map<string, Set<Route>>>();
+  private readonly rBySrc = new Map<number, Map<string, Set<number>>>();
   /** Gateways without an ifindex (resolved by longest-prefix match). */
-  private readonly rFloating = new Set<Route>();
+  private readonly rFloating = new Set<number>();
   // Nexthop object indexes.
   private readonly nhByGw = new Map<number, Map<string, Set<number>>>();
   private readonly nhByIf = new Map<number, Set<number>>();
@@ -369,12 +357,48 @@ export class KernelTables {
     return p === undefined ? undefined : this.slot(p.table, p.family, p.dst, p.dstLen);
   }
 
+  /** Every route of a slot, in insertion order, as fresh objects. */
+  slotRoutes(slot: PrefixSlot | undefined): Route[] {
+    return slotRows(slot).map((row) => this.store.get(row));
+  }
+
+  /**
+   * The route that forwards for a prefix: lowest priority, the first of
+   * equals. IPv4 routes with tos != 0 only match packets with that TOS, so
+   * they never win here; they stay visible in routes() for the planner to
+   * punt such prefixes. Read from the columns; only the winner is made.
+   */
+  bestRoute(slot: PrefixSlot | undefined): Route | undefined {
+    if (slot === undefined) return undefined;
+    const st = this.store;
+    if (!Array.isArray(slot)) return st.tosOf(slot) === 0 ? st.get(slot) : undefined;
+    let best = -1;
+    for (const row of slot) {
+      if (st.tosOf(row) !== 0) continue;
+      if (best < 0 || st.priorityOf(row) < st.priorityOf(best)) best = row;
+    }
+    return best < 0 ? undefined : st.get(best);
+  }
+
+  /** sameRouteIdentity() of a stored row and a route of the same prefix, read from the columns. */
+  private rowIs(row: number, r: Route): boolean {
+    const st = this.store;
+    if (st.tosOf(row) !== r.tos || st.priorityOf(row) !== r.priority) return false;
+    const dev = ipv6DeviceRouteIfindex({ family: st.familyOf(row), nhId: st.hasNhId(row) ? 0 : null, nexthops: st.nexthopsOf(row) });
+    return dev === ipv6DeviceRouteIfindex(r);
+  }
+
+  private findRow(slot: PrefixSlot | undefined, r: Route): number {
+    if (slot === undefined) return -1;
+    if (!Array.isArray(slot)) return this.rowIs(slot, r) ? slot : -1;
+    for (const row of slot) if (this.rowIs(row, r)) return row;
+    return -1;
+  }
+
   /** The stored route with the same kernel identity, if any. */
   findRoute(r: Route): Route | undefined {
-    const slot = this.slot(r.table, r.family, r.dst, r.dstLen);
-    if (slot === undefined) return undefined;
-    if (!Array.isArray(slot)) return sameRouteIdentity(slot, r) ? slot : undefined;
-    return slot.find((x) => sameRouteIdentity(x, r));
+    const row = this.findRow(this.slot(r.table, r.family, r.dst, r.dstLen), r);
+    return row < 0 ? undefined : this.store.get(row);
   }
 
   /** Add or replace (same identity) a route. Returns the replaced route. */
@@ -384,22 +408,22 @@ export class KernelTables {
     let inner = this.routes.get(k);
     if (inner === undefined) { inner = new Map(); this.routes.set(k, inner); }
     const slot = inner.get(dk);
+    const at = this.findRow(slot, r);
     let old: Route | undefined;
-    if (slot === undefined) {
-      inner.set(dk, r);
-      this.routeCount++;
-    } else if (Array.isArray(slot)) {
-      const i = slot.findIndex((x) => sameRouteIdentity(x, r));
-      if (i >= 0) { old = slot[i]; slot[i] = r; } else { slot.push(r); this.routeCount++; }
-    } else if (sameRouteIdentity(slot, r)) {
-      old = slot;
-      inner.set(dk, r);
+    if (at >= 0) {
+      // Replaced in place: same row, so the same position among routes of equal metric.
+      old = this.store.get(at);
+      this.indexRoute(at, old, false);
+      this.store.replace(at, r);
+      this.indexRoute(at, r, true);
     } else {
-      inner.set(dk, [slot, r]);
+      const row = this.store.add(r);
+      if (slot === undefined) inner.set(dk, row);
+      else if (Array.isArray(slot)) slot.push(row);
+      else inner.set(dk, [slot, row]);
       this.routeCount++;
+      this.indexRoute(row, r, true);
     }
-    if (old !== undefined) this.indexRoute(old, false);
-    this.indexRoute(r, true);
     this.delta.routes.add(prefixKey(r));
     if (this.hasFloating() && (isConnected(r) || (old !== undefined && isConnected(old)))) this.markFloating();
     return old;
@@ -411,23 +435,19 @@ export class KernelTables {
     const dk = dstKey(r.family, r.dst, r.dstLen);
     const inner = this.routes.get(k);
     const slot = inner?.get(dk);
-    if (inner === undefined || slot === undefined) return undefined;
-    let old: Route | undefined;
+    const row = this.findRow(slot, r);
+    if (inner === undefined || slot === undefined || row < 0) return undefined;
     if (!Array.isArray(slot)) {
-      if (!sameRouteIdentity(slot, r)) return undefined;
-      old = slot;
       inner.delete(dk);
       if (inner.size === 0) this.routes.delete(k);
     } else {
-      const i = slot.findIndex((x) => sameRouteIdentity(x, r));
-      if (i < 0) return undefined;
-      old = slot[i];
-      slot.splice(i, 1);
+      slot.splice(slot.indexOf(row), 1);
       if (slot.length === 1) inner.set(dk, slot[0]!);
     }
-    if (old === undefined) return undefined;
+    const old = this.store.get(row);
+    this.indexRoute(row, old, false);
+    this.store.remove(row);
     this.routeCount--;
-    this.indexRoute(old, false);
     this.delta.routes.add(prefixKey(old));
     if (this.hasFloating() && isConnected(old)) this.markFloating();
     return old;
@@ -440,35 +460,37 @@ export class KernelTables {
     let inner = this.routes.get(k);
     if (inner === undefined) { inner = new Map(); this.routes.set(k, inner); }
     if (inner.has(dk)) { this.putRoute(r); return; }
-    inner.set(dk, r);
+    const row = this.store.add(r);
+    inner.set(dk, row);
     this.routeCount++;
-    this.indexRoute(r, true);
+    this.indexRoute(row, r, true);
   }
 
   /**
-   * The one place that says what a route depends on (add or remove its index
-   * entries). A gateway on an ifindex is indexed by (ifindex, gateway) only:
-   * the link is reached through it, so no second entry per route is needed.
+   * The one place that says what a route depends on (add or remove the
+   * index entries of its row). A gateway on an ifindex is indexed by
+   * (ifindex, gateway) only: the link is reached through it, so no second
+   * entry per route is needed.
    */
-  private indexRoute(r: Route, add: boolean): void {
+  private indexRoute(row: number, r: Route, add: boolean): void {
     if (r.prefsrc !== null && r.family === 4) {
-      if (add) addTo2(this.rBySrc, r.table, r.prefsrc, r); else removeFrom2(this.rBySrc, r.table, r.prefsrc, r);
+      if (add) addTo2(this.rBySrc, r.table, r.prefsrc, row); else removeFrom2(this.rBySrc, r.table, r.prefsrc, row);
     }
     if (r.nhId !== null) {
-      if (add) addTo(this.rByNh, r.nhId, r); else removeFrom(this.rByNh, r.nhId, r);
+      if (add) addTo(this.rByNh, r.nhId, row); else removeFrom(this.rByNh, r.nhId, row);
       return;
     }
     for (const nh of r.nexthops) {
       if (nh.gateway !== null) {
         if (nh.ifindex === null) {
-          if (add) this.rFloating.add(r); else this.rFloating.delete(r);
+          if (add) this.rFloating.add(row); else this.rFloating.delete(row);
         } else if (add) {
-          addTo2(this.rByGw, nh.ifindex, nh.gateway, r);
+          addTo2(this.rByGw, nh.ifindex, nh.gateway, row);
         } else {
-          removeFrom2(this.rByGw, nh.ifindex, nh.gateway, r);
+          removeFrom2(this.rByGw, nh.ifindex, nh.gateway, row);
         }
       } else if (nh.ifindex !== null) {
-        if (add) addTo(this.rByIf, nh.ifindex, r); else removeFrom(this.rByIf, nh.ifindex, r);
+        if (add) addTo(this.rByIf, nh.ifindex, row); else removeFrom(this.rByIf, nh.ifindex, row);
       }
     }
   }
@@ -476,8 +498,8 @@ export class KernelTables {
   *allRoutes(): Generator<Route> {
     for (const inner of this.routes.values()) {
       for (const slot of inner.values()) {
-        if (Array.isArray(slot)) yield* slot;
-        else yield slot;
+        if (Array.isArray(slot)) for (const row of slot) yield this.store.get(row);
+        else yield this.store.get(slot);
       }
     }
   }
@@ -486,31 +508,42 @@ export class KernelTables {
     for (const inner of this.routes.values()) yield* inner.values();
   }
 
+  /** Rows and interned values held (diagnostics and the bench). */
+  get routeStorage(): { rows: number; columnBytes: number; nexthopSets: number; sources: number } {
+    return { rows: this.store.size, columnBytes: this.store.columnBytes, ...this.store.interned };
+  }
+
   // ---- dependency queries ----------------------------------------------------
+
+  private routesOf(rows: Iterable<number> | undefined): Route[] {
+    const out: Route[] = [];
+    for (const row of rows ?? []) out.push(this.store.get(row));
+    return out;
+  }
 
   /** Routes whose own (non-object) nexthops use ifindex. */
   routesOnIfindex(ifindex: number): Route[] {
-    const out = new Set<Route>(this.rByIf.get(ifindex));
-    for (const set of this.rByGw.get(ifindex)?.values() ?? []) for (const r of set) out.add(r);
-    return [...out];
+    const rows = new Set<number>(this.rByIf.get(ifindex));
+    for (const set of this.rByGw.get(ifindex)?.values() ?? []) for (const row of set) rows.add(row);
+    return this.routesOf(rows);
   }
 
   /** Routes whose RTA_NH_ID is exactly id. */
   routesWithNhId(id: number): Route[] {
-    return [...(this.rByNh.get(id) ?? [])];
+    return this.routesOf(this.rByNh.get(id));
   }
 
   /** IPv4 routes of `table` whose prefsrc is `address`. */
   routesWithPrefsrc(table: number, address: string): Route[] {
-    return [...(this.rBySrc.get(table)?.get(address) ?? [])];
+    return this.routesOf(this.rBySrc.get(table)?.get(address));
   }
 
   // ---- marking dependents in the delta ----------------------------------------
 
-  private markRoutes(routes: Iterable<Route> | undefined): void {
-    if (routes === undefined) return;
+  private markRoutes(rows: Iterable<number> | undefined): void {
+    if (rows === undefined) return;
     const d = this.delta.routes;
-    for (const r of routes) d.add(prefixKey(r));
+    for (const row of rows) d.add(prefixKey(this.store.get(row)));
   }
 
   private markNeighborDependents(n: Pick<Neighbor, 'ifindex' | 'address'>): void {
@@ -557,7 +590,7 @@ export class KernelTables {
       const inner = this.routes.get(lenKey(table, family, len));
       if (inner === undefined) continue;
       const slot = inner.get(dstKey(family, formatIp(maskBytes(bytes, len)), len));
-      for (const r of slotRoutes(slot)) {
+      for (const r of this.slotRoutes(slot)) {
         if (r.tos === 0 && r.scope === RT_SCOPE_LINK && isConnected(r)) return r.nexthops[0]!.ifindex;
       }
     }
@@ -570,15 +603,17 @@ export class KernelTables {
   verifyIndexes(): string[] {
     const fresh = new KernelTables();
     for (const o of this.nexthops.values()) fresh.indexNexthop(o, true);
-    for (const r of this.allRoutes()) fresh.indexRoute(r, true);
+    for (const inner of this.routes.values()) {
+      for (const slot of inner.values()) for (const row of slotRows(slot)) fresh.indexRoute(row, this.store.get(row), true);
+    }
     const problems: string[] = [];
-    const show = (v: unknown): string => (typeof v === 'object' && v !== null ? routeText(v as Route) : String(v));
+    const show = (v: unknown): string => String(v);
     const setText = (s: Iterable<unknown> | undefined): string => [...(s ?? [])].map(show).sort().join(',');
     const sameSet = <V>(a: Set<V> | undefined, b: Set<V> | undefined): boolean =>
       (a?.size ?? 0) === (b?.size ?? 0) && [...(a ?? [])].every((v) => b?.has(v) === true);
     const cmp = <K, V>(name: string, a: Map<K, Set<V>>, b: Map<K, Set<V>>): void => {
       for (const k of new Set([...a.keys(), ...b.keys()])) {
-        // Identity, not text: a replaced Route left behind would print the same.
+        // Rows, not text: a replaced route left behind under its old row would print the same.
         if (!sameSet(a.get(k), b.get(k))) problems.push(`${name}[${String(k)}]: have {${setText(a.get(k))}} want {${setText(b.get(k))}}`);
       }
     };
@@ -600,13 +635,14 @@ export class KernelTables {
       if (inner.size === 0) problems.push(`empty route map ${k} kept`);
       for (const [dst, slot] of inner) {
         if (Array.isArray(slot) && slot.length < 2) problems.push(`slot ${dst} is an array of ${slot.length}`);
-        for (const r of slotRoutes(slot)) {
+        for (const r of this.slotRoutes(slot)) {
           if (dstKey(r.family, r.dst, r.dstLen) !== dst || lenKey(r.table, r.family, r.dstLen) !== k) problems.push(`route ${routeText(r)} misfiled`);
           count++;
         }
       }
     }
     if (count !== this.routeCount) problems.push(`routeCount ${this.routeCount} != ${count}`);
+    if (this.store.size !== this.routeCount) problems.push(`route rows ${this.store.size} != routeCount ${this.routeCount}`);
     for (const [ifx, keys] of this.neighborsByIfindex) {
       for (const k of keys) if (this.neighbors.get(k)?.ifindex !== ifx) problems.push(`neighborsByIfindex stale ${k}`);
     }
