@@ -16,7 +16,7 @@ mount -t bpf bpf /sys/fs/bpf 2>/dev/null
 mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
 ip link set dev lo up
 hostname fo-vm
-for m in cls_flower act_pedit act_csum act_mirred act_gact sch_ingress veth; do modprobe "$m" || echo "fo-vm: modprobe $m failed"; done
+for m in cls_flower act_pedit act_csum act_mirred act_gact sch_ingress veth 8021q; do modprobe "$m" || echo "fo-vm: modprobe $m failed"; done
 echo "fo-vm: up in $(cut -d' ' -f1 /proc/uptime)s, kernel $(uname -r)"
 
 status=1

@@ -412,6 +412,17 @@ export class XdpBackend {
           reason = err instanceof Error ? err.message : String(err);
         }
       }
+      if (reason === null && link && ports.some((p) => p.vlan)) {
+        try {
+          await this.loader.vlanRxOffloadOff(link.dev);
+        } catch (err) {
+          // Tags stripped before XDP: the VLAN ports' frames would look untagged. The parent itself is fine.
+          for (const p of ports.filter((x) => x.vlan)) {
+            this.unusable.add(p.ifindex);
+            refused.push({ dev: p.dev, reason: `parent ${link.dev} strips VLAN tags before XDP: ${err instanceof Error ? err.message : String(err)}` });
+          }
+        }
+      }
       if (reason === null) continue;
       for (const p of ports) {
         this.unusable.add(p.ifindex);

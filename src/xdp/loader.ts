@@ -395,6 +395,17 @@ export class XdpLoader {
   }
 
   /** Detach from `dev` if (and only if) the attached program is ours. */
+  /**
+   * The program keys VLAN ports by the tag in the frame, so a VLAN port's
+   * parent must not strip it before XDP runs (rx VLAN offload: the driver
+   * moves the tag into metadata the program can't read). Turned off
+   * (idempotent); it throws when the driver can't (`on [fixed]`) or ethtool
+   * is missing, and the caller leaves that parent's VLAN ports to the kernel.
+   */
+  async vlanRxOffloadOff(dev: string): Promise<void> {
+    await this.run(['ethtool', '-K', dev, 'rxvlan', 'off'], `turn off rx VLAN offload (tag stripping) on ${dev}`);
+  }
+
   async detach(link: LinkXdp, ours: ReadonlySet<number>): Promise<boolean> {
     if (link.progId === null || !ours.has(link.progId)) return false;
     await this.run(['ip', 'link', 'set', 'dev', link.dev, 'xdp', 'off'], `detach XDP from ${link.dev}`);
@@ -430,4 +441,7 @@ export async function prepareVethPeer(netnsName: string, dev: string, run: Runne
     `attach xdp_pass to ${dev} in ${netnsName}`,
   );
   await run(['ip', 'netns', 'exec', netnsName, 'ethtool', '-K', dev, 'tx', 'off'], `turn off tx checksumming on ${dev} in ${netnsName}`);
+  // A VLAN device on this end hands its tag to the veth as metadata (tx VLAN offload), which XDP on
+  // dut's end never sees (it reads the frame): in software, the tag is in the frame, as on a wire.
+  await run(['ip', 'netns', 'exec', netnsName, 'ethtool', '-K', dev, 'txvlan', 'off'], `turn off tx VLAN offload on ${dev} in ${netnsName}`);
 }

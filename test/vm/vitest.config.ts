@@ -15,6 +15,7 @@ export default defineConfig({
       'test/integration/xdp-ecmp.test.ts',
       'test/integration/xdp-prog.test.ts',
       'test/integration/xdp-mtu.test.ts',
+      'test/integration/xdp-vlan.test.ts',
     ],
     fileParallelism: false,
     // TCG is 5-10x slower than the host for packet tests.
