@@ -412,15 +412,15 @@ export class XdpBackend {
           reason = err instanceof Error ? err.message : String(err);
         }
       }
-      if (reason === null && link && ports.some((p) => p.vlan)) {
+      // A device with 802.1Q VLANs on it must hand XDP the tags: stripped (rx VLAN offload),
+      // a VLAN port's frames would look untagged, and a VLAN's frames (whose MAC is by default
+      // its parent's) would pass for the parent port's own. A device that can't stop
+      // stripping is no port's: the kernel keeps them all.
+      if (reason === null && link && (ports.some((p) => p.vlan) || links.some((l) => l.vlanOn === link.dev))) {
         try {
           await this.loader.vlanRxOffloadOff(link.dev);
         } catch (err) {
-          // Tags stripped before XDP: the VLAN ports' frames would look untagged. The parent itself is fine.
-          for (const p of ports.filter((x) => x.vlan)) {
-            this.unusable.add(p.ifindex);
-            refused.push({ dev: p.dev, reason: `parent ${link.dev} strips VLAN tags before XDP: ${err instanceof Error ? err.message : String(err)}` });
-          }
+          reason = `${link.dev} strips VLAN tags before XDP: ${err instanceof Error ? err.message : String(err)}`;
         }
       }
       if (reason === null) continue;

@@ -181,12 +181,18 @@ export interface LinkXdp {
   readonly mode: string | null;
   /** The attached program's name, or null. */
   readonly progName: string | null;
+  /** An 802.1Q VLAN device: the device it is on (`link`), absent otherwise. */
+  readonly vlanOn?: string;
 }
 
 interface IpLinkJson {
   ifindex: number;
   ifname: string;
   xdp?: { mode?: number; prog?: { id?: number; name?: string } };
+  /** The lower device's name (a VLAN's parent); with link_netnsid, in another namespace. */
+  link?: string;
+  link_netnsid?: number;
+  linkinfo?: { info_kind?: string; info_data?: { protocol?: string } };
 }
 
 const XDP_MODES: Readonly<Record<number, string>> = { 1: 'native', 2: 'generic', 3: 'offload', 4: 'multi' };
@@ -354,6 +360,8 @@ export class XdpLoader {
       progId: l.xdp?.prog?.id ?? null,
       mode: l.xdp?.mode !== undefined ? XDP_MODES[l.xdp.mode] ?? String(l.xdp.mode) : null,
       progName: l.xdp?.prog?.name ?? null,
+      ...(l.linkinfo?.info_kind === 'vlan' && l.linkinfo.info_data?.protocol === '802.1Q' && l.link && l.link_netnsid === undefined
+        ? { vlanOn: l.link } : {}),
     }));
   }
 

@@ -109,6 +109,8 @@ describe.skipIf(skip !== null)(`XDP backend: VLAN sub-interfaces as ports${skip 
       // Selected by --ports but 802.1ad: stays with the kernel, with the reason.
       'link add link eth1 name eth1.40 type vlan protocol 802.1ad id 40',
       'link add link eth3 name eth3.20 address 02:00:00:d3:20:01 type vlan id 20',
+      // A VLAN on the untagged port eth2 that is no port: eth2 must still see tags (not stripped).
+      'link add link eth2 name eth2.50 type vlan id 50',
       'link set eth1.10 up', 'link set eth1.11 up', 'link set eth1.30 up', 'link set eth1.40 up', 'link set eth3.20 up',
       'addr add 10.1.0.1/24 dev eth1',
       'addr add 10.10.0.1/24 dev eth1.10', 'addr add 2001:db8:10::1/64 dev eth1.10 nodad',
@@ -164,8 +166,9 @@ describe.skipIf(skip !== null)(`XDP backend: VLAN sub-interfaces as ports${skip 
     expect(r.stdout).toMatch(/attached to eth2 \(native\)/);
     expect(r.stdout).toMatch(/attached to eth3 \(native\)/);
     expect(r.stdout).not.toMatch(/attached to eth1\.10/);
-    // The program reads the tag from the frame: the parents' rx VLAN offload (tag stripping) is off.
-    for (const d of ['eth1', 'eth3']) expect(dut.exec('ethtool', '-k', d)).toMatch(/rx-vlan-offload: off/);
+    // The program reads the tag from the frame: rx VLAN offload (tag stripping) is off on the
+    // VLAN ports' parents, and on a port that has a VLAN device on it (eth2.50).
+    for (const d of ['eth1', 'eth2', 'eth3']) expect(dut.exec('ethtool', '-k', d), d).toMatch(/rx-vlan-offload: off/);
     expect(agent(dut, 'apply', ...PORTS).stdout).toMatch(/xdp: no changes/);
   });
 
