@@ -11,7 +11,7 @@ import { addressOverlays, localTableOverlay, SPECIAL_OVERLAYS, type Overlay } fr
 import { selectPorts } from './ports.js';
 import { firewallVerdict, hookText } from './firewall.js';
 import { portPolicies, rulePortOf, type PolicyPunt } from './rules.js';
-import { SPACE4, SPACE6, type AddrSpace } from './prefix.js';
+import { prefixKeyText, SPACE4, SPACE6, type AddrSpace } from './prefix.js';
 import { sweep, type SweepItem, type SweepOut } from './sweep.js';
 import type { FirewallVerdict } from './firewall.js';
 import type { Plan, PlanGroup, PlanOptions, PlanPort } from './types.js';
@@ -73,7 +73,7 @@ export interface BuiltPlan {
 }
 
 function overlayItem<K extends number | bigint>(space: AddrSpace<K>, o: Overlay): SweepItem<K> {
-  return { rank: 0, lo: space.parse(o.address), len: o.len, dst: `${o.address}/${o.len}`, reason: o.reason };
+  return { rank: 0, lo: space.parse(o.address), len: o.len, dst: prefixKeyText(o.address, o.len), reason: o.reason };
 }
 
 export function buildPlan(view: MirrorView, opts: PlanOptions): Plan {
@@ -129,7 +129,7 @@ export function buildPlanState(view: MirrorView, opts: PlanOptions): BuiltPlan {
     let verdict: Verdict;
     if (tosPrefixes.size > 0 && tosPrefixes.delete(prefixKey(r))) verdict = { kind: 'skip', reason: 'tos' };
     else verdict = classifyRoute(rr, ctx);
-    const dst = `${r.dst}/${r.dstLen}`;
+    const dst = prefixKeyText(r.dst, r.dstLen);
     if (r.family === 4) {
       const item: SweepItem<number> = { rank: 1, lo: SPACE4.parse(r.dst), len: r.dstLen, dst, verdict };
       bucket.v4.push(item);
@@ -144,7 +144,7 @@ export function buildPlanState(view: MirrorView, opts: PlanOptions): BuiltPlan {
   for (const r of tosPrefixes.values()) {
     const bucket = perTable.get(r.table)!;
     const verdict: Verdict = { kind: 'skip', reason: 'tos' };
-    const dst = `${r.dst}/${r.dstLen}`;
+    const dst = prefixKeyText(r.dst, r.dstLen);
     if (r.family === 4) bucket.v4.push({ rank: 1, lo: SPACE4.parse(r.dst), len: r.dstLen, dst, verdict });
     else bucket.v6.push({ rank: 1, lo: SPACE6.parse(r.dst), len: r.dstLen, dst, verdict });
   }
@@ -367,7 +367,7 @@ export function hostItem<K extends number | bigint>(
   // Same identity as a single-path route via this neighbour (and the same route MTU): they share one group.
   const draft = intern(mtuKey(`${port.ifindex}/${n.address}@1`, mtu), [slot], mtu);
   const len = space.bits;
-  return { rank: 2, lo: space.parse(n.address), len, dst: `${n.address}/${len}`, owner, draft };
+  return { rank: 2, lo: space.parse(n.address), len, dst: prefixKeyText(n.address, len), owner, draft };
 }
 
 function contains<K extends number | bigint>(space: AddrSpace<K>, owner: SweepItem<K>, address: string): boolean {

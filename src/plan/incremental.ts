@@ -26,7 +26,7 @@ import { buildPlanState, DraftRegistry, finalKey, hostItem, planPorts, portExtra
 import { classifyRoute, type ClassifyContext, type Verdict } from './classify.js';
 import { diffEntryRun, diffPlans, diffPorts, sameGroup, type PlanOp } from './diff.js';
 import { allocateGroupIds, finishGroup, type GroupDraft } from './groups.js';
-import { SPACE4, SPACE6, type AddrSpace } from './prefix.js';
+import { prefixKeyText, SPACE4, SPACE6, type AddrSpace } from './prefix.js';
 import { Rows } from './rows.js';
 import { sweep, type SweepItem, type SweepOut } from './sweep.js';
 import type { Plan, PlanEntry, PlanGroup, PlanOptions, PlanPort, SkippedRoute } from './types.js';
@@ -307,7 +307,8 @@ class Step {
       : null;
     if (cur === null && verdict === null) return;
     if (cur !== null && verdict !== null && sameVerdict(cur.verdict, verdict)) return;
-    const next: SweepItem<K> | null = verdict === null ? null : { rank: 1, lo, len, dst, verdict };
+    // The item outlives the batch: its text must not be a slice that keeps the whole delta key alive.
+    const next: SweepItem<K> | null = verdict === null ? null : { rank: 1, lo, len, dst: prefixKeyText(dst.slice(0, slash), len), verdict };
     this.pendingOf(space, table).push({ at, cur, next });
     const regions = (space.family === 4 ? this.regions4 : this.regions6) as unknown as Map<number, Region<K>[]>;
     this.addRegion(regions, table, { lo, len, dst });
