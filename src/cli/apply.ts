@@ -20,9 +20,9 @@ import { loadConfig } from '../config.js';
 
 export async function runApply(opts: ApplyOptions, out: NodeJS.WritableStream = process.stdout): Promise<number> {
   const config = await configFor(opts);
-  const snapshot = await snapshotFromKernel();
+  const mirror = Mirror.fromSnapshot(await snapshotFromKernel());
   // A configured VRF that doesn't exist is an error here (the daemon waits for it instead).
-  resolveTables(config, Mirror.fromSnapshot(snapshot));
+  resolveTables(config, mirror);
   // The daemon's path: probe tc, place the ports, plan once, reconcile tc then XDP.
   const status = new EntryStatus();
   const reconciler = new Reconciler({
@@ -31,7 +31,7 @@ export async function runApply(opts: ApplyOptions, out: NodeJS.WritableStream = 
   });
   try {
     await reconciler.start();
-    const r = await new Pipeline(config, reconciler).sync(snapshot);
+    const r = await new Pipeline(config, reconciler).sync(mirror);
     const tc = reconciler.backend('tc');
     const xdp = reconciler.backend('xdp');
     if (tc instanceof TcAdapter && tc.last) out.write(tcApplyText(r.plan, tc.last, reconciler.placement.fallbacks));

@@ -9,9 +9,9 @@ import PQueue from 'p-queue';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import { errorFields } from '../log.js';
-import type { Mirror } from '../mirror/mirror.js';
+import { Mirror } from '../mirror/mirror.js';
 import { canonicalState } from '../mirror/canonical.js';
-import type { KernelEvent, KernelSnapshot } from '../model/index.js';
+import type { KernelEvent } from '../model/index.js';
 import { KernelAdapter, eventBufferFromEnv, type KernelSource, type ResyncReason } from '../netlink/kernel.js';
 import type { Plan, PlanOp } from '../plan/index.js';
 import { backendForLink } from '../plan/options.js';
@@ -436,10 +436,11 @@ export class Daemon {
     // Events not applied yet are older than the dump about to be taken.
     this.batcher.clear();
     this.metrics.queueDepth.set(0);
-    let snapshot: KernelSnapshot | null = null;
+    let mirror: Mirror | null = null;
     try {
       this.resyncQueued = null; // events from here on are held by the adapter and replayed after the snapshot
-      await this.adapter.resync((snap) => { snapshot = snap; });
+      // The mirror is built as the snapshot arrives, so the snapshot's route objects go before planning.
+      await this.adapter.resync((snap) => { mirror = Mirror.fromSnapshot(snap); });
     } catch (err) {
       this.fail('dump', err);
       this.metrics.resyncs.inc({ reason: `${reason}-failed` });
@@ -447,11 +448,11 @@ export class Daemon {
       this.resyncLater(reason);
       return;
     }
-    if (!snapshot) throw new Error('resync delivered no snapshot');
+    if (!mirror) throw new Error('resync delivered no snapshot');
     const before = this.pipeline.currentMirror;
     let r: SyncResult;
     try {
-      r = await this.pipeline.sync(snapshot);
+      r = await this.pipeline.sync(mirror);
     } catch (err) {
       this.fail('reconcile', err);
       this.metrics.programOps.inc({ backend: this.backendChoice, op: 'batch', result: 'error' });
