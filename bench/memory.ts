@@ -43,6 +43,13 @@ export interface IdleSample {
   hwmMB: number;
   /** CPU% of the daemon (user + system, all threads) per second of the idle window; 100 = one core. */
   cpuPct: Stat;
+  /**
+   * Where the RSS is, from the daemon's own /metrics at the end of the idle
+   * window (prom-client's process metrics): V8 heap in use and reserved, and
+   * memory outside the heap (typed arrays such as the mirror's route columns
+   * and the flat DIR-24-8 shadow), MB.
+   */
+  heap?: { usedMB: number; totalMB: number; externalMB: number };
 }
 
 export interface ChurnRun {
@@ -173,9 +180,10 @@ export async function benchMemory(opts: MemoryOptions): Promise<MemoryResult> {
       await sleep(2000); // let the start-up's garbage and timers settle
       const w = await new ProcSampler(dm.pid, clockTicks).window(opts.idleSeconds);
       const entries = (await dm.status()).counts!.entries;
-      idle.push({ routes: size, entries, ipBatchSeconds, readySeconds, rssMB: stat(w.rss), hwmMB: w.hwm, cpuPct: stat(w.cpu) });
+      const heap = heapOf(await dm.metrics());
+      idle.push({ routes: size, entries, ipBatchSeconds, readySeconds, rssMB: stat(w.rss), hwmMB: w.hwm, cpuPct: stat(w.cpu), ...(heap ? { heap } : {}) });
       log(`memory:   ${size} routes: ready after ${readySeconds.toFixed(1)} s; at idle RSS ${stat(w.rss).median.toFixed(0)} MB, ` +
-        `CPU ${stat(w.cpu).median.toFixed(1)}%`);
+        `CPU ${stat(w.cpu).median.toFixed(1)}%` + (heap ? `; V8 heap ${heap.usedMB.toFixed(0)} MB used of ${heap.totalMB.toFixed(0)}, external ${heap.externalMB.toFixed(0)} MB` : ''));
     }
     if (!dm) throw new Error('memory: no table sizes');
     const sampler = new ProcSampler(dm.pid, clockTicks);
@@ -373,4 +381,16 @@ function isLive(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/** The V8 heap and external memory gauges of a Prometheus exposition (prom-client's defaults), MB; null if absent. */
+export function heapOf(metrics: string): { usedMB: number; totalMB: number; externalMB: number } | null {
+  const read = (name: string): number | null => {
+    const m = new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+]+)$`, 'm').exec(metrics);
+    return m ? Number(m[1]) / 2 ** 20 : null;
+  };
+  const usedMB = read('nodejs_heap_size_used_bytes');
+  const totalMB = read('nodejs_heap_size_total_bytes');
+  const externalMB = read('nodejs_external_memory_bytes');
+  return usedMB === null || totalMB === null || externalMB === null ? null : { usedMB, totalMB, externalMB };
 }
