@@ -5,6 +5,7 @@ import { Mirror } from '../mirror/mirror.js';
 import type { KernelSnapshot, Link } from '../model/index.js';
 import { KernelAdapter } from '../netlink/kernel.js';
 import { portCapable, portSelected } from '../plan/index.js';
+import { vlanPort } from '../plan/ports.js';
 import { backendForLink } from '../plan/options.js';
 export { backendForLink, planOptionsFor, resolveTables } from '../plan/options.js';
 import { applyOverrides, type PlanInputOptions } from './args.js';
@@ -29,7 +30,14 @@ export async function mirrorFromKernel(): Promise<Mirror> {
 }
 
 /** The offload flag `show` prints: the same selection the planner makes (selectPorts). */
-export function offloadPredicate(config: Config): (link: Link) => boolean {
+export function offloadPredicate(config: Config, linkOf: (ifindex: number) => Link | undefined = () => undefined): (link: Link) => boolean {
   const backend = backendForLink(config);
-  return (link) => portCapable(link) && portSelected(link, config.ports) && backend(link) !== 'none';
+  return (link) => {
+    if (!portCapable(link) || !portSelected(link, config.ports)) return false;
+    const b = backend(link);
+    if (b === 'none') return false;
+    // A VLAN the offload can't serve is no port (selectPorts: `unsupported`).
+    const v = vlanPort(link, linkOf, b);
+    return !(v && 'unsupported' in v);
+  };
 }

@@ -8,7 +8,9 @@ import { describe, expect, it } from 'vitest';
 import type { FirewallState } from '../../src/model/firewall.js';
 import type { Link, VlanInfo } from '../../src/model/link.js';
 import { NETCONF_ALL } from '../../src/model/netconf.js';
+import { offloadPredicate } from '../../src/cli/inputs.js';
 import { planText } from '../../src/cli/plan.js';
+import { defaultConfig } from '../../src/config.js';
 import { buildPlan, diffPlans, selectPorts } from '../../src/plan/index.js';
 import { planJson } from '../../src/plan/json.js';
 import { decodeGroup, decodePort, encodeGroupKey, encodePortKey, encodeU32 } from '../../src/xdp/layout.js';
@@ -83,6 +85,15 @@ describe('selectPorts: VLAN sub-interfaces', () => {
     // Not selected, or excluded by the backend choice: no reason to give.
     expect(selectPorts(links, ['eth1']).find((p) => p.dev === 'eth0.30')).not.toHaveProperty('unsupported');
     expect(selectPorts(links, PORTS, (l) => (l.kind === 'vlan' ? 'none' : 'xdp')).find((p) => p.dev === 'eth0.30')).not.toHaveProperty('unsupported');
+  });
+});
+
+describe('show: the offload flag agrees with the plan for VLANs', () => {
+  it('a served VLAN is an offload port; an 802.1ad one is not', () => {
+    const links = [...LINKS, vlan(20, 'eth0.30', { parent: 2, vid: 30, protocol: '802.1ad' })];
+    const byIfindex = new Map(links.map((l) => [l.ifindex, l] as const));
+    const offload = offloadPredicate({ ...defaultConfig(), ports: PORTS }, (i) => byIfindex.get(i));
+    expect(links.filter(offload).map((l) => l.name)).toEqual(['eth1', 'eth0.10', 'eth0.20']);
   });
 });
 
