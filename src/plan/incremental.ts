@@ -27,6 +27,7 @@ import { classifyRoute, type ClassifyContext, type Verdict } from './classify.js
 import { diffEntryRun, diffPlans, diffPorts, sameGroup, type PlanOp } from './diff.js';
 import { allocateGroupIds, finishGroup, type GroupDraft } from './groups.js';
 import { prefixKeyText, SPACE4, SPACE6, type AddrSpace } from './prefix.js';
+import { packEntries } from './entry-columns.js';
 import { Rows } from './rows.js';
 import { sweep, type SweepItem, type SweepOut } from './sweep.js';
 import type { Plan, PlanEntry, PlanGroup, PlanOptions, PlanPort, SkippedRoute } from './types.js';
@@ -133,7 +134,7 @@ export class PlanState {
   static build(view: MirrorView, opts: PlanOptions): PlanState {
     const b = buildPlanState(view, opts);
     const { entries, skipped, ...fields } = b.plan;
-    const rows: PlanRows = { entries: Rows.from(entries), skipped: Rows.from(skipped) };
+    const rows: PlanRows = { entries: Rows.from(entries, packEntries), skipped: Rows.from(skipped) };
     const items = new Map<number, ItemRows>();
     for (const [t, l] of b.items) items.set(t, { v4: Rows.from(l.v4), v6: Rows.from(l.v6) });
     return new PlanState(planOfRows(fields, rows), rows, items, b.refs, b.ids);
@@ -526,7 +527,7 @@ function lowerBound<K extends number | bigint>(space: AddrSpace<K>, items: Rows<
 }
 
 /** Rows of `table`/`space.family` inside region r: [first, end) in a canonically ordered row list. */
-function rowRange<K extends number | bigint>(space: AddrSpace<K>, rows: Rows<{ table: number; family: Family; dst: string }>, table: number, r: Region<K>): [number, number] {
+function rowRange<K extends number | bigint, R extends { table: number; family: Family; dst: string }>(space: AddrSpace<K>, rows: Rows<R>, table: number, r: Region<K>): [number, number] {
   const family = space.family;
   const hi = space.last(r.lo, r.len);
   // Position of a row relative to the region: <0 before it, 0 inside, >0 after.

@@ -4,6 +4,8 @@
 // and under steady route churn those copies (several per batch, 20 batches a
 // second) were most of the daemon's memory (BENCH.md, "Daemon memory").
 // Immutable: splice() returns a new list sharing every untouched chunk.
+// A chunk is an array of the rows, or whatever a `pack` function makes of
+// them (plan entries are packed into columns: entry-columns.ts).
 
 /** Rows per chunk when a list is built; a chunk is split above 2× and merged with a neighbour below ¼. */
 const CHUNK = 512;
@@ -23,19 +25,30 @@ export interface Indexed<T> {
   at(i: number): T | undefined;
 }
 
+/** A run of rows as stored: a plain array is one. at() is only asked for 0 <= i < length. */
+export interface Chunk<T> {
+  readonly length: number;
+  at(i: number): T | undefined;
+}
+
+/** How rows are stored in a chunk; an array of them by default. */
+export type Pack<T> = (rows: T[]) => Chunk<T>;
+
+const asArray = <T>(rows: T[]): Chunk<T> => rows;
+
 export class Rows<T> implements Iterable<T>, Indexed<T> {
   /** starts[c] = index of chunk c's first row; starts[chunks.length] = length. */
   private readonly starts: Int32Array;
 
-  private constructor(private readonly chunks: readonly (readonly T[])[]) {
+  private constructor(private readonly chunks: readonly Chunk<T>[], private readonly pack: Pack<T>) {
     this.starts = new Int32Array(chunks.length + 1);
     for (let c = 0; c < chunks.length; c++) this.starts[c + 1] = this.starts[c]! + chunks[c]!.length;
   }
 
-  static from<T>(items: readonly T[]): Rows<T> {
-    const chunks: T[][] = [];
-    for (let i = 0; i < items.length; i += CHUNK) chunks.push(items.slice(i, i + CHUNK));
-    return new Rows(chunks);
+  static from<T>(items: readonly T[], pack: Pack<T> = asArray): Rows<T> {
+    const chunks: Chunk<T>[] = [];
+    for (let i = 0; i < items.length; i += CHUNK) chunks.push(pack(items.slice(i, i + CHUNK)));
+    return new Rows(chunks, pack);
   }
 
   get length(): number {
@@ -45,6 +58,12 @@ export class Rows<T> implements Iterable<T>, Indexed<T> {
   /** Chunks in the list (tests and diagnostics: how fragmented it is). */
   get chunkCount(): number {
     return this.chunks.length;
+  }
+
+  /** Chunks of this list that `other` holds too, the same objects (tests: what a splice left shared). */
+  sharedChunks(other: Rows<T>): number {
+    const theirs = new Set(other.chunks);
+    return this.chunks.filter((c) => theirs.has(c)).length;
   }
 
   /** Index of the chunk holding row i (0 <= i < length). */
@@ -61,7 +80,7 @@ export class Rows<T> implements Iterable<T>, Indexed<T> {
   at(i: number): T | undefined {
     if (!(i >= 0 && i < this.length)) return undefined;
     const c = this.chunkOf(i);
-    return this.chunks[c]![i - this.starts[c]!];
+    return this.chunks[c]!.at(i - this.starts[c]!);
   }
 
   /**
@@ -75,7 +94,7 @@ export class Rows<T> implements Iterable<T>, Indexed<T> {
     while (a < b) {
       const m = (a + b) >>> 1;
       const ch = this.chunks[m]!;
-      if (before(ch[ch.length - 1]!)) a = m + 1; else b = m;
+      if (before(ch.at(ch.length - 1)!)) a = m + 1; else b = m;
     }
     if (a === this.chunks.length) return this.length;
     const ch = this.chunks[a]!;
@@ -83,7 +102,7 @@ export class Rows<T> implements Iterable<T>, Indexed<T> {
     let hi = ch.length;
     while (lo < hi) {
       const m = (lo + hi) >>> 1;
-      if (before(ch[m]!)) lo = m + 1; else hi = m;
+      if (before(ch.at(m)!)) lo = m + 1; else hi = m;
     }
     return this.starts[a]! + lo;
   }
@@ -98,19 +117,19 @@ export class Rows<T> implements Iterable<T>, Indexed<T> {
       const ch = this.chunks[c]!;
       const s = this.starts[c]!;
       const stop = Math.min(end, s + ch.length);
-      for (; i < stop; i++) yield ch[i - s]!;
+      for (; i < stop; i++) yield ch.at(i - s)!;
       c++;
     }
   }
 
   *[Symbol.iterator](): Iterator<T> {
-    for (const ch of this.chunks) yield* ch;
+    for (const ch of this.chunks) for (let i = 0; i < ch.length; i++) yield ch.at(i)!;
   }
 
   toArray(): T[] {
     const out = new Array<T>(this.length);
     let o = 0;
-    for (const ch of this.chunks) for (const x of ch) out[o++] = x;
+    for (const ch of this.chunks) for (let i = 0; i < ch.length; i++) out[o++] = ch.at(i)!;
     return out;
   }
 
@@ -121,7 +140,7 @@ export class Rows<T> implements Iterable<T>, Indexed<T> {
    */
   splice(parts: readonly RowSplice<T>[]): Rows<T> {
     if (parts.length === 0) return this;
-    const out: (readonly T[])[] = [];
+    const out: Chunk<T>[] = [];
     let cur: T[] = [];
     let pos = 0; // next old row to keep
     let pi = 0;
@@ -134,11 +153,11 @@ export class Rows<T> implements Iterable<T>, Indexed<T> {
       const startsHere = (): boolean => pi < parts.length && (parts[pi]!.from < e || (last && parts[pi]!.from === e));
       if (!startsHere() && pos <= s) {
         if (cur.length > 0 && cur.length < MIN) {
-          for (const x of ch) cur.push(x); // a small remainder joins its neighbour instead of staying a tiny chunk
+          for (let i = 0; i < ch.length; i++) cur.push(ch.at(i)!); // a small remainder joins its neighbour instead of staying a tiny chunk
           pos = e;
           continue;
         }
-        if (cur.length > 0) { emit(out, cur); cur = []; }
+        if (cur.length > 0) { emit(out, cur, this.pack); cur = []; }
         out.push(ch);
         pos = e;
         continue;
@@ -146,11 +165,11 @@ export class Rows<T> implements Iterable<T>, Indexed<T> {
       while (startsHere()) {
         const p = parts[pi++]!;
         if (p.from < pos || p.to < p.from) throw new RangeError(`row splice [${p.from}, ${p.to}) overlaps or is reversed`);
-        for (let i = Math.max(pos, s); i < p.from; i++) cur.push(ch[i - s]!);
+        for (let i = Math.max(pos, s); i < p.from; i++) cur.push(ch.at(i - s)!);
         for (const x of p.rows) cur.push(x);
         pos = p.to;
       }
-      for (let i = Math.max(pos, s); i < e; i++) cur.push(ch[i - s]!);
+      for (let i = Math.max(pos, s); i < e; i++) cur.push(ch.at(i - s)!);
       pos = Math.max(pos, e);
     }
     for (; pi < parts.length; pi++) {
@@ -158,15 +177,15 @@ export class Rows<T> implements Iterable<T>, Indexed<T> {
       if (p.from !== this.length || p.to !== p.from) throw new RangeError(`row splice [${p.from}, ${p.to}) past the end (${this.length})`);
       for (const x of p.rows) cur.push(x);
     }
-    if (cur.length > 0) emit(out, cur);
-    return new Rows(out);
+    if (cur.length > 0) emit(out, cur, this.pack);
+    return new Rows(out, this.pack);
   }
 }
 
 /** Push `rows` as one chunk, or as even chunks of about CHUNK when it is too long. */
-function emit<T>(out: (readonly T[])[], rows: T[]): void {
-  if (rows.length <= MAX) { out.push(rows); return; }
+function emit<T>(out: Chunk<T>[], rows: T[], pack: Pack<T>): void {
+  if (rows.length <= MAX) { out.push(pack(rows)); return; }
   const k = Math.ceil(rows.length / CHUNK);
   const size = Math.ceil(rows.length / k);
-  for (let i = 0; i < rows.length; i += size) out.push(rows.slice(i, i + size));
+  for (let i = 0; i < rows.length; i += size) out.push(pack(rows.slice(i, i + size)));
 }

@@ -2,7 +2,9 @@
 // deletes spanning chunks, replacements, appends) give the same rows; chunks
 // nothing touched are shared; fragmentation stays bounded.
 import { describe, expect, it } from 'vitest';
+import { packEntries } from '../../src/plan/entry-columns.js';
 import { Rows, type RowSplice } from '../../src/plan/rows.js';
+import type { PlanEntry } from '../../src/plan/types.js';
 
 function rng(seed: number) {
   let s = seed >>> 0;
@@ -90,12 +92,7 @@ describe('Rows', () => {
     // Same row objects, and all but one chunk reused by reference.
     expect(next.at(0)).toBe(rows.at(0));
     expect(next.at(9999)).toBe(rows.at(9999));
-    const shared = (a: Rows<{ i: number }>, b: Rows<{ i: number }>): number => {
-      const chunksOf = (r: Rows<{ i: number }>) => (r as unknown as { chunks: readonly unknown[] }).chunks;
-      const set = new Set(chunksOf(a));
-      return chunksOf(b).filter((c) => set.has(c)).length;
-    };
-    expect(shared(rows, next)).toBe(rows.chunkCount - 1);
+    expect(next.sharedChunks(rows)).toBe(rows.chunkCount - 1);
   });
 
   it('builds from empty, appends at the end, and refuses overlapping splices', () => {
@@ -108,5 +105,22 @@ describe('Rows', () => {
     expect(rows.length).toBe(0);
     expect(() => Rows.from([1, 2, 3]).splice([{ from: 0, to: 2, rows: [] }, { from: 1, to: 1, rows: [9] }])).toThrow(/overlaps/);
     expect(() => Rows.from([1, 2, 3]).splice([{ from: 4, to: 4, rows: [9] }])).toThrow(/past the end/);
+  });
+});
+
+describe('plan entries in columns', () => {
+  it('read back exactly: both families, forward with and without a reason, punt with and without, large group ids', () => {
+    const entries: PlanEntry[] = [
+      { table: 254, family: 4, dst: '10.0.0.0/8', action: 'forward', group: 0x0fffffff },
+      { table: 254, family: 4, dst: '10.1.0.0/16', action: 'forward', group: 0x100, reason: 'unresolved-neighbor' },
+      { table: 4294967295, family: 6, dst: '2001:db8::/32', action: 'punt', reason: 'connected' },
+      { table: 100, family: 6, dst: '2001:db8:1::/48', action: 'punt' },
+      { table: 100, family: 4, dst: '192.0.2.0/24', action: 'punt', reason: 'policy-rule' },
+    ];
+    const rows = Rows.from(entries, packEntries);
+    expect(rows.toArray()).toStrictEqual(entries);
+    const next = rows.splice([{ from: 1, to: 2, rows: [{ table: 254, family: 4, dst: '10.1.0.0/16', action: 'punt', reason: 'link-down' }] }]);
+    expect(next.at(1)).toStrictEqual({ table: 254, family: 4, dst: '10.1.0.0/16', action: 'punt', reason: 'link-down' });
+    expect(next.at(5)).toBeUndefined();
   });
 });
