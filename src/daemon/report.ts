@@ -3,6 +3,7 @@
 import type { Logger } from '../log.js';
 import type { Mirror } from '../mirror/mirror.js';
 import type { Plan } from '../plan/index.js';
+import { planCounts } from '../plan/plan-rows.js';
 import type { EntryStatus } from '../reconcile/status.js';
 import type { ApplyReport, BackendName, Placement, PortFallback } from '../reconcile/types.js';
 import type { XdpReport } from '../reconcile/xdp.js';
@@ -93,13 +94,14 @@ export function updateGauges(m: Metrics, mirror: Mirror, plan: Plan, placement: 
     const [family, table] = k.split('|');
     m.routes.set({ family: family!, table: table! }, n);
   }
-  const fwd = plan.entries.filter((e) => e.action === 'forward').length;
-  m.planEntries.set({ action: 'forward' }, fwd);
-  m.planEntries.set({ action: 'punt' }, plan.entries.length - fwd);
+  // Counted once per plan, over its rows: no array of a million entries every refresh.
+  const counts = planCounts(plan);
+  m.planEntries.set({ action: 'forward' }, counts.forward);
+  m.planEntries.set({ action: 'punt' }, counts.entries - counts.forward);
   m.entries.reset();
   for (const backend of backends) {
     // tc installs the tables with tc ports; xdp and dry-run every table's entries.
-    const total = backend === 'tc' ? plan.entries.filter((e) => placement.tcTables.has(e.table)).length : plan.entries.length;
+    const total = backend === 'tc' ? [...placement.tcTables.keys()].reduce((n, t) => n + (counts.byTable.get(t) ?? 0), 0) : counts.entries;
     const failed = status.count(backend, 'entry');
     m.entries.set({ backend, state: 'failed' }, failed);
     m.entries.set({ backend, state: 'pending' }, pending);
@@ -107,7 +109,7 @@ export function updateGauges(m: Metrics, mirror: Mirror, plan: Plan, placement: 
   }
   m.degraded.set(status.size > 0 ? 1 : 0);
   m.adjacencyGroups.set(plan.groups.length);
-  m.unresolvedRoutes.set(plan.skipped.filter((s) => s.reason === 'unresolved-neighbor').length);
+  m.unresolvedRoutes.set(counts.unresolved);
   m.firewallHooks.reset();
   if (plan.firewall) m.firewallHooks.set({ mode: plan.firewall.mode }, plan.firewall.hooks.length);
   m.firewallPunted.set(plan.ports.filter((p) => p.policy?.reason === 'firewall').length);

@@ -6,6 +6,7 @@ import { disagreementText, type Disagreement } from './audit.js';
 import { hostPath } from '../xdp/loader.js';
 import type { PolicyPunt } from '../plan/rules.js';
 import { familiesPrefix, firewallLines, type FirewallVerdict } from '../plan/firewall.js';
+import { planCounts } from '../plan/plan-rows.js';
 import type { FpmStatus } from '../fpm/server.js';
 
 /** Failed entries shown in /status (all of them are counted in `failedCount`). */
@@ -100,7 +101,7 @@ export function statusOf(d: Daemon): StatusJson {
       verdicts = {};
     }
   }
-  const fwd = plan ? plan.entries.filter((e) => e.action === 'forward').length : 0;
+  const pc = plan ? planCounts(plan) : null;
   const failed = d.failed;
   return {
     ready: d.ready,
@@ -129,16 +130,16 @@ export function statusOf(d: Daemon): StatusJson {
     }),
     policy: plan?.policy ?? [],
     firewall: plan ? plan.firewall ?? { mode: d.firewallMode, hooks: [] } : null,
-    counts: plan && mirror ? {
+    counts: plan && mirror && pc ? {
       links: mirror.counts.links,
       neighbors: mirror.counts.neighbors,
       routes: mirror.counts.routes,
-      entries: plan.entries.length,
-      forward: fwd,
-      punt: plan.entries.length - fwd,
+      entries: pc.entries,
+      forward: pc.forward,
+      punt: pc.entries - pc.forward,
       groups: plan.groups.length,
-      skipped: plan.skipped.length,
-      unresolved: plan.skipped.filter((s) => s.reason === 'unresolved-neighbor').length,
+      skipped: pc.skipped,
+      unresolved: pc.unresolved,
       routeMtu: plan.groups.filter((g) => g.mtu !== undefined).length,
     } : null,
     events: { applied: d.eventsApplied, batches: d.batches, queueDepth: d.queueDepth },

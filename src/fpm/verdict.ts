@@ -22,6 +22,7 @@ import type { Family } from '../model/ip.js';
 import { RT_TABLE_LOCAL } from '../model/route.js';
 import type { Plan, PlanEntry, PlanGroup } from '../plan/types.js';
 import { compareRows } from '../plan/order.js';
+import { entryRowsOf } from '../plan/plan-rows.js';
 import type { BackendName } from '../reconcile/types.js';
 import { RTM_F_OFFLOAD, RTM_F_OFFLOAD_FAILED, RTM_F_TRAP } from './messages.js';
 
@@ -85,7 +86,7 @@ function v4Rank(dst: string): number {
  * (a full table's answers are 1M searches).
  */
 export function entryFor(plan: Plan, key: ZebraRouteKey): PlanEntry | undefined {
-  const es = plan.entries;
+  const es = entryRowsOf(plan);
   const rank = key.family === 4 ? v4Rank(key.dst) : -1;
   const cmp = (e: PlanEntry): number => {
     if (rank < 0) return compareRows(e, key);
@@ -97,8 +98,9 @@ export function entryFor(plan: Plan, key: ZebraRouteKey): PlanEntry | undefined 
   let hi = es.length - 1;
   while (lo <= hi) {
     const mid = (lo + hi) >>> 1;
-    const c = cmp(es[mid]!);
-    if (c === 0) return es[mid];
+    const e = es.at(mid)!;
+    const c = cmp(e);
+    if (c === 0) return e;
     if (c < 0) lo = mid + 1;
     else hi = mid - 1;
   }

@@ -28,6 +28,7 @@ import { diffEntryRun, diffPlans, diffPorts, sameGroup, type PlanOp } from './di
 import { allocateGroupIds, finishGroup, type GroupDraft } from './groups.js';
 import { prefixKeyText, SPACE4, SPACE6, type AddrSpace } from './prefix.js';
 import { packEntries } from './entry-columns.js';
+import { planOfRows, type PlanRows } from './plan-rows.js';
 import { Rows } from './rows.js';
 import { sweep, type SweepItem, type SweepOut } from './sweep.js';
 import type { Plan, PlanEntry, PlanGroup, PlanOptions, PlanPort, SkippedRoute } from './types.js';
@@ -97,27 +98,6 @@ interface RegionResult {
 interface ItemRows {
   readonly v4: Rows<SweepItem<number>>;
   readonly v6: Rows<SweepItem<bigint>>;
-}
-
-/** The plan's row lists, chunked: what a step splices instead of copying. */
-interface PlanRows {
-  readonly entries: Rows<PlanEntry>;
-  readonly skipped: Rows<SkippedRoute>;
-}
-
-/**
- * A plan whose entries and skipped lists are arrays made from its rows on
- * first read, once. The daemon's batches never read them (the planner works
- * on the rows, the backends on ops), so under route churn no full-size array
- * is made per batch; `plan`, `/status` and a full reconcile read them.
- */
-function planOfRows(fields: Omit<Plan, 'entries' | 'skipped'>, rows: PlanRows): Plan {
-  let entries: PlanEntry[] | undefined;
-  let skipped: SkippedRoute[] | undefined;
-  return Object.defineProperties({ ...fields } as Plan, {
-    entries: { enumerable: true, get: () => (entries ??= rows.entries.toArray()) },
-    skipped: { enumerable: true, get: () => (skipped ??= rows.skipped.toArray()) },
-  });
 }
 
 /** A plan together with what is needed to continue it incrementally. Immutable. */
