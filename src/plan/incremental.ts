@@ -27,7 +27,7 @@ import { classifyRoute, type ClassifyContext, type Verdict } from './classify.js
 import { diffEntryRun, diffPlans, diffPorts, sameGroup, type PlanOp } from './diff.js';
 import { allocateGroupIds, finishGroup, type GroupDraft } from './groups.js';
 import { prefixKeyText, SPACE4, SPACE6, type AddrSpace } from './prefix.js';
-import { packEntries } from './entry-columns.js';
+import { packEntries, packItems4, packItems6 } from './entry-columns.js';
 import { planOfRows, type PlanRows } from './plan-rows.js';
 import { Rows } from './rows.js';
 import { sweep, type SweepItem, type SweepOut } from './sweep.js';
@@ -116,7 +116,7 @@ export class PlanState {
     const { entries, skipped, ...fields } = b.plan;
     const rows: PlanRows = { entries: Rows.from(entries, packEntries), skipped: Rows.from(skipped) };
     const items = new Map<number, ItemRows>();
-    for (const [t, l] of b.items) items.set(t, { v4: Rows.from(l.v4), v6: Rows.from(l.v6) });
+    for (const [t, l] of b.items) items.set(t, { v4: Rows.from(l.v4, packItems4), v6: Rows.from(l.v6, packItems6) });
     return new PlanState(planOfRows(fields, rows), rows, items, b.refs, b.ids);
   }
 

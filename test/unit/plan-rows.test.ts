@@ -2,8 +2,10 @@
 // deletes spanning chunks, replacements, appends) give the same rows; chunks
 // nothing touched are shared; fragmentation stays bounded.
 import { describe, expect, it } from 'vitest';
-import { packEntries } from '../../src/plan/entry-columns.js';
+import type { Verdict } from '../../src/plan/classify.js';
+import { packEntries, packItems4, packItems6 } from '../../src/plan/entry-columns.js';
 import { Rows, type RowSplice } from '../../src/plan/rows.js';
+import type { SweepItem } from '../../src/plan/sweep.js';
 import type { PlanEntry } from '../../src/plan/types.js';
 
 function rng(seed: number) {
@@ -122,5 +124,22 @@ describe('plan entries in columns', () => {
     const next = rows.splice([{ from: 1, to: 2, rows: [{ table: 254, family: 4, dst: '10.1.0.0/16', action: 'punt', reason: 'link-down' }] }]);
     expect(next.at(1)).toStrictEqual({ table: 254, family: 4, dst: '10.1.0.0/16', action: 'punt', reason: 'link-down' });
     expect(next.at(5)).toBeUndefined();
+  });
+});
+
+describe('sweep items in columns', () => {
+  it('read back exactly, verdicts and reasons as the same objects', () => {
+    const verdict: Verdict = { kind: 'skip', reason: 'unreachable' };
+    const v4: SweepItem<number>[] = [
+      { rank: 0, lo: 0, len: 8, dst: '0.0.0.0/8', reason: 'martian' },
+      { rank: 1, lo: 0xffffff00, len: 24, dst: '255.255.255.0/24', verdict },
+    ];
+    const v6: SweepItem<bigint>[] = [{ rank: 1, lo: 0x20010db8n << 96n, len: 32, dst: '2001:db8::/32', verdict }];
+    const r4 = Rows.from(v4, packItems4);
+    const r6 = Rows.from(v6, packItems6);
+    expect(r4.toArray()).toStrictEqual(v4);
+    expect(r6.toArray()).toStrictEqual(v6);
+    const back = r4.at(1);
+    expect(back?.rank === 1 ? back.verdict : null).toBe(verdict);
   });
 });
