@@ -8,7 +8,7 @@ import { cpus, freemem, loadavg, release, totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { benchIngest } from './ingest.js';
-import { benchPlan } from './plan.js';
+import { benchPlan, type PlanBenchResult } from './plan.js';
 import { benchXdp } from './xdp.js';
 import { benchConverge } from './converge.js';
 import { benchDataplane, type Layout } from './dataplane.js';
@@ -236,7 +236,16 @@ const timed = async <T>(name: string, fn: () => Promise<T> | T): Promise<T | { e
 if (want('ingest')) result.ingest = await timed('ingest', () => benchIngest(routes, routesV6, log));
 if (want('plan')) {
   log(`plan: ${routes} synthetic routes`);
-  result.plan = await timed('plan', () => benchPlan(routes));
+  result.plan = await timed('plan', () => {
+    const r = benchPlan(routes);
+    // Memory and single-change steps in a fresh child with --expose-gc (bench/plan-worker.ts).
+    const out = execFileSync(process.execPath, ['--expose-gc', fileURLToPath(new URL('./plan-worker.js', import.meta.url)), String(routes)], { encoding: 'utf8', maxBuffer: 1 << 20 });
+    const extra = JSON.parse(out) as Pick<PlanBenchResult, 'memory' | 'steps'>;
+    const m = extra.memory!;
+    log(`plan: mirror ${m.mirrorHeapMB.toFixed(0)} MB heap + ${m.mirrorExternalMB.toFixed(0)} MB columns; plan state ${m.planHeapMB.toFixed(0)} + ${m.planExternalMB.toFixed(0)} MB; `
+      + `${extra.steps!.count} single-route steps p50 ${extra.steps!.p50.toFixed(2)} ms, p99 ${extra.steps!.p99.toFixed(2)} ms`);
+    return { ...r, ...extra };
+  });
 }
 if (want('xdp')) {
   result.xdp = await timed('xdp', () => benchXdp({ sizes: xdpSizes, repeats: num(values['xdp-repeats'], 3), log }));
