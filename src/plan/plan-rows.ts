@@ -25,28 +25,22 @@ const ROWS = new WeakMap<Plan, PlanRows>();
  * keeping a million entry objects for as long as it is current.
  */
 export function planOfRows(fields: Omit<Plan, 'entries' | 'skipped'>, rows: PlanRows): Plan {
-  let entries: WeakRef<PlanEntry[]> | undefined;
-  let skipped: WeakRef<SkippedRoute[]> | undefined;
   const plan = Object.defineProperties({ ...fields } as Plan, {
-    entries: {
-      enumerable: true,
-      get: (): PlanEntry[] => {
-        let a = entries?.deref();
-        if (a === undefined) entries = new WeakRef((a = rows.entries.toArray()));
-        return a;
-      },
-    },
-    skipped: {
-      enumerable: true,
-      get: (): SkippedRoute[] => {
-        let a = skipped?.deref();
-        if (a === undefined) skipped = new WeakRef((a = rows.skipped.toArray()));
-        return a;
-      },
-    },
+    entries: { enumerable: true, get: weakArray(rows.entries) },
+    skipped: { enumerable: true, get: weakArray(rows.skipped) },
   });
   ROWS.set(plan, rows);
   return plan;
+}
+
+/** A getter of `rows` as an array, made when read and kept only while something else holds it. */
+function weakArray<T>(rows: Rows<T>): () => T[] {
+  let ref: WeakRef<T[]> | undefined;
+  return () => {
+    let a = ref?.deref();
+    if (a === undefined) ref = new WeakRef((a = rows.toArray()));
+    return a;
+  };
 }
 
 /** The plan's entries without making an array of them (a plan over rows), or its array. */
