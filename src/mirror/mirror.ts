@@ -48,6 +48,7 @@ export class Mirror implements MirrorView {
     for (const a of s.addresses) t.setAddress(a);
     for (const n of s.neighbors) t.setNeighbor(n);
     for (const o of s.nexthops) t.setNexthop(o);
+    t.reserveRoutes(s.routes.length);
     for (const r of s.routes) t.loadRoute(r);
     if (s.rules) t.rules = [...s.rules];
     if (s.firewall) t.firewall = s.firewall;
@@ -92,6 +93,10 @@ export class Mirror implements MirrorView {
 
   routes(): Iterable<Route> {
     return this.t.allRoutes();
+  }
+
+  tosRoutes(): Iterable<Route> {
+    return this.t.tosRoutes();
   }
 
   /** Resolved lazily on each read: always current, and no per-route cache to invalidate. */

@@ -137,8 +137,14 @@ export class RouteStore {
     return this.cap * (4 * 10 + 2);
   }
 
-  private grow(): void {
-    const cap = Math.max(1024, Math.ceil(this.cap * 1.5));
+  /** Make room for `more` rows at once (a dump's size is known before it is loaded). */
+  reserve(more: number): void {
+    const want = this.n + more - this.freeRows.length;
+    if (want > this.cap) this.grow(want);
+  }
+
+  private grow(atLeast = 0): void {
+    const cap = Math.max(1024, Math.ceil(this.cap * 1.5), atLeast);
     const g32 = (a: Uint32Array): Uint32Array<ArrayBuffer> => { const b = new Uint32Array(cap); b.set(a); return b; };
     const g8 = (a: Uint8Array): Uint8Array<ArrayBuffer> => { const b = new Uint8Array(cap); b.set(a); return b; };
     this.table = g32(this.table); this.meta = g32(this.meta); this.tos = g8(this.tos); this.protocol = g8(this.protocol);

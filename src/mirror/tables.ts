@@ -126,6 +126,8 @@ export class KernelTables {
   private readonly rBySrc = new Map<number, Map<string, Set<number>>>();
   /** Gateways without an ifindex (resolved by longest-prefix match). */
   private readonly rFloating = new Set<number>();
+  /** Routes with a TOS selector (IPv4 tos != 0): never effective, and few; the planner asks for them alone. */
+  private readonly rTos = new Set<number>();
   // Nexthop object indexes.
   private readonly nhByGw = new Map<number, Map<string, Set<number>>>();
   private readonly nhByIf = new Map<number, Set<number>>();
@@ -423,6 +425,7 @@ export class KernelTables {
       else inner.set(dk, [slot, row]);
       this.routeCount++;
       this.indexRoute(row, r, true);
+      if (r.tos !== 0) this.rTos.add(row);
     }
     this.delta.routes.add(prefixKey(r));
     if (this.hasFloating() && (isConnected(r) || (old !== undefined && isConnected(old)))) this.markFloating();
@@ -446,11 +449,17 @@ export class KernelTables {
     }
     const old = this.store.get(row);
     this.indexRoute(row, old, false);
+    this.rTos.delete(row);
     this.store.remove(row);
     this.routeCount--;
     this.delta.routes.add(prefixKey(old));
     if (this.hasFloating() && isConnected(old)) this.markFloating();
     return old;
+  }
+
+  /** Room for `n` more routes before a bulk load. */
+  reserveRoutes(n: number): void {
+    this.store.reserve(n);
   }
 
   /** Bulk load for fromSnapshot: putRoute without the delta bookkeeping in the common case. */
@@ -464,6 +473,7 @@ export class KernelTables {
     inner.set(dk, row);
     this.routeCount++;
     this.indexRoute(row, r, true);
+    if (r.tos !== 0) this.rTos.add(row);
   }
 
   /**
@@ -502,6 +512,11 @@ export class KernelTables {
         else yield this.store.get(slot);
       }
     }
+  }
+
+  /** Routes with tos != 0 (tos is part of a route's identity, so a replacement keeps its row's membership). */
+  tosRoutes(): Route[] {
+    return this.routesOf(this.rTos);
   }
 
   *allSlots(): Generator<PrefixSlot> {
@@ -643,6 +658,8 @@ export class KernelTables {
     }
     if (count !== this.routeCount) problems.push(`routeCount ${this.routeCount} != ${count}`);
     if (this.store.size !== this.routeCount) problems.push(`route rows ${this.store.size} != routeCount ${this.routeCount}`);
+    const tos = [...this.allRoutes()].filter((r) => r.tos !== 0).length;
+    if (tos !== this.rTos.size) problems.push(`rTos holds ${this.rTos.size} rows, ${tos} routes have a tos`);
     for (const [ifx, keys] of this.neighborsByIfindex) {
       for (const k of keys) if (this.neighbors.get(k)?.ifindex !== ifx) problems.push(`neighborsByIfindex stale ${k}`);
     }

@@ -68,6 +68,8 @@ export interface MirrorView {
   firewall(): FirewallState | null;
   /** Every route the kernel holds, including ones shadowed by a lower metric. */
   routes(): Iterable<Route>;
+  /** The routes with a TOS selector (IPv4 tos != 0), which never forward in general: what routes() filtered, without walking the table. */
+  tosRoutes(): Iterable<Route>;
   /** The best (lowest priority) route per (table, family, prefix), resolved. */
   effectiveRoutes(): Iterable<ResolvedRoute>;
   /** Resolve one route's nexthops against the current tables. */

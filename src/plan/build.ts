@@ -116,8 +116,8 @@ export function buildPlanState(view: MirrorView, opts: PlanOptions): BuiltPlan {
   // packets carrying that TOS), but the kernel still uses them for those
   // packets: their prefixes stay with the kernel.
   const tosPrefixes = new Map<string, Route>();
-  for (const r of view.routes()) {
-    if (r.tos !== 0 && perTable.has(r.table)) tosPrefixes.set(prefixKey(r), r);
+  for (const r of view.tosRoutes()) {
+    if (perTable.has(r.table)) tosPrefixes.set(prefixKey(r), r);
   }
 
   const connected: Connected[] = [];
