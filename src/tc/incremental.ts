@@ -4,6 +4,7 @@
 // group, so entry ops move per (table, family, group) reference counts and a
 // group op rewrites only the families that hold it. Port ops change which
 // blocks exist and which members redirect: those take a full reconcile.
+import { entryRowsOf } from '../plan/plan-rows.js';
 import type { Family } from '../model/ip.js';
 import { blockOf, type Plan, type PlanEntry, type PlanGroup, type PlanOp } from '../plan/index.js';
 import type { FilterPlacement } from '../netlink/codec/tc.js';
@@ -42,7 +43,7 @@ export function groupRefsOf(plan: Plan): Map<string, number> {
   const tables = tcPortsOf(plan).byTable;
   const groups = new Set(plan.groups.map((g) => g.id));
   const refs = new Map<string, number>();
-  for (const e of plan.entries) {
+  for (const e of entryRowsOf(plan)) {
     if (!tables.has(e.table)) continue;
     const g = entryGroup(e, (id) => groups.has(id));
     if (g === null) continue;

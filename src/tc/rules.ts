@@ -8,6 +8,7 @@
 // prefixes first; chain G (group id) holds the group's ECMP buckets as masked
 // source/destination matches, each rewriting MACs and TTL, fixing the IPv4
 // checksum and redirecting. Every action carries the agent's cookie.
+import { entryRowsOf } from '../plan/plan-rows.js';
 import { bucketMatches, type BucketMatch } from '../plan/buckets.js';
 import { fnv1a32 } from '../plan/groups.js';
 import { PUNT_BUCKET, blockOf, prefixPrio, tcBlockMember, type Plan, type PlanEntry, type PlanGroup, type PlanPort } from '../plan/index.js';
@@ -222,7 +223,7 @@ export function desiredBlocks(plan: Plan, placementFor: (table: number) => Filte
     const filters: DesiredFilter[] = ttlFilters(table, placement);
     const used = new Set<string>();
     const groupRules: DesiredFilter[] = [];
-    for (const e of plan.entries) {
+    for (const e of entryRowsOf(plan)) {
       if (e.table !== table) continue;
       filters.push(entryFilter(e, exists, placement));
       const g = entryGroup(e, exists);

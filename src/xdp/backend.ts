@@ -1,6 +1,7 @@
 // The XDP backend: keeps the pinned maps equal to the plan and the program
 // attached to exactly the plan's XDP ports. Reconcile reads the maps back and
 // changes only the difference; the daemon's incremental path applies plan ops.
+import { entryRowsOf } from '../plan/plan-rows.js';
 import { performance } from 'node:perf_hooks';
 import type { Plan, PlanOp } from '../plan/index.js';
 import { DEFAULT_AUDIT_RATE, decodeConfig, decodeStatKey, encodeConfig, type AuditCpu, type Counter, type Verdict } from './layout.js';
@@ -309,7 +310,7 @@ export class XdpBackend {
     for (const table of tables) {
       const running = this.flat.get(table);
       const routes: Array<[number, number, number]> = [];
-      for (const e of plan.entries) {
+      for (const e of entryRowsOf(plan)) {
         if (e.family !== 4 || e.table !== table) continue;
         const { addr, len } = ipv4Prefix(e.dst);
         routes.push([addr, len, flatValue(e)]);

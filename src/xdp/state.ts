@@ -1,6 +1,7 @@
 // What the XDP maps must hold for a plan, and the ordered map changes that
 // take what is installed there. Pure: keys and values are the encoded bytes
 // (layout.ts), compared as bytes, so a read-back diff finds any drift.
+import { entryRowsOf } from '../plan/plan-rows.js';
 import type { Plan, PlanEntry, PlanGroup, PlanOp, PlanPort } from '../plan/index.js';
 import { d24Value } from './dir24.js';
 import {
@@ -75,7 +76,7 @@ export function routeEntry(table: number, dst: string, action: 'forward' | 'punt
 /** IPv4 entries per table: what decides which tables get a flat (DIR-24-8) array. */
 export function v4Counts(plan: Plan): Map<number, number> {
   const n = new Map<number, number>();
-  for (const e of plan.entries) if (e.family === 4) n.set(e.table, (n.get(e.table) ?? 0) + 1);
+  for (const e of entryRowsOf(plan)) if (e.family === 4) n.set(e.table, (n.get(e.table) ?? 0) + 1);
   return n;
 }
 
@@ -124,7 +125,7 @@ export function desiredState(plan: Plan, unusable: ReadonlySet<number> = new Set
     }
   }
   for (const g of plan.groups) put(s.fo_groups, encodeGroupKey(g.id), xdpGroupValue(g, egress));
-  for (const e of plan.entries) {
+  for (const e of entryRowsOf(plan)) {
     if (e.family === 4 && flat.has(e.table)) continue;
     const r = routeEntry(e.table, e.dst, e.action, e.group ?? 0);
     put(s[r.map], r.key, r.value);
