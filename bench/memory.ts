@@ -18,6 +18,12 @@ import {
 } from './converge-lib.js';
 
 export interface MemoryOptions {
+  /**
+   * IPv6 routes (distinct /48s via a link-local gateway on eth2) added with
+   * the largest size, so its idle sample and the churn runs have both
+   * families (issue 17's full-table case: 1M IPv4 + 200k IPv6). 0: none.
+   */
+  v6Routes?: number;
   /** Table sizes to measure at idle, ascending; the last is the churn table. 0 = the empty table. */
   sizes: number[];
   /** Seconds of idle sampling per size. */
@@ -33,6 +39,8 @@ export interface MemoryOptions {
 
 export interface IdleSample {
   routes: number;
+  /** IPv6 routes in the table besides `routes` (absent: none). */
+  routesV6?: number;
   /** Plan entries once converged. */
   entries: number;
   /** `ip -batch` adding the routes since the previous size (daemon stopped), and the daemon's start-up on them: spawn → "ready" (s). */
@@ -96,6 +104,9 @@ const LISTEN = '127.0.0.1:19481';
 const GW = '10.2.0.2';
 /** Table routes: distinct /24s from 11.0.0.0 up. */
 const tableDst = (i: number): string => `${11 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}.0/24`;
+/** IPv6 table routes: distinct /48s from 2001:db8::/48 up. */
+const tableDst6 = (i: number): string => `2001:${(0xdb8 + (i >> 16)).toString(16)}:${(i & 0xffff).toString(16)}::/48`;
+const GW6 = 'fe80::2';
 /** Churn routes: 4096 /24s in 172.16.0.0/12, reused round-robin (each long gone when reused). */
 const churnDst = (j: number): string => `172.${16 + ((j >> 8) & 15)}.${j & 255}.0/24`;
 
@@ -139,9 +150,15 @@ export async function benchMemory(opts: MemoryOptions): Promise<MemoryResult> {
   try {
     for (const n of Object.values(names)) delNs(n);
     mkdirSync(tmp, { recursive: true });
-    const { dut: d } = await twoPortDut(names);
+    const { dut: d, p2 } = await twoPortDut(names);
     dut = d;
     pins = d.pinDir();
+    const v6 = opts.v6Routes ?? 0;
+    if (v6 > 0) {
+      // IPv6 on the dut's eth2 only, from the start, so the empty table's entry count (the base) includes what it adds.
+      d.sysctl('net.ipv6.conf.eth2.disable_ipv6=0');
+      d.ip('-6', 'neigh', 'replace', GW6, 'lladdr', p2.mac('eth0'), 'dev', 'eth2', 'nud', 'permanent');
+    }
     http = new NsHttp(d, 120_000);
 
     // --- 1. idle at growing table sizes -----------------------------------
@@ -160,8 +177,10 @@ export async function benchMemory(opts: MemoryOptions): Promise<MemoryResult> {
       if (size > have) {
         if (dm) await dm.stop('SIGTERM');
         const file = join(tmp, `add-${size}`);
-        writeFileSync(file, Array.from({ length: size - have }, (_, k) => `route add ${tableDst(have + k)} via ${GW} dev eth2 proto bgp`).join('\n') + '\n');
-        log(`memory: adding ${size - have} routes (table ${size}), daemon stopped`);
+        const lines = Array.from({ length: size - have }, (_, k) => `route add ${tableDst(have + k)} via ${GW} dev eth2 proto bgp`);
+        if (size === sizes[sizes.length - 1]) for (let k = 0; k < v6; k++) lines.push(`route add ${tableDst6(k)} via ${GW6} dev eth2 proto bgp`);
+        writeFileSync(file, lines.join('\n') + '\n');
+        log(`memory: adding ${size - have} routes (table ${size})${size === sizes[sizes.length - 1] && v6 > 0 ? ` and ${v6} IPv6 routes` : ''}, daemon stopped`);
         const t = now();
         await runAsync(['ip', '-n', d.name, '-batch', file], children);
         ipBatchSeconds = (now() - t) / 1e3;
@@ -176,13 +195,14 @@ export async function benchMemory(opts: MemoryOptions): Promise<MemoryResult> {
         if (size === 0) baseEntries = (await dm.status()).counts!.entries;
       }
       const readySeconds = (dm.logs.find((l) => l.msg === 'ready')!.seen - dm.started) / 1e3;
-      await waitConverged(dm, baseEntries + size, 300_000);
+      const sizeV6 = size === sizes[sizes.length - 1] ? v6 : 0;
+      await waitConverged(dm, baseEntries + size + sizeV6, 300_000);
       await sleep(2000); // let the start-up's garbage and timers settle
       const w = await new ProcSampler(dm.pid, clockTicks).window(opts.idleSeconds);
       const entries = (await dm.status()).counts!.entries;
       const heap = heapOf(await dm.metrics());
-      idle.push({ routes: size, entries, ipBatchSeconds, readySeconds, rssMB: stat(w.rss), hwmMB: w.hwm, cpuPct: stat(w.cpu), ...(heap ? { heap } : {}) });
-      log(`memory:   ${size} routes: ready after ${readySeconds.toFixed(1)} s; at idle RSS ${stat(w.rss).median.toFixed(0)} MB, ` +
+      idle.push({ routes: size, ...(sizeV6 > 0 ? { routesV6: sizeV6 } : {}), entries, ipBatchSeconds, readySeconds, rssMB: stat(w.rss), hwmMB: w.hwm, cpuPct: stat(w.cpu), ...(heap ? { heap } : {}) });
+      log(`memory:   ${size} routes${sizeV6 > 0 ? ` + ${sizeV6} IPv6` : ''}: ready after ${readySeconds.toFixed(1)} s; at idle RSS ${stat(w.rss).median.toFixed(0)} MB, ` +
         `CPU ${stat(w.cpu).median.toFixed(1)}%` + (heap ? `; V8 heap ${heap.usedMB.toFixed(0)} MB used of ${heap.totalMB.toFixed(0)}, external ${heap.externalMB.toFixed(0)} MB` : ''));
     }
     if (!dm) throw new Error('memory: no table sizes');
@@ -194,12 +214,12 @@ export async function benchMemory(opts: MemoryOptions): Promise<MemoryResult> {
     // The first `window` routes exist before the stream starts: every change after is an add and a delete.
     await runAsync(['ip', '-n', d.name, '-batch', '-'], children,
       Array.from({ length: window }, (_, j) => `route add ${churnDst(j)} via ${GW} dev eth2 proto static`).join('\n') + '\n');
-    const churnEntries = baseEntries + have + window;
+    const churnEntries = baseEntries + have + v6 + window;
     await waitConverged(dm, churnEntries, 300_000);
     let next = 0; // churn route index: add next + window, delete next
     for (let r = 0; r < opts.churnRepeats && opts.churnSeconds > 0; r++) {
       await sleep(1000);
-      log(`memory: ${opts.churnRate} route changes/s for ${opts.churnSeconds} s with ${have} routes (run ${r + 1}/${opts.churnRepeats})`);
+      log(`memory: ${opts.churnRate} route changes/s for ${opts.churnSeconds} s with ${have} routes${v6 > 0 ? ` and ${v6} IPv6` : ''} (run ${r + 1}/${opts.churnRepeats})`);
       const m0 = await dm.metrics();
       const applied0 = (await dm.status()).events.applied;
       const from = dm.logs.length;

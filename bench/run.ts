@@ -46,6 +46,7 @@ const USAGE = `Usage: npm run bench -- [options]   (root; writes bench/results/<
   --memory-rate R            route changes per second under load (default 1000)
   --memory-seconds S         seconds of steady changes
   --memory-repeats K         repeats of the idle measurement
+  --memory-v6 N              IPv6 routes added with the largest size (default 0)
   --compress-changes N       single-route changes timed per compression scenario (default 2000; quick 500)
   --tc-runs LIST             tc programming runs ROUTESxWIDTH in the VM (default 10000x2,10000x8,100000x2; quick 10000x2)
   --tc-dataplane-routes N    table size of the VM data-plane bench (default 10000)
@@ -97,6 +98,7 @@ function parseOptions() {
       'memory-rate': { type: 'string' },
       'memory-seconds': { type: 'string' },
       'memory-repeats': { type: 'string' },
+      'memory-v6': { type: 'string' },
       'compress-changes': { type: 'string' },
       'tc-runs': { type: 'string' },
       'tc-dataplane-routes': { type: 'string' },
@@ -158,6 +160,7 @@ const memory = {
   // At 1M routes one run and its drain take minutes (every batch re-plans the table): 2 runs in the full bench.
   churnRepeats: num(values['memory-repeats'], quick ? 1 : 2),
   drainTimeoutSeconds: 420,
+  v6Routes: num(values['memory-v6'], 0),
 };
 
 const log = (s: string) => process.stderr.write(`${s}\n`);
