@@ -58,8 +58,8 @@ interface Boot {
    * Measured on an idle 2-core machine (each boot logs its own figures):
    * 6.1 442 s, 6.12 381 s. About twice that, so a loaded machine still passes
    * and a hung guest still leaves CI inside its budget. xdp-vlan.test.ts adds
-   * about 110 s to the 6.1 boot (131 s alone, boot to power-off); with it, one
-   * run on a loaded machine went past 900 s.
+   * about 40 s to the 6.1 boot (717 s wall in a run with it on a busy
+   * machine; another run, busier, went past 900 s).
    */
   readonly timeoutS: number;
 }
