@@ -2,8 +2,9 @@
 // nexthop lists and preferred sources interned, instead of one object per
 // route. A Route object is made when something reads a row (the planner,
 // show, the kernel rules) and dropped after; nothing holds it. At 1M routes
-// this is about 50 bytes a row against about 200 for the objects and their
-// strings (BENCH.md, "Daemon memory").
+// this is 38 bytes a row (nine u32 and two u8 columns; an IPv6 destination
+// adds its text) against about 200 for the objects and their strings
+// (BENCH.md, "Full-table memory").
 //
 // Rows are reused once freed; whoever indexes rows (tables.ts) drops a row
 // from its indexes before freeing it.
@@ -130,11 +131,6 @@ export class RouteStore {
   /** Rows in use. */
   get size(): number {
     return this.n - this.freeRows.length;
-  }
-
-  /** Bytes held by the columns (diagnostics and the bench). */
-  get columnBytes(): number {
-    return this.cap * (4 * 10 + 2);
   }
 
   /** Make room for `more` rows at once (a dump's size is known before it is loaded). */

@@ -523,11 +523,6 @@ export class KernelTables {
     for (const inner of this.routes.values()) yield* inner.values();
   }
 
-  /** Rows and interned values held (diagnostics and the bench). */
-  get routeStorage(): { rows: number; columnBytes: number; nexthopSets: number; sources: number } {
-    return { rows: this.store.size, columnBytes: this.store.columnBytes, ...this.store.interned };
-  }
-
   // ---- dependency queries ----------------------------------------------------
 
   private routesOf(rows: Iterable<number> | undefined): Route[] {

@@ -10,4 +10,5 @@ export {
   DEFAULT_BUCKET_BITS, MAX_BUCKET_BITS, type BucketMatch, type SlotState,
 } from './buckets.js';
 export { GROUP_ID_MAX, GROUP_ID_MIN } from './groups.js';
+export { entryRowsOf, planCounts, skippedRowsOf, type PlanCounts, type RowView } from './plan-rows.js';
 export * from './types.js';

@@ -4,9 +4,8 @@
 // group, so entry ops move per (table, family, group) reference counts and a
 // group op rewrites only the families that hold it. Port ops change which
 // blocks exist and which members redirect: those take a full reconcile.
-import { entryRowsOf } from '../plan/plan-rows.js';
 import type { Family } from '../model/ip.js';
-import { blockOf, type Plan, type PlanEntry, type PlanGroup, type PlanOp } from '../plan/index.js';
+import { blockOf, entryRowsOf, type Plan, type PlanEntry, type PlanGroup, type PlanOp } from '../plan/index.js';
 import type { FilterPlacement } from '../netlink/codec/tc.js';
 import { entryFilter, entryGroup, groupFilters, tcPortsOf, type DesiredFilter } from './rules.js';
 

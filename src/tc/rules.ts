@@ -8,10 +8,9 @@
 // prefixes first; chain G (group id) holds the group's ECMP buckets as masked
 // source/destination matches, each rewriting MACs and TTL, fixing the IPv4
 // checksum and redirecting. Every action carries the agent's cookie.
-import { entryRowsOf } from '../plan/plan-rows.js';
 import { bucketMatches, type BucketMatch } from '../plan/buckets.js';
 import { fnv1a32 } from '../plan/groups.js';
-import { PUNT_BUCKET, blockOf, prefixPrio, tcBlockMember, type Plan, type PlanEntry, type PlanGroup, type PlanPort } from '../plan/index.js';
+import { PUNT_BUCKET, blockOf, entryRowsOf, prefixPrio, tcBlockMember, type Plan, type PlanEntry, type PlanGroup, type PlanPort } from '../plan/index.js';
 import { TTL_PRIO } from '../plan/tc-batch.js';
 import type { Family } from '../model/ip.js';
 import { formatIp, maskBytes, parseIp, parseMac } from '../model/ip.js';

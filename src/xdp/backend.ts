@@ -1,9 +1,8 @@
 // The XDP backend: keeps the pinned maps equal to the plan and the program
 // attached to exactly the plan's XDP ports. Reconcile reads the maps back and
 // changes only the difference; the daemon's incremental path applies plan ops.
-import { entryRowsOf } from '../plan/plan-rows.js';
 import { performance } from 'node:perf_hooks';
-import type { Plan, PlanOp } from '../plan/index.js';
+import { entryRowsOf, type Plan, type PlanOp } from '../plan/index.js';
 import { DEFAULT_AUDIT_RATE, decodeConfig, decodeStatKey, encodeConfig, type AuditCpu, type Counter, type Verdict } from './layout.js';
 import {
   DEFAULT_BPFFS,

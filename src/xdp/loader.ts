@@ -402,7 +402,6 @@ export class XdpLoader {
     }
   }
 
-  /** Detach from `dev` if (and only if) the attached program is ours. */
   /**
    * The program keys VLAN ports by the tag in the frame, so a VLAN port's
    * parent must not strip it before XDP runs (rx VLAN offload: the driver
@@ -414,6 +413,7 @@ export class XdpLoader {
     await this.run(['ethtool', '-K', dev, 'rxvlan', 'off'], `turn off rx VLAN offload (tag stripping) on ${dev}`);
   }
 
+  /** Detach from `dev` if (and only if) the attached program is ours. */
   async detach(link: LinkXdp, ours: ReadonlySet<number>): Promise<boolean> {
     if (link.progId === null || !ours.has(link.progId)) return false;
     await this.run(['ip', 'link', 'set', 'dev', link.dev, 'xdp', 'off'], `detach XDP from ${link.dev}`);

@@ -1,8 +1,7 @@
 // What the XDP maps must hold for a plan, and the ordered map changes that
 // take what is installed there. Pure: keys and values are the encoded bytes
 // (layout.ts), compared as bytes, so a read-back diff finds any drift.
-import { entryRowsOf } from '../plan/plan-rows.js';
-import type { Plan, PlanEntry, PlanGroup, PlanOp, PlanPort } from '../plan/index.js';
+import { entryRowsOf, type Plan, type PlanEntry, type PlanGroup, type PlanOp, type PlanPort } from '../plan/index.js';
 import { d24Value } from './dir24.js';
 import {
   BUCKET_PUNT,
